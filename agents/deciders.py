@@ -1,0 +1,355 @@
+"""Deciders: who chooses an option from a menu, behind one interface.
+
+A decider is declarative, like an Axelrod strategy: a ``name``, a ``description`` of what it
+assumes, and one decision method. The model asks each population group's decider to decide for
+all of that group's agents in a round at once, with a :class:`DecisionRequest` (the menu, every
+agent's own value and the bounded history of what recent partners gave it). The decider answers
+with :class:`Decisions`: the chosen option per agent (an index into the menu's canonical order)
+plus metadata — validity, the option order shown, raw reply, latency, tokens, cache hits and
+attempts. Rule deciders fill only what applies; LLM deciders (``hvae.agents.llm``) fill all of it.
+
+Writing your own decider means implementing :meth:`Decider.choose` for one
+:class:`Observation`; override :meth:`Decider.decide` for a vectorised version, or
+:meth:`Decider.adecide` (with ``is_async = True``) for one that waits on I/O::
+
+    class AlwaysLast(Decider):
+        name = "always_last"
+        description = "Always picks the last option (a toy for illustration)."
+
+        def choose(self, observation, rng):
+            return len(observation.options) - 1
+
+Shipped rule deciders, which also serve as the no-model stand-ins that keep every scenario
+testable offline:
+
+* ``oracle`` — maximises its own ring utility; ties broken uniformly at random; with a finite
+  inverse temperature ``beta`` it is a logit chooser, ``P(c) ∝ exp(β·U_θ(c))``.
+* ``random`` — uniform over the menu (the chance baseline).
+* ``reciprocal`` — gives back what it was given (rule below).
+* ``fixed`` — always the same option index (for tests).
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hvae.agents.svo import UTILITY_TOLERANCE, menu_utilities
+
+NO_CHOICE = -1  #: choice value meaning "no decision" (an invalid reply whose pair is skipped)
+
+
+@dataclass(frozen=True)
+class History:
+    """What recent partners did to each requesting agent, most recent first, NaN-padded.
+
+    All arrays have shape ``(n_agents, length)``. ``given`` is the amount a partner gave the agent
+    (the partner's chosen "other" amount, summed over partners when an agent plays several at
+    once); ``kept`` what the partner kept for itself; ``generosity`` where ``given`` sat in the
+    range of "other" amounts on that menu (0 = least generous option, 1 = most generous);
+    ``partner`` the partner's agent id (−1 with several partners); ``round`` the round.
+    """
+
+    given: np.ndarray
+    kept: np.ndarray
+    generosity: np.ndarray
+    partner: np.ndarray
+    round: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return int(self.given.shape[1])
+
+    def row(self, i: int) -> list[dict[str, float]]:
+        """The non-empty history entries of agent ``i`` (most recent first) as dicts."""
+        entries = []
+        for k in range(self.length):
+            if np.isnan(self.given[i, k]):
+                break
+            entries.append(
+                {
+                    "round": int(self.round[i, k]),
+                    "partner": int(self.partner[i, k]),
+                    "given": float(self.given[i, k]),
+                    "kept": float(self.kept[i, k]),
+                    "generosity": float(self.generosity[i, k]),
+                }
+            )
+        return entries
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One round's decision task for the agents of one group (vectorised over agents)."""
+
+    round: int
+    menu_id: str
+    options: np.ndarray  # (k, 2) canonical (self, other) allocations
+    agent_ids: np.ndarray  # (n,)
+    thetas: np.ndarray  # (n,) each agent's own value angle, degrees
+    history: History
+
+    @property
+    def n(self) -> int:
+        return int(self.agent_ids.shape[0])
+
+    def observation(self, i: int) -> Observation:
+        return Observation(
+            round=self.round,
+            menu_id=self.menu_id,
+            options=self.options,
+            agent_id=int(self.agent_ids[i]),
+            theta=float(self.thetas[i]),
+            history=self.history.row(i),
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one agent sees when it decides: the menu, its own value and its recent history."""
+
+    round: int
+    menu_id: str
+    options: np.ndarray
+    agent_id: int
+    theta: float
+    history: list[dict[str, float]]
+
+
+@dataclass
+class Decision:
+    """One agent's decision with optional metadata (what :meth:`Decider.choose` may return)."""
+
+    choice: int
+    valid: bool = True
+    shown_order: str | None = None
+    raw_reply: str | None = None
+    reason: str | None = None
+    latency_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cache_hit: bool | None = None
+    attempts: int | None = None
+    fallback: str | None = None
+
+
+#: Metadata fields of :class:`Decision` that :class:`Decisions` carries as optional columns.
+METADATA_FIELDS = (
+    "shown_order",
+    "raw_reply",
+    "reason",
+    "latency_s",
+    "tokens_in",
+    "tokens_out",
+    "cache_hit",
+    "attempts",
+    "fallback",
+)
+
+
+@dataclass
+class Decisions:
+    """Decisions for the agents of one :class:`DecisionRequest`, in request order.
+
+    ``choice`` holds canonical option indices (``NO_CHOICE`` = no decision). ``metadata`` maps a
+    name from :data:`METADATA_FIELDS` to a per-agent list; missing names mean "not applicable".
+    """
+
+    choice: np.ndarray
+    valid: np.ndarray
+    metadata: dict[str, list[Any]]
+
+    @classmethod
+    def from_choices(cls, choice: np.ndarray) -> Decisions:
+        choice = np.asarray(choice, dtype=np.int64)
+        return cls(choice=choice, valid=np.ones(choice.shape[0], dtype=bool), metadata={})
+
+    @classmethod
+    def from_list(cls, decisions: list[Decision]) -> Decisions:
+        metadata = {
+            name: [getattr(d, name) for d in decisions]
+            for name in METADATA_FIELDS
+            if any(getattr(d, name) is not None for d in decisions)
+        }
+        return cls(
+            choice=np.array([d.choice for d in decisions], dtype=np.int64),
+            valid=np.array([d.valid for d in decisions], dtype=bool),
+            metadata=metadata,
+        )
+
+
+class Decider(ABC):
+    """Base class of all deciders. Subclasses set ``name`` and ``description``."""
+
+    name: ClassVar[str] = "decider"
+    description: ClassVar[str] = ""
+    #: True for deciders whose :meth:`adecide` waits on I/O (LLM backends).
+    is_async: ClassVar[bool] = False
+
+    def choose(self, observation: Observation, rng: np.random.Generator) -> int | Decision:
+        """Choose for one agent; return an option index or a :class:`Decision`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement choose() or decide()")
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        """Choose for every agent of the request (default: :meth:`choose` one by one)."""
+        decisions = []
+        for i in range(request.n):
+            result = self.choose(request.observation(i), rng)
+            decisions.append(result if isinstance(result, Decision) else Decision(int(result)))
+        return Decisions.from_list(decisions)
+
+    async def adecide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        """Asynchronous :meth:`decide`; I/O-bound deciders override this."""
+        return self.decide(request, rng)
+
+    def setup(self, agent_ids: np.ndarray, thetas: np.ndarray) -> None:  # noqa: B027
+        """Called once before the first round (and again when agents' values change)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release resources (model files, HTTP clients)."""
+
+
+def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax of ``scores`` (n, k) with ties broken uniformly at random."""
+    top = scores.max(axis=1, keepdims=True)
+    is_top = scores >= top - UTILITY_TOLERANCE * np.maximum(1.0, np.abs(top))
+    keys = np.where(is_top, rng.random(scores.shape), -1.0)
+    return keys.argmax(axis=1)
+
+
+class _RuleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OracleConfig(_RuleConfig):
+    """``oracle``: maximise own utility; ``beta`` (optional) makes it a logit chooser."""
+
+    kind: Literal["oracle"]
+    beta: float | None = Field(default=None, gt=0)
+
+
+class RandomConfig(_RuleConfig):
+    """``random``: uniform over the menu."""
+
+    kind: Literal["random"]
+
+
+class ReciprocalConfig(_RuleConfig):
+    """``reciprocal``: match the generosity of the last ``memory`` games."""
+
+    kind: Literal["reciprocal"]
+    memory: int = Field(default=1, ge=1)
+
+
+class FixedConfig(_RuleConfig):
+    """``fixed``: always option ``option`` (0-based index in canonical menu order)."""
+
+    kind: Literal["fixed"]
+    option: int = Field(ge=0)
+
+
+class OracleDecider(Decider):
+    """Value-rational oracle: picks an option maximising U_θ(s, o) = cos θ·s + sin θ·o.
+
+    Ties are broken uniformly at random with the model's rng. With a finite ``beta`` the choice is
+    a logit (softmax) draw, P(c) ∝ exp(β·U_θ(c)) — the model the revealed-angle estimator fits.
+    """
+
+    name = "oracle"
+    description = "Maximises its own SVO ring utility (the value-rational ceiling)."
+
+    def __init__(self, beta: float | None = None) -> None:
+        self.beta = beta
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        utilities = menu_utilities(request.thetas, request.options)
+        if utilities.ndim == 1:
+            utilities = utilities[None, :]
+        if self.beta is None:
+            return Decisions.from_choices(argmax_random_ties(utilities, rng))
+        gumbel = -np.log(-np.log(rng.random(utilities.shape)))
+        return Decisions.from_choices((self.beta * utilities + gumbel).argmax(axis=1))
+
+
+class RandomDecider(Decider):
+    """Uniform random chooser: the chance baseline for every value-rationality figure."""
+
+    name = "random"
+    description = "Chooses uniformly at random (the chance baseline)."
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        return Decisions.from_choices(rng.integers(0, len(request.options), size=request.n))
+
+
+class ReciprocalDecider(Decider):
+    """Gives back in proportion to what it was given.
+
+    Rule: let ``g`` be the mean generosity of the agent's last ``memory`` games, where the
+    generosity of a game is where the amount the partner gave sat in the range of "other"
+    amounts on that game's menu (0 = the stingiest option, 1 = the most generous). On the current
+    menu the agent picks the option whose "other" amount sits nearest to ``g`` of the way up that
+    menu's range; ties go to the option with the higher utility for its own value, then at random.
+    With no history yet it acts as the oracle of its own value.
+    """
+
+    name = "reciprocal"
+    description = "Matches the generosity it received in its last games; oracle when new."
+
+    def __init__(self, memory: int = 1) -> None:
+        self.memory = memory
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        options = request.options
+        utilities = menu_utilities(request.thetas, options)
+        if utilities.ndim == 1:
+            utilities = utilities[None, :]
+        recent = request.history.generosity[:, : self.memory]
+        has_history = ~np.isnan(recent).all(axis=1) if recent.shape[1] else np.zeros(request.n, bool)
+        target = np.zeros(request.n)
+        if has_history.any():
+            target[has_history] = np.nanmean(recent[has_history], axis=1)
+        others = options[:, 1]
+        spread = others.max() - others.min()
+        position = (others - others.min()) / spread if spread > 0 else np.full(len(others), 0.5)
+        distance = np.abs(position[None, :] - target[:, None])
+        span = np.ptp(utilities, axis=1, keepdims=True)
+        utility_rank = (utilities - utilities.min(axis=1, keepdims=True)) / np.where(span > 0, span, 1)
+        # Distance dominates; utility breaks ties; argmax_random_ties breaks the rest.
+        score = np.where(has_history[:, None], -np.round(distance, 9) * 1e3 + utility_rank, utilities)
+        return Decisions.from_choices(argmax_random_ties(score, rng))
+
+
+class FixedDecider(Decider):
+    """Always chooses the same option index (useful in tests)."""
+
+    name = "fixed"
+    description = "Always picks one fixed option index."
+
+    def __init__(self, option: int) -> None:
+        self.option = option
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        if self.option >= len(request.options):
+            raise ValueError(
+                f"fixed option {self.option} does not exist on menu {request.menu_id!r} "
+                f"({len(request.options)} options)"
+            )
+        return Decisions.from_choices(np.full(request.n, self.option))
+
+
+RULE_DECIDERS: dict[str, type[Decider]] = {
+    "oracle": OracleDecider,
+    "random": RandomDecider,
+    "reciprocal": ReciprocalDecider,
+    "fixed": FixedDecider,
+}
+
+
+def build_rule_decider(config: BaseModel) -> Decider:
+    """Instantiate a rule decider from its validated config."""
+    params = config.model_dump(exclude={"kind"})
+    return RULE_DECIDERS[config.kind](**params)  # type: ignore[attr-defined]

@@ -1,0 +1,235 @@
+"""The scenario schema: what a YAML scenario file may say, validated by pydantic.
+
+A scenario is data: who is in the population (groups with a size, a value and a decider), where
+they live (the network), who meets whom (matching), what they choose from (menus), how much they
+remember, and how long it runs. Example::
+
+    name: oracle_population
+    seed: 7
+    rounds: 24
+    population:
+      - {name: altruists, count: 8, value: altruistic, decider: oracle}
+      - {name: competitors, share: 0.25, value: -45, decider: {kind: oracle, beta: 0.5}}
+    size: 32                      # needed when any group gives a share instead of a count
+    network: {kind: watts_strogatz, k: 4, p: 0.1}
+    matching: random              # or all_edges
+    menus: {kind: slider}         # or {kind: ring, ...} / {kind: dictator, ...}
+    history: {length: 5}
+
+Every model forbids unknown keys, so a typo is an error with its path, not a silent default.
+:mod:`hvae.scenarios.loader` reads files, applies ``--set`` overrides and turns validation errors
+into one-line messages with the file's line number.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
+from hvae.agents.values import ValueSpec, parse_value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+DeciderConfig = Annotated[
+    Union[OracleConfig, RandomConfig, ReciprocalConfig, FixedConfig],
+    Field(discriminator="kind"),
+]
+
+
+class Group(_Model):
+    """One population group: how many agents, which value, which decider."""
+
+    model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    count: int | None = Field(default=None, gt=0)
+    share: float | None = Field(default=None, gt=0, le=1)
+    value: Any
+    decider: DeciderConfig
+
+    @field_validator("value")
+    @classmethod
+    def _valid_value(cls, value: Any) -> Any:
+        parse_value(value)
+        return value
+
+    @field_validator("decider", mode="before")
+    @classmethod
+    def _decider_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _count_or_share(self) -> Group:
+        if (self.count is None) == (self.share is None):
+            raise ValueError(f"group {self.name!r} needs exactly one of count or share")
+        return self
+
+    @cached_property
+    def value_spec(self) -> ValueSpec:
+        return parse_value(self.value)
+
+
+class _Network(_Model):
+    pass
+
+
+class CompleteNetwork(_Network):
+    kind: Literal["complete"]
+
+
+class RingLatticeNetwork(_Network):
+    kind: Literal["ring_lattice"]
+    k: int = 4
+
+
+class WattsStrogatzNetwork(_Network):
+    kind: Literal["watts_strogatz"]
+    k: int = 4
+    p: float = Field(default=0.1, ge=0, le=1)
+
+
+class BarabasiAlbertNetwork(_Network):
+    kind: Literal["barabasi_albert"]
+    m: int = Field(default=2, ge=1)
+
+
+class ErdosRenyiNetwork(_Network):
+    kind: Literal["erdos_renyi"]
+    p: float = Field(gt=0, le=1)
+
+
+class GridNetwork(_Network):
+    kind: Literal["grid"]
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    periodic: bool = False
+
+
+class FileNetwork(_Network):
+    kind: Literal["file"]
+    path: str  # relative paths are resolved against the scenario file's folder
+
+
+NetworkConfig = Annotated[
+    Union[
+        CompleteNetwork,
+        RingLatticeNetwork,
+        WattsStrogatzNetwork,
+        BarabasiAlbertNetwork,
+        ErdosRenyiNetwork,
+        GridNetwork,
+        FileNetwork,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class SliderMenus(_Model):
+    kind: Literal["slider"]
+    secondary: bool = False
+
+
+class RingMenus(_Model):
+    kind: Literal["ring"]
+    items: int = Field(default=24, ge=2)
+    options: int = Field(default=2, ge=2)
+    radius: float = Field(default=15.0, gt=0)
+    center: tuple[float, float] = (0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> RingMenus:
+        if self.options > self.items:
+            raise ValueError(f"options ({self.options}) cannot exceed items ({self.items})")
+        return self
+
+
+class DictatorMenus(_Model):
+    kind: Literal["dictator"]
+    endowment: float = Field(default=100.0, gt=0)
+    step: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> DictatorMenus:
+        if self.step > self.endowment:
+            raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
+        return self
+
+
+MenuConfig = Annotated[Union[SliderMenus, RingMenus, DictatorMenus], Field(discriminator="kind")]
+
+
+class HistoryConfig(_Model):
+    """How many recent games each agent remembers (what partners gave it)."""
+
+    length: int = Field(default=5, ge=0, le=1000)
+
+
+class OutputConfig(_Model):
+    """Run-folder writing: rows are flushed to disk every ``flush_every`` rounds."""
+
+    flush_every: int = Field(default=1, ge=1)
+
+
+class Scenario(_Model):
+    """A whole experiment: population, world, menus, rounds and seed."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    rounds: int = Field(gt=0)
+    size: int | None = Field(default=None, gt=0)
+    population: list[Group] = Field(min_length=1)
+    network: NetworkConfig = Field(default_factory=lambda: CompleteNetwork(kind="complete"))
+    matching: Literal["random", "all_edges"] = "random"
+    menus: MenuConfig = Field(default_factory=lambda: SliderMenus(kind="slider"))
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _population_adds_up(self) -> Scenario:
+        names = [g.name for g in self.population]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"group names must be unique, repeated: {', '.join(duplicates)}")
+        if any(g.share is not None for g in self.population) and self.size is None:
+            raise ValueError("groups given by share need the population 'size'")
+        counts = self.group_counts()
+        total = sum(counts.values())
+        if self.size is not None and total != self.size:
+            raise ValueError(f"group counts add up to {total}, but size is {self.size}")
+        if total < 2:
+            raise ValueError("a population needs at least 2 agents to play")
+        return self
+
+    def group_counts(self) -> dict[str, int]:
+        """Agents per group. Shares are turned into counts by largest remainder."""
+        fixed = {g.name: g.count for g in self.population if g.count is not None}
+        shared = [g for g in self.population if g.share is not None]
+        if not shared:
+            return fixed
+        remaining = (self.size or 0) - sum(fixed.values())
+        total_share = sum(g.share for g in shared)  # type: ignore[misc]
+        if remaining <= 0:
+            raise ValueError(
+                f"groups with a count already use {sum(fixed.values())} of size {self.size}; "
+                "none is left for the groups given by share"
+            )
+        exact = {g.name: remaining * g.share / total_share for g in shared}  # type: ignore[operator]
+        counts = {name: int(x) for name, x in exact.items()}
+        leftover = remaining - sum(counts.values())
+        for name in sorted(exact, key=lambda n: exact[n] - counts[n], reverse=True)[:leftover]:
+            counts[name] += 1
+        for name, count in counts.items():
+            if count == 0:
+                raise ValueError(f"group {name!r} gets 0 agents at size {self.size}")
+        return {g.name: fixed.get(g.name, counts.get(g.name, 0)) for g in self.population}
+
+    @property
+    def n_agents(self) -> int:
+        return sum(self.group_counts().values())

@@ -1,0 +1,253 @@
+"""The ``hvae`` command line.
+
+::
+
+    hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N]
+    hvae validate SCENARIO.yaml [--set ...]
+    hvae scenarios
+    hvae slider --choices AIAAII [--json]
+
+User errors (a bad file, argument or value) print one line ``hvae: error: …`` to stderr and exit
+with status 2, without a traceback and without leaving a run folder that looks complete. A
+failure inside hvae itself exits 1 with one line too; set ``HVAE_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
+from hvae.simulation.store import RunFolderError
+
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError)
+EXIT_USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    """A problem with what the user gave us: one line, exit status 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hvae: error: {self.format_message()}", err=True)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn known user errors into :class:`UserError` and anything else into one line, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except USER_ERRORS as error:
+            raise UserError(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("hvae: interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:  # noqa: BLE001 - last line of defence for the CLI
+            if os.environ.get("HVAE_DEBUG"):
+                raise
+            click.echo(
+                f"hvae: internal error: {type(error).__name__}: {error} "
+                "(set HVAE_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hvae")
+def cli() -> None:
+    """hvae: heterogeneous value alignment experiments with populations of SVO agents."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: click's usage errors become one line and exit status 2."""
+    try:
+        code = cli.main(args=argv, prog_name="hvae", standalone_mode=False)
+    except click.exceptions.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "hvae"
+        click.echo(f"hvae: error: {error.format_message()} (try '{command} --help')", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("hvae: aborted", err=True)
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def default_out_dir(scenario_name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{scenario_name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+_SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.count=5 (repeatable)."
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (must not exist or be empty).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=_SET_HELP)
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
+@friendly_errors
+def run(scenario: str, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None, quiet: bool) -> None:
+    """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder."""
+    from hvae.simulation.runner import RunInterrupted, run_scenario
+
+    config = load_scenario(scenario, overrides, seed=seed)
+    out_dir = out_dir or default_out_dir(config.name)
+    try:
+        result = run_scenario(config, out_dir, progress=not quiet and sys.stderr.isatty())
+    except RunInterrupted as stopped:
+        click.echo(f"hvae: {stopped}", err=True)
+        sys.exit(130)
+    if not quiet:
+        print_run_summary(result.path)
+    click.echo(f"run folder: {result.path}")
+
+
+def print_run_summary(run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from hvae.analysis.runfolder import RunFolder
+    from hvae.analysis.summary import group_summary
+
+    run = RunFolder(run_dir)
+    table_data = group_summary(run)
+    summary = run.summary
+    table = Table(
+        title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
+        f"(status: {summary['status']})",
+        caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
+        "random chooser on the same menus; ceiling = value-rational oracle.",
+    )
+    columns = [
+        ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
+        ("value", "value", None), ("mean_payoff", "payoff", ".1f"),
+        ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
+        ("invalid_rate", "invalid", ".0%"),
+    ]
+    if "slider_vr" in table_data:
+        columns += [
+            ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
+            ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"),
+        ]
+    for _, header, _fmt in columns:
+        table.add_column(header, justify="left" if _fmt is None else "right")
+    for _, row in table_data.iterrows():
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            if fmt is None:
+                cells.append(str(value))
+            elif value is None or value != value:  # NaN
+                cells.append("–")
+            else:
+                cells.append(format(value, fmt))
+        table.add_row(*cells)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=_SET_HELP)
+@friendly_errors
+def validate(scenario: str, overrides: tuple[str, ...]) -> None:
+    """Check SCENARIO without running it (schema, network, menus, deciders)."""
+    from hvae.simulation.model import HvaeModel
+
+    config = load_scenario(scenario, overrides)
+    model = HvaeModel(config)
+    model.close()
+    click.echo(
+        f"{scenario}: ok — {model.n_agents} agents in {len(config.population)} groups, "
+        f"{config.rounds} rounds, {config.network.kind} network, {config.menus.kind} menus"
+    )
+
+
+@cli.command()
+@friendly_errors
+def scenarios() -> None:
+    """List the scenarios shipped with hvae, one line each."""
+    import yaml
+
+    for name, path in shipped_scenarios().items():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        description = str(data.get("description", "")).strip().splitlines()
+        click.echo(f"{name:<24} {description[0] if description else ''}")
+
+
+@cli.command()
+@click.option("--choices", required=True, help="Six letters A-I, the answers to primary items 1..6.")
+@click.option("--secondary", help="Nine letters A-I, answers to secondary items 7..15 (optional).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@friendly_errors
+def slider(choices: str, secondary: str | None, as_json: bool) -> None:
+    """Score one set of SVO Slider answers: angle, category, transitivity."""
+    from hvae.agents import svo
+
+    try:
+        indices = svo.parse_choices(choices)
+        secondary_indices = svo.parse_choices(secondary, n_items=9) if secondary else None
+    except ValueError as error:
+        option = "--secondary" if choices and _valid_letters(choices) else "--choices"
+        raise UserError(f"{option}: {error}") from None
+    angle = svo.slider_angle(indices)
+    result: dict[str, Any] = {
+        "choices": choices.upper(),
+        "angle": round(angle, 4),
+        "category": svo.category(angle),
+        "transitive": svo.is_transitive(indices),
+        "allocations": svo.primary_allocations(indices).tolist(),
+    }
+    if secondary_indices is not None:
+        result["secondary_distances"] = svo.secondary_distances(secondary_indices)
+        result["prosocial_subtype"] = svo.prosocial_subtype(secondary_indices)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"angle: {angle:.2f}°  category: {result['category']}  transitive: {result['transitive']}")
+    if secondary_indices is not None:
+        click.echo(f"prosocial subtype: {result['prosocial_subtype'] or 'undefined'}")
+
+
+def _valid_letters(text: str) -> bool:
+    from hvae.agents import svo
+
+    try:
+        svo.parse_choices(text)
+    except ValueError:
+        return False
+    return True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,359 @@
+"""The Mesa model: a population of SVO agents on a network playing decomposed allocation games.
+
+One call to :meth:`HvaeModel.step` is one round:
+
+1. **match** — pairs are drawn along the network's edges (``random``) or every edge plays
+   (``all_edges``), see :mod:`hvae.simulation.matching`;
+2. **menu** — the round's menu comes from the schedule (:mod:`hvae.simulation.menus`);
+3. **decide** — every matched agent chooses once; each population group's decider decides for
+   all its agents together, and asynchronous (LLM) deciders of all groups run concurrently;
+4. **pay** — in the decomposed game each agent receives its own "self" amount plus what each
+   partner chose to give ("other"); a pair with an undecided member (an invalid LLM reply with
+   the ``skip`` fallback) pays nobody;
+5. **remember** — each agent's bounded history records what its partners gave it;
+6. **collect** — the round's decision rows and population figures go to ``model.log``
+   (a :class:`~hvae.simulation.records.RoundLog`), the model's data collector.
+
+The model keeps its own ``round`` counter (Mesa 4 drops ``model.steps``). Randomness comes from
+independent streams spawned from the scenario seed — graph, placement, values per group, matching,
+decisions per group — so the same seed reproduces a run exactly, and changing one group's decider
+does not shift another group's draws::
+
+    from hvae.scenarios.loader import load_scenario
+    model = HvaeModel(load_scenario("oracle_population"))
+    for _ in range(6):
+        model.step()
+    model.log.decision_rows()  # a pyarrow Table
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+from mesa.discrete_space import Network
+
+from hvae.agents.deciders import (
+    NO_CHOICE,
+    Decider,
+    DecisionRequest,
+    Decisions,
+    History,
+    build_rule_decider,
+)
+from hvae.agents.svo import categories
+from hvae.scenarios.loader import ScenarioError
+from hvae.scenarios.schema import Scenario
+from hvae.simulation.agent import SVOAgent
+from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
+from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
+from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
+from hvae.simulation.records import RoundLog
+
+#: Names of the independent random streams spawned from the scenario seed.
+STREAMS = ("graph", "placement", "values", "matching", "decisions")
+
+
+def build_decider(config) -> Decider:
+    """Instantiate the decider a group's config names (rule deciders; LLM ones when installed)."""
+    if config.kind == "llm":
+        from hvae.agents.llm.decider import build_llm_decider
+
+        return build_llm_decider(config)
+    return build_rule_decider(config)
+
+
+@dataclass
+class PopulationState:
+    """Per-agent state as arrays indexed by agent id (= network node)."""
+
+    theta: np.ndarray  # value angle, degrees
+    group_code: np.ndarray  # index into HvaeModel.group_names
+    cumulative_payoff: np.ndarray
+    n_decisions: np.ndarray
+    n_idle: np.ndarray
+    n_invalid: np.ndarray
+    # History, most recent first, NaN = empty.
+    hist_given: np.ndarray
+    hist_kept: np.ndarray
+    hist_generosity: np.ndarray
+    hist_partner: np.ndarray
+    hist_round: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, history_length: int) -> PopulationState:
+        def nan_history() -> np.ndarray:
+            return np.full((n, history_length), np.nan)
+
+        return cls(
+            theta=np.zeros(n),
+            group_code=np.zeros(n, dtype=np.int32),
+            cumulative_payoff=np.zeros(n),
+            n_decisions=np.zeros(n, dtype=np.int64),
+            n_idle=np.zeros(n, dtype=np.int64),
+            n_invalid=np.zeros(n, dtype=np.int64),
+            hist_given=nan_history(),
+            hist_kept=nan_history(),
+            hist_generosity=nan_history(),
+            hist_partner=np.full((n, history_length), -1, dtype=np.int64),
+            hist_round=np.full((n, history_length), -1, dtype=np.int64),
+        )
+
+    def history_of(self, ids: np.ndarray) -> History:
+        return History(
+            given=self.hist_given[ids],
+            kept=self.hist_kept[ids],
+            generosity=self.hist_generosity[ids],
+            partner=self.hist_partner[ids],
+            round=self.hist_round[ids],
+        )
+
+
+class HvaeModel(mesa.Model):
+    """A population of SVO agents on a network, one decomposed game per round.
+
+    Args:
+        scenario: a validated :class:`~hvae.scenarios.schema.Scenario`.
+        seed: overrides ``scenario.seed`` when given.
+        deciders: optional ready-made deciders by group name (tests inject scripted ones).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        deciders: dict[str, Decider] | None = None,
+    ) -> None:
+        self.seed = scenario.seed if seed is None else seed
+        super().__init__(rng=self.seed)
+        self.scenario = scenario
+        self.round = 0  # rounds completed; our own counter (Mesa 4 drops model.steps)
+        self.streams = dict(
+            zip(STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(len(STREAMS))))
+        )
+        counts = scenario.group_counts()
+        self.group_names: list[str] = [g.name for g in scenario.population]
+        n = sum(counts.values())
+
+        graph_seed = int(self.streams["graph"].integers(2**31 - 1))
+        self.graph = build_graph(scenario.network.model_dump(), n, graph_seed)
+        self.edges = edge_array(self.graph)
+        if len(self.edges) == 0:
+            raise NetworkError(
+                f"the {scenario.network.kind} network of {n} agents has no edges: nobody can be matched"
+            )
+        self.complete_graph = is_complete(self.graph)
+        self.degree = np.bincount(self.edges.ravel(), minlength=n)
+        self.space = Network(self.graph, capacity=1, random=self.random)
+
+        self.state = PopulationState.empty(n, scenario.history.length)
+        # Agents of each group are spread over the nodes in a random order.
+        codes = np.repeat(np.arange(len(self.group_names)), [counts[g] for g in self.group_names])
+        self.state.group_code = self.streams["placement"].permutation(codes).astype(np.int32)
+        # Each group draws its values from its own stream, so groups do not shift each other.
+        value_seeds = self.streams["values"].spawn(len(scenario.population))
+        for code, group in enumerate(scenario.population):
+            members = np.flatnonzero(self.state.group_code == code)
+            self.state.theta[members] = group.value_spec.sample(len(members), value_seeds[code])
+
+        self.group_members = [
+            np.flatnonzero(self.state.group_code == code) for code in range(len(self.group_names))
+        ]
+        self.decider_rngs = dict(
+            zip(self.group_names, self.streams["decisions"].spawn(len(self.group_names)))
+        )
+        deciders = dict(deciders or {})
+        self.deciders: dict[str, Decider] = {}
+        for code, group in enumerate(scenario.population):
+            decider = deciders.get(group.name) or build_decider(group.decider)
+            decider.setup(self.group_members[code], self.state.theta[self.group_members[code]])
+            self.deciders[group.name] = decider
+        self.decider_kinds = [self.deciders[g].name for g in self.group_names]
+        self.schedule: MenuSchedule = build_schedule(scenario.menus)
+        self._check_fixed_options()
+
+        for node in range(n):
+            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self.space[node])
+
+        self.log = RoundLog(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ setup helpers
+    def _check_fixed_options(self) -> None:
+        for group in self.scenario.population:
+            if group.decider.kind == "fixed" and group.decider.option >= self.schedule.min_size:
+                raise ScenarioError(
+                    f"group {group.name!r}: fixed option {group.decider.option} does not exist on "
+                    f"every menu (the smallest has {self.schedule.min_size} options)"
+                )
+
+    @property
+    def n_agents(self) -> int:
+        return int(self.state.theta.shape[0])
+
+    @property
+    def value_categories(self) -> np.ndarray:
+        return categories(self.state.theta)
+
+    # ------------------------------------------------------------------ one round
+    def match(self) -> np.ndarray:
+        """Edges that play this round, ``(m, 2)``."""
+        if self.scenario.matching == "all_edges":
+            return self.edges
+        rng = self.streams["matching"]
+        if self.complete_graph:
+            return random_permutation_pairs(self.n_agents, rng)
+        return random_maximal_matching(self.edges, self.n_agents, rng)
+
+    def step(self) -> None:
+        """Play one round (see the module docstring for the five phases)."""
+        menu = self.schedule.menu_for_round(self.round)
+        pairs = self.match()
+        deciding = np.flatnonzero(np.bincount(pairs.ravel(), minlength=self.n_agents) > 0)
+        choice, per_group = self.decide(menu, deciding)
+        outcome = self.pay(menu, pairs, choice)
+        self.remember(menu, pairs, choice, outcome)
+        self.log.collect(menu, deciding, choice, per_group, outcome)
+        self.round += 1
+
+    def requests(self, menu: Menu, deciding: np.ndarray) -> dict[str, DecisionRequest]:
+        """One :class:`DecisionRequest` per group that has agents deciding this round."""
+        requests = {}
+        codes = self.state.group_code[deciding]
+        for code, name in enumerate(self.group_names):
+            ids = deciding[codes == code]
+            if ids.size:
+                requests[name] = DecisionRequest(
+                    round=self.round,
+                    menu_id=menu.menu_id,
+                    options=menu.options,
+                    agent_ids=ids,
+                    thetas=self.state.theta[ids],
+                    history=self.state.history_of(ids),
+                )
+        return requests
+
+    def decide(
+        self, menu: Menu, deciding: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, Decisions]]]:
+        """Ask every group's decider; returns the choice per agent (−1 = none) and raw results."""
+        requests = self.requests(menu, deciding)
+        results: dict[str, Decisions] = {}
+        async_groups = [g for g in requests if self.deciders[g].is_async]
+        for group in requests:
+            if group not in async_groups:
+                results[group] = self.deciders[group].decide(requests[group], self.decider_rngs[group])
+        if async_groups:
+            results.update(self._run_async(requests, async_groups))
+        choice = np.full(self.n_agents, NO_CHOICE, dtype=np.int64)
+        per_group = {}
+        for group, request in requests.items():
+            decisions = results[group]
+            if decisions.choice.shape[0] != request.n:
+                raise RuntimeError(
+                    f"decider of group {group!r} returned {decisions.choice.shape[0]} choices "
+                    f"for {request.n} agents"
+                )
+            bad = (decisions.choice < NO_CHOICE) | (decisions.choice >= len(menu.options))
+            if bad.any():
+                raise RuntimeError(
+                    f"decider of group {group!r} chose option {decisions.choice[bad][0]} on a "
+                    f"menu of {len(menu.options)} options"
+                )
+            choice[request.agent_ids] = decisions.choice
+            per_group[group] = (request.agent_ids, decisions)
+        return choice, per_group
+
+    def _run_async(self, requests, groups) -> dict[str, Decisions]:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+
+        async def gather() -> list[Decisions]:
+            return await asyncio.gather(
+                *(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
+            )
+
+        return dict(zip(groups, self._loop.run_until_complete(gather())))
+
+    def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
+        """Decomposed-game payoffs of the round for every agent (zeros for idle agents)."""
+        n = self.n_agents
+        u, v = pairs[:, 0], pairs[:, 1]
+        played = (choice[u] >= 0) & (choice[v] >= 0)
+        safe = np.where(choice >= 0, choice, 0)
+        self_amount = np.where(choice >= 0, menu.options[safe, 0], np.nan)
+        other_amount = np.where(choice >= 0, menu.options[safe, 1], np.nan)
+        pu, pv = u[played], v[played]
+        received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
+        n_played = np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
+        payoff = received + n_played * np.nan_to_num(self_amount)
+        partner = np.full(n, -1, dtype=np.int64)
+        n_partners = np.bincount(pairs.ravel(), minlength=n)
+        single = n_partners[u] == 1
+        partner[u[single]] = v[single]
+        single = n_partners[v] == 1
+        partner[v[single]] = u[single]
+        others = menu.options[:, 1]
+        spread = others.max() - others.min()
+        generosity = (
+            (other_amount - others.min()) / spread if spread > 0 else np.where(choice >= 0, 0.5, np.nan)
+        )
+        self.state.cumulative_payoff += payoff
+        return {
+            "self_amount": self_amount,
+            "other_amount": other_amount,
+            "received": received,
+            "payoff": payoff,
+            "n_partners": n_partners,
+            "n_played": n_played,
+            "partner": partner,
+            "generosity": generosity,
+        }
+
+    def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
+        """Push what partners gave into each agent's bounded history (means over partners)."""
+        state = self.state
+        n = self.n_agents
+        if state.hist_given.shape[1] == 0:
+            return
+        u, v = pairs[:, 0], pairs[:, 1]
+        played = (choice[u] >= 0) & (choice[v] >= 0)
+        pu, pv = u[played], v[played]
+        n_played = outcome["n_played"]
+        who = np.flatnonzero(n_played > 0)
+        if who.size == 0:
+            return
+
+        def mean_from_partners(values: np.ndarray) -> np.ndarray:
+            total = np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n)
+            return total[who] / n_played[who]
+
+        given = mean_from_partners(outcome["other_amount"])
+        kept = mean_from_partners(outcome["self_amount"])
+        generosity = mean_from_partners(outcome["generosity"])
+        for array, new in (
+            (state.hist_given, given),
+            (state.hist_kept, kept),
+            (state.hist_generosity, generosity),
+            (state.hist_partner, outcome["partner"][who]),
+            (state.hist_round, np.full(who.size, self.round)),
+        ):
+            array[who, 1:] = array[who, :-1]
+            array[who, 0] = new
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self, rounds: int | None = None) -> None:
+        """Play ``rounds`` rounds (default: the scenario's)."""
+        for _ in range(self.scenario.rounds if rounds is None else rounds):
+            self.step()
+
+    def close(self) -> None:
+        """Release deciders' resources and the event loop."""
+        for decider in self.deciders.values():
+            decider.close()
+        if self._loop is not None:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+            self._loop = None

@@ -1,0 +1,125 @@
+"""The run store: one folder per run, written as the run goes.
+
+Layout of a run folder::
+
+    scenario.yaml          the resolved scenario (every default filled in; never secrets)
+    summary.json           status (running / complete / interrupted / failed), counts, versions
+    agents.parquet         one row per agent (rewritten with final figures at the end)
+    menus.parquet          every menu's options (menu_id, option, self, other)
+    network.parquet        the network's edges (u, v)
+    decisions.parquet      one row per decision   } consolidated from parts/ when the run ends;
+    rounds.parquet         per-round figures      } while it runs they live in parts/<table>/
+
+Rows are appended as part files (``parts/decisions/part-000003.parquet``) at least every
+``output.flush_every`` rounds, each written to a temporary name and renamed, so a killed run
+leaves only whole files behind. When the run ends (complete, interrupted or failed) the parts are
+concatenated into the single ``<table>.parquet``; ``summary.json`` says which it was. Readers
+(:mod:`hvae.analysis.runfolder`) accept either form, so a run killed with SIGKILL can still be
+analysed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PART_TABLES = ("decisions", "rounds")
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be created or used."""
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write a parquet file under a temporary name, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """Writes one run folder. Create it with :meth:`create` (refuses a non-empty folder)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._part_counts = {name: len(self._parts(name)) for name in PART_TABLES}
+
+    @classmethod
+    def create(cls, path: str | Path) -> RunStore:
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RunFolderError(
+                f"{path} already exists and is not empty; choose another --out folder"
+            )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunFolderError(f"cannot create run folder {path}: {error.strerror}") from None
+        return cls(path)
+
+    # ------------------------------------------------------------------ whole files
+    def write_text(self, name: str, text: str) -> None:
+        _atomic_write_bytes(self.path / name, text.encode("utf-8"))
+
+    def write_json(self, name: str, data: dict[str, Any]) -> None:
+        self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        write_parquet_atomic(table, self.path / f"{name}.parquet")
+
+    # ------------------------------------------------------------------ appended tables
+    def _parts_dir(self, name: str) -> Path:
+        return self.path / "parts" / name
+
+    def _parts(self, name: str) -> list[Path]:
+        folder = self._parts_dir(name)
+        return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Append rows to table ``name`` as a new part file (no-op for an empty table)."""
+        if table.num_rows == 0:
+            return
+        folder = self._parts_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._part_counts[name] += 1
+        write_parquet_atomic(table, folder / f"part-{self._part_counts[name]:06d}.parquet")
+
+    def consolidate(self, name: str, schema: pa.Schema) -> int:
+        """Concatenate the parts of ``name`` into ``<name>.parquet``; return the row count."""
+        parts = self._parts(name)
+        target = self.path / f"{name}.parquet"
+        if not parts and target.exists():
+            return pq.ParquetFile(target).metadata.num_rows
+        tmp = target.with_name(f".{target.name}.tmp")
+        rows = 0
+        with pq.ParquetWriter(tmp, schema) as writer:
+            if target.exists():  # earlier consolidated rows (a resumed run) come first
+                for batch in pq.ParquetFile(target).iter_batches():
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            for part in parts:
+                table = pq.read_table(part, schema=schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        os.replace(tmp, target)
+        shutil.rmtree(self._parts_dir(name), ignore_errors=True)
+        self._part_counts[name] = 0
+        parts_root = self.path / "parts"
+        if parts_root.is_dir() and not any(parts_root.iterdir()):
+            parts_root.rmdir()
+        return rows

@@ -1,0 +1,58 @@
+"""Shared fixtures: small scenarios built in code and a way to run the CLI as a user does."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hvae.scenarios.loader import validate_data
+from hvae.scenarios.schema import Scenario
+
+BASE_SCENARIO: dict[str, Any] = {
+    "name": "test",
+    "seed": 3,
+    "rounds": 12,
+    "population": [
+        {"name": "alt", "count": 4, "value": "altruistic", "decider": "oracle"},
+        {"name": "pro", "count": 4, "value": "prosocial", "decider": "oracle"},
+        {"name": "ind", "count": 4, "value": "individualistic", "decider": "oracle"},
+        {"name": "com", "count": 4, "value": "competitive", "decider": "oracle"},
+    ],
+    "network": {"kind": "watts_strogatz", "k": 4, "p": 0.2},
+    "matching": "random",
+    "menus": {"kind": "slider"},
+}
+
+
+def make_scenario(**changes: Any) -> Scenario:
+    """The base scenario with top-level keys replaced."""
+    data = copy.deepcopy(BASE_SCENARIO)
+    data.update(changes)
+    return validate_data(data, "test")
+
+
+@pytest.fixture
+def scenario_factory():
+    return make_scenario
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``hvae ARGS`` in a subprocess, as a user types it."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HVAE_DEBUG", None)
+    executable = Path(sys.executable).with_name("hvae")
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.simulation.cli"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
