@@ -32,7 +32,9 @@ testable offline:
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -84,14 +86,23 @@ class History:
 
 @dataclass(frozen=True)
 class DecisionRequest:
-    """One round's decision task for the agents of one group (vectorised over agents)."""
+    """One round's decision task for the agents of one group (vectorised over agents).
+
+    ``history`` may be given directly or as a zero-argument callable; a callable is only called
+    (once) when a decider reads ``request.history``, so deciders that ignore history cost nothing.
+    """
 
     round: int
     menu_id: str
     options: np.ndarray  # (k, 2) canonical (self, other) allocations
     agent_ids: np.ndarray  # (n,)
     thetas: np.ndarray  # (n,) each agent's own value angle, degrees
-    history: History
+    history_source: History | Callable[[], History]
+
+    @cached_property
+    def history(self) -> History:
+        source = self.history_source
+        return source if isinstance(source, History) else source()
 
     @property
     def n(self) -> int:

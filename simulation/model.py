@@ -29,6 +29,7 @@ does not shift another group's draws::
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 
 import mesa
@@ -231,7 +232,7 @@ class HvaeModel(mesa.Model):
                     options=menu.options,
                     agent_ids=ids,
                     thetas=self.state.theta[ids],
-                    history=self.state.history_of(ids),
+                    history_source=functools.partial(self.state.history_of, ids),
                 )
         return requests
 
@@ -333,6 +334,7 @@ class HvaeModel(mesa.Model):
         given = mean_from_partners(outcome["other_amount"])
         kept = mean_from_partners(outcome["self_amount"])
         generosity = mean_from_partners(outcome["generosity"])
+        everyone = who.size == n
         for array, new in (
             (state.hist_given, given),
             (state.hist_kept, kept),
@@ -340,8 +342,12 @@ class HvaeModel(mesa.Model):
             (state.hist_partner, outcome["partner"][who]),
             (state.hist_round, np.full(who.size, self.round)),
         ):
-            array[who, 1:] = array[who, :-1]
-            array[who, 0] = new
+            if everyone:  # slices: no fancy-index copies
+                array[:, 1:] = array[:, :-1].copy()
+                array[:, 0] = new
+            else:
+                array[who, 1:] = array[who, :-1]
+                array[who, 0] = new
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, rounds: int | None = None) -> None:

@@ -33,7 +33,7 @@ raw_reply …        LLM metadata: raw reply, reason, latency_s, tokens_in, toke
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,32 +102,70 @@ _LLM_COLUMNS = ("fallback", "raw_reply", "reason", "latency_s", "tokens_in", "to
 
 def gini(values: np.ndarray) -> float:
     """Gini coefficient; negative payoffs are shifted so the minimum is 0 (NaN if all zero)."""
-    x = np.sort(np.asarray(values, dtype=float))
-    if x.size == 0:
-        return float("nan")
-    if x[0] < 0:
-        x = x - x[0]
-    total = x.sum()
-    if total <= 0:
-        return float("nan")
-    n = x.size
-    return float((2 * np.arange(1, n + 1) - n - 1).dot(x) / (n * total))
+    return float(grouped_gini(np.asarray(values, dtype=float), np.zeros(len(values), np.int64), 1)[0])
+
+
+def grouped_gini(
+    values: np.ndarray, key: np.ndarray, n_groups: int, order: np.ndarray | None = None
+) -> np.ndarray:
+    """Gini coefficient of ``values`` within each group ``key`` (0..n_groups-1), vectorised.
+
+    Uses ``G = Σ (2i − n − 1) x_(i) / (n Σ x)`` over each group's sorted values; a group with a
+    negative value is shifted so its minimum is 0 (the weights sum to zero, so only the
+    denominator changes). Empty or all-zero groups give NaN. ``order`` (``argsort(values)``)
+    may be passed to share one sort between several groupings.
+    """
+    if order is None:
+        order = np.argsort(values, kind="stable")
+    order = order[np.argsort(key[order], kind="stable")]  # by group, ascending values within
+    sorted_key, sorted_values = key[order], values[order]
+    counts = np.bincount(sorted_key, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(values.size) - starts[sorted_key] + 1
+    weights = 2 * rank - counts[sorted_key] - 1
+    numerator = np.bincount(sorted_key, weights * sorted_values, n_groups)
+    minimum = np.where(counts > 0, sorted_values[np.minimum(starts, max(values.size - 1, 0))] if values.size else 0.0, 0.0)
+    shift = np.minimum(minimum, 0.0)
+    total = np.bincount(sorted_key, sorted_values, n_groups) - counts * shift
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = numerator / (counts * total)
+    result[(counts == 0) | (total <= 0)] = np.nan
+    return result
 
 
 def _dictionary(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string()))
 
 
+#: Decision columns buffered as numpy arrays per round: name -> dtype.
+_NUMERIC = {
+    "round": np.int32, "agent_id": np.int32, "partner_id": np.int32, "n_partners": np.int32,
+    "group": np.int32, "decider": np.int32, "value_angle": np.float64, "value_category": np.int32,
+    "menu_id": np.int32, "options_shown": np.int32, "choice": np.int16, "chosen_position": np.int16,
+    "self_amount": np.float64, "other_amount": np.float64, "received": np.float64,
+    "payoff": np.float64, "valid": np.bool_, "pair_skipped": np.bool_,
+}
+_OPTIONAL = ("shown_order", *_LLM_COLUMNS)
+
+
 class RoundLog:
-    """Buffers one run's rows until the runner drains them to the store."""
+    """Buffers one run's rows (as numpy arrays) until the runner drains them to the store."""
 
     def __init__(self, model: HvaeModel) -> None:
         self.model = model
-        self._decisions: list[pa.RecordBatch] = []
-        self._rounds: list[dict[str, list]] = []
+        self._decisions: list[dict[str, Any]] = []
+        self._rounds: list[np.ndarray] = []
         self.totals = {"decisions": 0, "invalid": 0, "idle": 0}
         self._decider_names = sorted(set(model.decider_kinds))
-        self._decider_code = np.array([self._decider_names.index(k) for k in model.decider_kinds], dtype=np.int32)
+        self._decider_code = np.array(
+            [self._decider_names.index(k) for k in model.decider_kinds], dtype=np.int32
+        )
+        self._menu_ids = [m.menu_id for m in model.schedule.menus]
+        self._menu_code = {menu_id: i for i, menu_id in enumerate(self._menu_ids)}
+        # options_shown dictionary: canonical descriptions first, display orders added as seen.
+        self._shown_texts = [m.describe() for m in model.schedule.menus]
+        self._shown_code: dict[str, int] = {text: i for i, text in enumerate(self._shown_texts)}
+        self._labels: list[list[tuple[str, str]]] = []
 
     # ------------------------------------------------------------------ collect
     def collect(
@@ -141,10 +179,14 @@ class RoundLog:
         model = self.model
         state = model.state
         groups = [g for g in model.group_names if g in per_group]
-        ids = np.concatenate([per_group[g][0] for g in groups])
-        decisions = [per_group[g][1] for g in groups]
+        if len(groups) == 1:
+            ids, decisions = per_group[groups[0]][0], [per_group[groups[0]][1]]
+            valid = decisions[0].valid
+        else:
+            ids = np.concatenate([per_group[g][0] for g in groups])
+            decisions = [per_group[g][1] for g in groups]
+            valid = np.concatenate([d.valid for d in decisions])
         n = ids.size
-        valid = np.concatenate([d.valid for d in decisions])
         chosen = choice[ids]
         state.n_decisions[ids] += 1
         state.n_invalid[ids] += ~valid
@@ -152,112 +194,151 @@ class RoundLog:
         idle[deciding] = False
         state.n_idle[idle] += 1
         self.totals["decisions"] += n
-        self.totals["invalid"] += int((~valid).sum())
+        self.totals["invalid"] += int(n - valid.sum())
         self.totals["idle"] += int(idle.sum())
 
-        metadata = {name: _concat_metadata(decisions, name) for name in ("shown_order", *_LLM_COLUMNS)}
-        shown_order = metadata["shown_order"]
+        optional = {name: _concat_metadata(decisions, name) for name in _OPTIONAL}
+        menu_code = self._menu_code[menu.menu_id]
+        shown_order = optional["shown_order"]
         if shown_order is None:
-            options_shown = _dictionary(np.zeros(n, np.int32), [menu.describe()])
+            shown_codes = np.full(n, menu_code, np.int32)
             position = chosen
         else:
-            texts, position = [], np.empty(n, dtype=np.int64)
+            shown_codes = np.empty(n, np.int32)
+            position = np.empty(n, dtype=np.int64)
             for i, order_text in enumerate(shown_order):
                 order = None if order_text is None else np.array(order_text.split(","), dtype=int)
-                texts.append(menu.describe(order))
-                position[i] = chosen[i] if order is None else (
-                    int(np.flatnonzero(order == chosen[i])[0]) if chosen[i] >= 0 else -1
-                )
-            options_shown = pa.array(texts, pa.string()).dictionary_encode()
+                text = menu.describe(order)
+                shown_codes[i] = self._shown_code.setdefault(text, len(self._shown_code))
+                if order is None or chosen[i] < 0:
+                    position[i] = chosen[i]
+                else:
+                    position[i] = int(np.flatnonzero(order == chosen[i])[0])
+            self._shown_texts = list(self._shown_code)
         theta = state.theta[ids]
-        category_codes = category_codes_of(theta).astype(np.int32)
-        columns = {
-            "round": pa.array(np.full(n, model.round, np.int32)),
-            "agent_id": pa.array(ids.astype(np.int32)),
-            "partner_id": pa.array(outcome["partner"][ids].astype(np.int32)),
-            "n_partners": pa.array(outcome["n_partners"][ids].astype(np.int32)),
-            "group": _dictionary(state.group_code[ids], model.group_names),
-            "decider": _dictionary(self._decider_code[state.group_code[ids]], self._decider_names),
-            "value_angle": pa.array(theta),
-            "value_category": _dictionary(category_codes, list(CATEGORY_ORDER)),
-            "menu_id": _dictionary(np.zeros(n, np.int32), [menu.menu_id]),
-            "options_shown": options_shown,
-            "shown_order": pa.array(shown_order, pa.string()) if shown_order else pa.nulls(n, pa.string()),
-            "choice": pa.array(chosen.astype(np.int16)),
-            "chosen_position": pa.array(np.asarray(position).astype(np.int16)),
-            "self_amount": pa.array(outcome["self_amount"][ids], from_pandas=True),
-            "other_amount": pa.array(outcome["other_amount"][ids], from_pandas=True),
-            "received": pa.array(outcome["received"][ids]),
-            "payoff": pa.array(outcome["payoff"][ids]),
-            "valid": pa.array(valid),
-            "pair_skipped": pa.array(outcome["n_played"][ids] < outcome["n_partners"][ids]),
+        group_codes = state.group_code[ids]
+        row = {
+            "n": n,
+            "round": np.full(n, model.round, np.int32),
+            "agent_id": ids,
+            "partner_id": outcome["partner"][ids],
+            "n_partners": outcome["n_partners"][ids],
+            "group": group_codes,
+            "decider": self._decider_code[group_codes],
+            "value_angle": theta,
+            "value_category": category_codes_of(theta),
+            "menu_id": np.full(n, menu_code, np.int32),
+            "options_shown": shown_codes,
+            "choice": chosen,
+            "chosen_position": position,
+            "self_amount": outcome["self_amount"][ids],
+            "other_amount": outcome["other_amount"][ids],
+            "received": outcome["received"][ids],
+            "payoff": outcome["payoff"][ids],
+            "valid": valid,
+            "pair_skipped": outcome["n_played"][ids] < outcome["n_partners"][ids],
         }
-        for name in _LLM_COLUMNS:
-            field = DECISION_SCHEMA.field(name)
-            values = metadata[name]
-            columns[name] = pa.nulls(n, field.type) if values is None else pa.array(values, field.type)
-        self._decisions.append(pa.RecordBatch.from_arrays(list(columns.values()), schema=DECISION_SCHEMA))
-        self._collect_round(deciding, ids, valid, outcome)
+        row.update({name: values for name, values in optional.items() if values is not None})
+        self._decisions.append(row)
+        self._rounds.append(self._round_figures(deciding, ids, valid, outcome))
 
-    def _collect_round(self, deciding, ids, valid, outcome) -> None:
-        model, state = self.model, self.model.state
-        n = model.n_agents
-        decided = np.zeros(n, dtype=bool)
-        decided[deciding] = True
-        invalid = np.zeros(n, dtype=bool)
-        invalid[ids[~valid]] = True
-        payoff = outcome["payoff"]
-        groupings = [
-            ("all", np.zeros(n, dtype=np.int64), ["all"]),
-            ("group", state.group_code.astype(np.int64), model.group_names),
+    def _groupings(self) -> list[tuple[str, np.ndarray, list[str]]]:
+        state = self.model.state
+        return [
+            ("all", np.zeros(self.model.n_agents, dtype=np.int64), ["all"]),
+            ("group", state.group_code.astype(np.int64), self.model.group_names),
             ("category", category_codes_of(state.theta), list(CATEGORY_ORDER)),
         ]
-        row: dict[str, list] = {name: [] for name in ROUND_SCHEMA.names}
-        for grouping, key, names in groupings:
+
+    def _round_figures(self, deciding, ids, valid, outcome) -> np.ndarray:
+        """One round's figures: an (n_rows, 11) float array, 'round' then ROUND_SCHEMA's numbers."""
+        model, state = self.model, self.model.state
+        n = model.n_agents
+        decided = np.zeros(n)
+        decided[deciding] = 1
+        invalid = np.zeros(n)
+        invalid[ids[~valid]] = 1
+        blocks, labels = [], []
+        payoff_order = np.argsort(state.cumulative_payoff, kind="stable")
+        for grouping, key, names in self._groupings():
             k = len(names)
-            count = np.bincount(key, minlength=k)
+            count = np.bincount(key, minlength=k).astype(float)
             n_decided = np.bincount(key, decided, k)
-            welfare = np.bincount(key, payoff, k)
-            cumulative = np.bincount(key, state.cumulative_payoff, k)
-            angle = np.bincount(key, state.theta, k)
-            n_invalid = np.bincount(key, invalid, k)
-            for j, name in enumerate(names):
-                if count[j] == 0 and grouping == "category":
-                    continue
-                members = state.cumulative_payoff[key == j] if grouping != "all" else state.cumulative_payoff
-                row["round"].append(model.round)
-                row["grouping"].append(grouping)
-                row["group"].append(name)
-                row["n_agents"].append(int(count[j]))
-                row["share"].append(count[j] / n)
-                row["n_decided"].append(int(n_decided[j]))
-                row["n_idle"].append(int(count[j] - n_decided[j]))
-                row["n_invalid"].append(int(n_invalid[j]))
-                row["welfare"].append(float(welfare[j]))
-                row["mean_payoff"].append(float(welfare[j] / n_decided[j]) if n_decided[j] else float("nan"))
-                row["mean_cumulative_payoff"].append(float(cumulative[j] / count[j]) if count[j] else float("nan"))
-                row["gini_cumulative_payoff"].append(gini(members))
-                row["mean_value_angle"].append(float(angle[j] / count[j]) if count[j] else float("nan"))
-        self._rounds.append(row)
+            welfare = np.bincount(key, outcome["payoff"], k)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                block = np.stack(
+                    [
+                        np.full(k, model.round), count, count / n, n_decided, count - n_decided,
+                        np.bincount(key, invalid, k), welfare, welfare / n_decided,
+                        np.bincount(key, state.cumulative_payoff, k) / count,
+                        grouped_gini(state.cumulative_payoff, key, k, payoff_order),
+                        np.bincount(key, state.theta, k) / count,
+                    ],
+                    axis=1,
+                )
+            keep = count > 0 if grouping == "category" else np.ones(k, dtype=bool)
+            blocks.append(block[keep])
+            labels.extend((grouping, name) for name, kept in zip(names, keep) if kept)
+        self._labels.append(labels)
+        return np.concatenate(blocks)
 
     # ------------------------------------------------------------------ drain
     def pending_rounds(self) -> int:
         return len(self._rounds)
 
-    def drain(self) -> tuple[pa.Table, pa.Table]:
-        """Return and forget the buffered (decisions, rounds) tables."""
-        decisions = pa.Table.from_batches(self._decisions, schema=DECISION_SCHEMA)
-        merged: dict[str, list] = {name: [] for name in ROUND_SCHEMA.names}
-        for row in self._rounds:
-            for name, values in row.items():
-                merged[name].extend(values)
-        rounds = pa.Table.from_pydict(merged, schema=ROUND_SCHEMA)
-        self._decisions, self._rounds = [], []
-        return decisions, rounds
-
     def decision_rows(self) -> pa.Table:
         """All buffered decision rows (without draining)."""
-        return pa.Table.from_batches(self._decisions, schema=DECISION_SCHEMA)
+        if not self._decisions:
+            return DECISION_SCHEMA.empty_table()
+        n = sum(row["n"] for row in self._decisions)
+        columns = []
+        for field in DECISION_SCHEMA:
+            name = field.name
+            if name in _NUMERIC:
+                values = np.concatenate([row[name] for row in self._decisions]).astype(_NUMERIC[name], copy=False)
+                if name in ("group", "decider", "value_category", "menu_id", "options_shown"):
+                    names = {
+                        "group": self.model.group_names,
+                        "decider": self._decider_names,
+                        "value_category": list(CATEGORY_ORDER),
+                        "menu_id": self._menu_ids,
+                        "options_shown": self._shown_texts,
+                    }[name]
+                    columns.append(_dictionary(values, names))
+                elif field.type == pa.float64() and name in ("self_amount", "other_amount"):
+                    columns.append(pa.array(values, field.type, from_pandas=True))
+                else:
+                    columns.append(pa.array(values, field.type))
+            elif any(name in row for row in self._decisions):
+                merged: list[Any] = []
+                for row in self._decisions:
+                    merged.extend(row.get(name, [None] * row["n"]))
+                columns.append(pa.array(merged, field.type))
+            else:
+                columns.append(pa.nulls(n, field.type))
+        return pa.Table.from_arrays(columns, schema=DECISION_SCHEMA)
+
+    def round_rows(self) -> pa.Table:
+        if not self._rounds:
+            return ROUND_SCHEMA.empty_table()
+        figures = np.concatenate(self._rounds)
+        labels = [label for round_labels in self._labels for label in round_labels]
+        data: dict[str, Any] = {
+            "round": figures[:, 0].astype(np.int32),
+            "grouping": [g for g, _ in labels],
+            "group": [name for _, name in labels],
+        }
+        numeric = [f for f in ROUND_SCHEMA.names if f not in ("round", "grouping", "group")]
+        for j, name in enumerate(numeric, start=1):
+            column = figures[:, j]
+            data[name] = column.astype(np.int32) if ROUND_SCHEMA.field(name).type == pa.int32() else column
+        return pa.Table.from_pydict(data, schema=ROUND_SCHEMA)
+
+    def drain(self) -> tuple[pa.Table, pa.Table]:
+        """Return and forget the buffered (decisions, rounds) tables."""
+        decisions, rounds = self.decision_rows(), self.round_rows()
+        self._decisions, self._rounds, self._labels = [], [], []
+        return decisions, rounds
 
 
 def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:

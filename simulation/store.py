@@ -42,11 +42,15 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+def write_parquet_atomic(table: pa.Table, path: Path, **options: Any) -> None:
     """Write a parquet file under a temporary name, then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, **options)
     os.replace(tmp, path)
+
+
+#: Part files are short-lived: written fast (no compression, no statistics), merged at the end.
+PART_OPTIONS: dict[str, Any] = {"compression": "none", "write_statistics": False}
 
 
 class RunStore:
@@ -97,7 +101,9 @@ class RunStore:
         folder = self._parts_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         self._part_counts[name] += 1
-        write_parquet_atomic(table, folder / f"part-{self._part_counts[name]:06d}.parquet")
+        write_parquet_atomic(
+            table.combine_chunks(), folder / f"part-{self._part_counts[name]:06d}.parquet", **PART_OPTIONS
+        )
 
     def consolidate(self, name: str, schema: pa.Schema) -> int:
         """Concatenate the parts of ``name`` into ``<name>.parquet``; return the row count."""
