@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
+from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
+from hvae.agents.llm.config import LLMConfig
 from hvae.agents.values import ValueSpec, parse_value
 
 
@@ -37,7 +39,7 @@ class _Model(BaseModel):
 
 
 DeciderConfig = Annotated[
-    Union[OracleConfig, RandomConfig, ReciprocalConfig, FixedConfig],
+    Union[OracleConfig, RandomConfig, ReciprocalConfig, FixedConfig, LLMConfig],
     Field(discriminator="kind"),
 ]
 
@@ -176,6 +178,13 @@ class OutputConfig(_Model):
     flush_every: int = Field(default=1, ge=1)
 
 
+class CacheConfig(_Model):
+    """The LLM response cache: on by default; ``path`` defaults to ``$HVAE_CACHE_DIR`` or ~/.cache/hvae."""
+
+    enabled: bool = True
+    path: str | None = None
+
+
 class Scenario(_Model):
     """A whole experiment: population, world, menus, rounds and seed."""
 
@@ -190,6 +199,23 @@ class Scenario(_Model):
     menus: MenuConfig = Field(default_factory=lambda: SliderMenus(kind="slider"))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    @model_validator(mode="after")
+    def _backends_exist(self) -> Scenario:
+        known = {DEFAULT_BACKEND_NAME, *self.backends}
+        for group in self.population:
+            if group.decider.kind == "llm" and group.decider.backend not in known:
+                raise ValueError(
+                    f"group {group.name!r} uses backend {group.decider.backend!r}, which is not defined "
+                    f"(defined: {', '.join(sorted(known))})"
+                )
+        return self
+
+    @property
+    def uses_llm(self) -> bool:
+        return any(group.decider.kind == "llm" for group in self.population)
 
     @model_validator(mode="after")
     def _population_adds_up(self) -> Scenario:

@@ -25,10 +25,11 @@ from typing import Any
 
 import click
 
+from hvae.agents.llm.backends import BackendError
 from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
 from hvae.simulation.store import RunFolderError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError)
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError)
 EXIT_USER_ERROR = 2
 
 

@@ -57,13 +57,15 @@ from hvae.simulation.records import RoundLog
 STREAMS = ("graph", "placement", "values", "matching", "decisions")
 
 
-def build_decider(config) -> Decider:
-    """Instantiate the decider a group's config names (rule deciders; LLM ones when installed)."""
-    if config.kind == "llm":
-        from hvae.agents.llm.decider import build_llm_decider
+def build_pool(scenario: Scenario):
+    """The LLM backend pool for a scenario (with its response cache unless disabled)."""
+    from hvae.agents.llm.cache import ResponseCache, default_cache_dir
+    from hvae.agents.llm.pool import BackendPool
 
-        return build_llm_decider(config)
-    return build_rule_decider(config)
+    cache = None
+    if scenario.cache.enabled:
+        cache = ResponseCache(scenario.cache.path or default_cache_dir())
+    return BackendPool(dict(scenario.backends), cache=cache)
 
 
 @dataclass
@@ -166,9 +168,10 @@ class HvaeModel(mesa.Model):
             zip(self.group_names, self.streams["decisions"].spawn(len(self.group_names)))
         )
         deciders = dict(deciders or {})
+        self.llm_pool = build_pool(scenario) if scenario.uses_llm else None
         self.deciders: dict[str, Decider] = {}
         for code, group in enumerate(scenario.population):
-            decider = deciders.get(group.name) or build_decider(group.decider)
+            decider = deciders.get(group.name) or self.build_decider(group)
             decider.setup(self.group_members[code], self.state.theta[self.group_members[code]])
             self.deciders[group.name] = decider
         self.decider_kinds = [self.deciders[g].name for g in self.group_names]
@@ -182,6 +185,36 @@ class HvaeModel(mesa.Model):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ setup helpers
+    def build_decider(self, group) -> Decider:
+        """Instantiate the decider a group's config names."""
+        if group.decider.kind == "llm":
+            from hvae.agents.llm.decider import LLMDecider
+
+            spec = group.value_spec
+            return LLMDecider(
+                group.decider,
+                self.llm_pool,
+                group=group.name,
+                value_name=getattr(spec, "name", None),
+                run_seed=self.seed,
+            )
+        return build_rule_decider(group.decider)
+
+    def attach_run_folder(self, path) -> None:
+        """Send LLM transcripts to the run folder (``transcripts.jsonl``)."""
+        if self.llm_pool is not None:
+            from pathlib import Path
+
+            self.llm_pool.attach_transcript(Path(path) / "transcripts.jsonl")
+
+    def llm_setup_records(self) -> list[dict]:
+        """Setup texts (value description, goal) of every LLM agent set up so far."""
+        records = []
+        for decider in self.deciders.values():
+            if hasattr(decider, "setup_records"):
+                records.extend(decider.setup_records())
+        return records
+
     def _check_fixed_options(self) -> None:
         for group in self.scenario.population:
             if group.decider.kind == "fixed" and group.decider.option >= self.schedule.min_size:
@@ -359,6 +392,11 @@ class HvaeModel(mesa.Model):
         """Release deciders' resources and the event loop."""
         for decider in self.deciders.values():
             decider.close()
+        if self.llm_pool is not None:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.llm_pool.aclose())
+            self.llm_pool = None
         if self._loop is not None:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()

@@ -137,6 +137,7 @@ def run_scenario(
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
     store.write_table("network", network_table(model))
+    model.attach_run_folder(store.path)
     flush_every = scenario.output.flush_every
     started = time.perf_counter()
 
@@ -144,6 +145,7 @@ def run_scenario(
         decisions, rounds = model.log.drain()
         store.append("decisions", decisions)
         store.append("rounds", rounds)
+        _write_llm_agents(model, store)
         summary.update(_counts(model))
         summary["rounds_completed"] = model.round
         summary["elapsed_s"] = round(time.perf_counter() - started, 3)
@@ -180,6 +182,7 @@ def _finish(model: HvaeModel, store: RunStore, summary: dict, flush: Callable[[]
         if flush is not None:
             flush()  # keep the rounds that did finish
     finally:
+        _write_llm_agents(model, store)
         model.close()
         summary["finished_at"] = _now()
         summary["rounds_completed"] = model.round
@@ -190,9 +193,22 @@ def _finish(model: HvaeModel, store: RunStore, summary: dict, flush: Callable[[]
         store.write_json("summary.json", summary)
 
 
+def _write_llm_agents(model: HvaeModel, store: RunStore) -> None:
+    records = model.llm_setup_records()
+    if records:
+        store.write_table("llm_agents", pa.Table.from_pylist(records))
+
+
+LLM_COUNTS = (
+    "llm_calls", "llm_cache_hits", "llm_invalid", "tokens_in", "tokens_out",
+    "llm_retries", "llm_errors", "llm_reasks", "llm_fallbacks", "llm_setup_failures",
+)
+
+
 def _counts(model: HvaeModel) -> dict[str, int]:
     totals = model.log.totals
     counts = {"n_decisions": totals["decisions"], "n_invalid": totals["invalid"], "n_idle": totals["idle"]}
+    counts.update({key: 0 for key in LLM_COUNTS})
     for decider in model.deciders.values():
         accounting = getattr(decider, "accounting", None)
         if callable(accounting):

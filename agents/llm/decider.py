@@ -1,0 +1,301 @@
+"""The LLM decider: one autogen ``AssistantAgent`` per Mesa agent, prompted as in HVAE.
+
+Setup, once per agent (again if its value changes), follows the paper (:mod:`.prompts`):
+value prompting → the agent describes its value system; role instruction + self-generated goal
+(or the fixed goal when ``goal_prompting: false``). The conversation after setup is saved with
+``AssistantAgent.save_state`` and every decision starts from it again, so each decision sees the
+agent's own description and goal but never a growing pile of earlier rounds (those arrive, bounded,
+as the history in the decision prompt).
+
+Each decision shows the menu as lettered options in a counterbalanced order (``order``: ``fixed``,
+``reverse_half`` — reversed for a random half of the decisions — or ``shuffle``); the order shown
+is recorded (``shown_order``) so letters map back to options. A reply that cannot be used is
+re-asked up to ``reasks`` times with the reason; after that the decision is recorded invalid with
+its raw reply and the ``fallback`` applies: ``random`` (a uniformly random option, counted) or
+``skip`` (no choice: the pair's game is void). A backend failure after its retries is treated the
+same way. Nothing an LLM says can crash a run.
+
+An agent never has two calls in flight: its setup and its decisions run one after another in its
+own task; different agents run concurrently, bounded by their backend's ``max_concurrency``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.messages import TextMessage
+from autogen_core import CancellationToken
+from autogen_core.models import UserMessage
+
+from hvae.agents.deciders import NO_CHOICE, Decider, Decision, DecisionRequest, Decisions
+from hvae.agents.llm import prompts
+from hvae.agents.llm.client import CallSettings, HvaeClient, call_scope
+from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm.parsing import parse_reply
+from hvae.agents.llm.pool import BackendPool
+
+
+def call_seed(*parts: Any) -> int:
+    """A stable per-call seed from its identity (not Python's salted ``hash``)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def decision_schema(letters: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "choice": {"type": "string", "enum": list(letters)},
+            "reason": {"type": "string", "maxLength": 80},
+        },
+        "required": ["choice", "reason"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass
+class AgentSetup:
+    """One LLM agent's setup: its value wording, own description and goal."""
+
+    agent_id: int
+    theta: float
+    value_wording: str
+    description: str = ""
+    goal: str = prompts.FIXED_GOAL
+    setup_ok: bool = True
+    state: dict[str, Any] | None = None
+
+
+class LLMDecider(Decider):
+    """Decisions by LLM agents prompted with their SVO value (see the module docstring)."""
+
+    name = "llm"
+    description = "An LLM agent prompted with its SVO value, HVAE-style (value, role, goal)."
+    is_async = True
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        pool: BackendPool,
+        *,
+        group: str = "llm",
+        value_name: str | None = None,
+        run_seed: int = 0,
+    ) -> None:
+        self.config = config
+        self.pool = pool
+        self.group = group
+        self.value_name = value_name
+        self.run_seed = run_seed
+        pool.check(config.backend)
+        self.backend_config = pool.config(config.backend)
+        self.agents: dict[int, AssistantAgent] = {}
+        self.clients: dict[int, HvaeClient] = {}
+        self.setups: dict[int, AgentSetup] = {}
+        self._pending: set[int] = set()
+        self.counts = {
+            "llm_calls": 0, "llm_cache_hits": 0, "llm_invalid": 0, "tokens_in": 0, "tokens_out": 0,
+            "llm_retries": 0, "llm_errors": 0, "llm_reasks": 0, "llm_fallbacks": 0, "llm_setup_failures": 0,
+        }
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, agent_ids: np.ndarray, thetas: np.ndarray) -> None:
+        for agent_id, theta in zip(agent_ids.tolist(), thetas.tolist()):
+            wording = prompts.value_wording(theta, self.value_name)
+            current = self.setups.get(agent_id)
+            if current is None or current.theta != theta:
+                self.setups[agent_id] = AgentSetup(agent_id, theta, wording)
+                self._pending.add(agent_id)
+
+    def _agent(self, agent_id: int) -> AssistantAgent:
+        if agent_id not in self.agents:
+            client = self.pool.client(self.config.backend, agent_id)
+            self.clients[agent_id] = client
+            self.agents[agent_id] = AssistantAgent(
+                name=f"agent_{agent_id}",
+                model_client=client,
+                system_message=None,
+                description=f"hvae population member {agent_id} ({self.group})",
+            )
+        return self.agents[agent_id]
+
+    def _settings(self, agent_id: int, round_index: int | None, phase: str, attempt: int, max_tokens: int, schema=None) -> CallSettings:
+        seed = call_seed(self.backend_config.seed, self.run_seed, self.group, agent_id, round_index, phase, attempt)
+        return CallSettings(agent_id, self.group, round_index, phase, attempt, max_tokens, seed, schema)
+
+    async def _ask(self, agent: AssistantAgent, texts: list[str], settings: CallSettings) -> tuple[str | None, Any]:
+        """Send user message(s) and return (reply text or None on backend failure, call record)."""
+        before = await agent.save_state()
+        with call_scope(settings) as record:
+            try:
+                response = await agent.on_messages(
+                    [TextMessage(content=t, source="user") for t in texts], CancellationToken()
+                )
+                text = response.chat_message.content
+                reply = text if isinstance(text, str) else str(text)
+            except Exception:  # noqa: BLE001 - backend failures become invalid decisions
+                await agent.load_state(before)  # drop the dangling user message
+                reply = None
+        self._tally(record)
+        return reply, record
+
+    def _tally(self, record) -> None:
+        self.counts["llm_calls"] += record.calls
+        self.counts["llm_cache_hits"] += record.cache_hits
+        self.counts["tokens_in"] += record.tokens_in
+        self.counts["tokens_out"] += record.tokens_out
+        self.counts["llm_retries"] += record.retries
+        self.counts["llm_errors"] += record.errors
+
+    async def _setup_agent(self, agent_id: int) -> None:
+        setup = self.setups[agent_id]
+        agent = self._agent(agent_id)
+        await agent.on_reset(CancellationToken())
+        config = self.config
+        description, _ = await self._ask(
+            agent,
+            [prompts.value_prompt(setup.theta, self.value_name)],
+            self._settings(agent_id, None, "value", 0, config.setup_max_tokens),
+        )
+        if description is None:
+            setup.setup_ok = False
+            description = setup.value_wording
+            await agent.model_context.add_message(UserMessage(content=prompts.value_prompt(setup.theta, self.value_name), source="user"))
+        setup.description = description.strip()
+        if config.goal_prompting:
+            goal, _ = await self._ask(
+                agent,
+                [prompts.ROLE_INSTRUCTION, prompts.goal_prompt()],
+                self._settings(agent_id, None, "goal", 0, config.goal_max_tokens),
+            )
+            if goal is None:
+                setup.setup_ok = False
+                goal = prompts.FIXED_GOAL
+            setup.goal = goal.strip() or prompts.FIXED_GOAL
+        else:
+            text = f"{prompts.ROLE_INSTRUCTION}\n\n{prompts.TASK_TEXT} Your goal in this study: {prompts.FIXED_GOAL}"
+            await agent.model_context.add_message(UserMessage(content=text, source="user"))
+            setup.goal = prompts.FIXED_GOAL
+        if not setup.setup_ok:
+            self.counts["llm_setup_failures"] += 1
+        setup.state = await agent.save_state()
+
+    async def ensure_setup(self) -> None:
+        """Run the setup pipeline for every agent that needs it (concurrently across agents)."""
+        pending = sorted(self._pending)
+        self._pending.clear()
+        if pending:
+            await asyncio.gather(*(self._setup_agent(agent_id) for agent_id in pending))
+
+    def setup_records(self) -> list[dict[str, Any]]:
+        """Setup texts of every agent, for ``llm_agents.parquet``."""
+        from hvae.agents.llm.backends import model_label
+
+        return [
+            {
+                "agent_id": s.agent_id,
+                "group": self.group,
+                "backend": self.config.backend,
+                "model": model_label(self.backend_config),
+                "value_angle": s.theta,
+                "value_wording": s.value_wording,
+                "goal_prompting": self.config.goal_prompting,
+                "description": s.description,
+                "goal": s.goal,
+                "setup_ok": s.setup_ok,
+            }
+            for s in sorted(self.setups.values(), key=lambda s: s.agent_id)
+            if s.state is not None
+        ]
+
+    # ------------------------------------------------------------------ decisions
+    def display_orders(self, n_agents: int, n_options: int, rng: np.random.Generator) -> list[np.ndarray]:
+        identity = np.arange(n_options)
+        if self.config.order == "fixed":
+            return [identity] * n_agents
+        if self.config.order == "reverse_half":
+            flips = rng.random(n_agents) < 0.5
+            return [identity[::-1] if flip else identity for flip in flips]
+        return [rng.permutation(n_options) for _ in range(n_agents)]
+
+    async def adecide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        await self.ensure_setup()
+        n_options = len(request.options)
+        orders = self.display_orders(request.n, n_options, rng)
+        fallback_options = rng.integers(0, n_options, size=request.n)  # drawn up front: reproducible
+        history = request.history
+        tasks = [
+            self._decide_one(request, i, orders[i], int(fallback_options[i]), history.row(i))
+            for i in range(request.n)
+        ]
+        return Decisions.from_list(list(await asyncio.gather(*tasks)))
+
+    def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        raise RuntimeError("LLMDecider is asynchronous; the model calls adecide()")
+
+    async def _decide_one(self, request: DecisionRequest, i: int, order: np.ndarray, fallback_option: int, history) -> Decision:
+        agent_id = int(request.agent_ids[i])
+        setup = self.setups[agent_id]
+        agent = self._agent(agent_id)
+        await agent.load_state(setup.state)
+        shown = [tuple(map(float, request.options[j])) for j in order]
+        letters = prompts.LETTERS[: len(shown)]
+        structured = self.config.structured and self.backend_config.structured != "none"
+        schema = decision_schema(letters) if structured else None
+        prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, structured)
+        latency, tokens_in, tokens_out, calls, hits = 0.0, 0, 0, 0, 0
+        reply: str | None = None
+        parsed = None
+        attempts = 0
+        problem = None
+        for attempt in range(self.config.reasks + 1):
+            attempts += 1
+            phase = "decision" if attempt == 0 else "reask"
+            reply, record = await self._ask(
+                agent, [prompt], self._settings(agent_id, request.round, phase, attempt, self.backend_config.max_tokens, schema)
+            )
+            latency += record.latency_s
+            tokens_in += record.tokens_in
+            tokens_out += record.tokens_out
+            calls += record.calls
+            hits += record.cache_hits
+            if reply is None:
+                problem = f"backend error: {record.last_error}"
+                break
+            parsed = parse_reply(reply, len(shown), self.config.max_reply_chars)
+            if parsed.valid:
+                break
+            problem = parsed.problem
+            if attempt < self.config.reasks:
+                self.counts["llm_reasks"] += 1
+                prompt = prompts.corrective_prompt(parsed.problem or "it was not valid", letters, structured)
+        shown_order = ",".join(map(str, order.tolist()))
+        common = {
+            "shown_order": shown_order,
+            "raw_reply": reply,
+            "latency_s": latency,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cache_hit": hits > 0 and calls == 0,
+            "attempts": attempts,
+        }
+        if parsed is not None and parsed.valid:
+            return Decision(int(order[parsed.position]), valid=True, reason=parsed.reason, **common)
+        self.counts["llm_invalid"] += 1
+        if self.config.fallback == "skip":
+            return Decision(NO_CHOICE, valid=False, reason=problem, fallback="skip", **common)
+        self.counts["llm_fallbacks"] += 1
+        return Decision(fallback_option, valid=False, reason=problem, fallback="random", **common)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def accounting(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def build_llm_decider(config: LLMConfig, pool: BackendPool, **kwargs: Any) -> LLMDecider:
+    return LLMDecider(config, pool, **kwargs)

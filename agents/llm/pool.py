@@ -1,0 +1,79 @@
+"""The backend pool: one model client per backend, shared by every agent that uses it.
+
+A run builds one :class:`BackendPool` from the scenario's ``backends`` (plus the built-in
+``embedded`` backend). Clients are created on first use, so a scenario without LLM groups never
+loads a model. Each backend has one concurrency limit (``max_concurrency``) shared by all the
+groups that use it; ``replay`` backends give every agent its own client so scripted replies do not
+depend on scheduling. The pool also owns the response cache and the run's transcript writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hvae.agents.llm.backends import BackendConfig, BackendError, ReplayBackend, build_raw_client, default_backends
+from hvae.agents.llm.cache import ResponseCache
+from hvae.agents.llm.client import HvaeClient
+from hvae.agents.llm.transcript import TranscriptWriter
+
+
+class BackendPool:
+    """Model clients by backend name (see the module docstring)."""
+
+    def __init__(self, backends: dict[str, BackendConfig] | None = None, cache: ResponseCache | None = None) -> None:
+        self.configs: dict[str, BackendConfig] = {**default_backends(), **(backends or {})}
+        self.cache = cache
+        self.transcript: TranscriptWriter | None = None
+        self._clients: dict[tuple[str, int | None], HvaeClient] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    def config(self, name: str) -> BackendConfig:
+        if name not in self.configs:
+            known = ", ".join(sorted(self.configs))
+            raise BackendError(f"unknown backend {name!r}; defined backends: {known}")
+        return self.configs[name]
+
+    def check(self, name: str) -> None:
+        """Fail early (before a run folder exists) on a backend that cannot work as configured."""
+        import os
+
+        from hvae.agents.llm.backends import EmbeddedBackend, OpenAIBackend, embedded_model_path
+
+        config = self.config(name)
+        if isinstance(config, EmbeddedBackend):
+            path = Path(config.model_path) if config.model_path else embedded_model_path()
+            if not path.is_file():
+                raise BackendError(f"backend {name!r}: model file {path} does not exist")
+        elif isinstance(config, OpenAIBackend) and config.api_key_env and not os.environ.get(config.api_key_env):
+            raise BackendError(
+                f"backend {name!r} reads its API key from ${config.api_key_env}, which is not set"
+            )
+
+    def client(self, name: str, agent_id: int) -> HvaeClient:
+        config = self.config(name)
+        key = (name, agent_id if isinstance(config, ReplayBackend) else None)
+        if key not in self._clients:
+            semaphore = self._semaphores.setdefault(name, asyncio.Semaphore(config.max_concurrency))
+            self._clients[key] = HvaeClient(
+                build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript
+            )
+        return self._clients[key]
+
+    def attach_transcript(self, path: Path) -> None:
+        """Write every call from now on to ``path`` (JSONL)."""
+        self.transcript = TranscriptWriter(path)
+        for client in self._clients.values():
+            client.transcript = self.transcript
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the run's outcome
+                pass
+        self._clients.clear()
+        if self.transcript is not None:
+            self.transcript.close()
+        if self.cache is not None:
+            self.cache.close()
