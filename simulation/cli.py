@@ -113,12 +113,18 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (must not exist or be empty).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=_SET_HELP)
 @click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the LLM response cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder (default $HVAE_CACHE_DIR or ~/.cache/hvae).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
 @friendly_errors
-def run(scenario: str, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None, quiet: bool) -> None:
+def run(
+    scenario: str, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
+    no_cache: bool, cache_dir: Path | None, quiet: bool,
+) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder."""
     from hvae.simulation.runner import RunInterrupted, run_scenario
 
+    overrides = overrides + cache_overrides(no_cache, cache_dir)
     config = load_scenario(scenario, overrides, seed=seed)
     out_dir = out_dir or default_out_dir(config.name)
     try:
@@ -129,6 +135,16 @@ def run(scenario: str, out_dir: Path | None, overrides: tuple[str, ...], seed: i
     if not quiet:
         print_run_summary(result.path)
     click.echo(f"run folder: {result.path}")
+
+
+def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
+    """``--no-cache`` / ``--cache-dir`` as scenario overrides (so the run folder records them)."""
+    extra: tuple[str, ...] = ()
+    if no_cache:
+        extra += ("cache.enabled=false",)
+    if cache_dir is not None:
+        extra += (f"cache.path={json.dumps(str(cache_dir.resolve()))}",)
+    return extra
 
 
 def print_run_summary(run_dir: Path) -> None:
@@ -175,6 +191,30 @@ def print_run_summary(run_dir: Path) -> None:
     if not console.is_terminal:
         console = Console(width=200)
     console.print(table)
+    if any(decider == "llm" for decider in table_data["decider"]):
+        console.print(
+            f"LLM calls: {summary.get('llm_calls', 0)}, cache hits: {summary.get('llm_cache_hits', 0)}, "
+            f"invalid replies: {summary.get('llm_invalid', 0)}, tokens in/out: {summary.get('tokens_in', 0)}/"
+            f"{summary.get('tokens_out', 0)}"
+        )
+    if _uses_embedded(run):
+        console.print(
+            "[bold yellow]Note:[/] the embedded SmolLM2-135M-Instruct model is value-blind (it picks the first "
+            "option whatever value it is given). These LLM rows show that the pipeline runs; they are not "
+            "evidence about values."
+        )
+
+
+def _uses_embedded(run) -> bool:
+    scenario = run.scenario
+    backends = {"embedded": {"kind": "embedded"}, **(scenario.get("backends") or {})}
+    for group in scenario.get("population", []):
+        decider = group.get("decider", {})
+        if isinstance(decider, dict) and decider.get("kind") == "llm":
+            backend = backends.get(decider.get("backend", "embedded"), {})
+            if backend.get("kind") == "embedded" and not backend.get("model_path"):
+                return True
+    return False
 
 
 @cli.command()

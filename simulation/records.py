@@ -126,10 +126,12 @@ def grouped_gini(
     numerator = np.bincount(sorted_key, weights * sorted_values, n_groups)
     minimum = np.where(counts > 0, sorted_values[np.minimum(starts, max(values.size - 1, 0))] if values.size else 0.0, 0.0)
     shift = np.minimum(minimum, 0.0)
-    total = np.bincount(sorted_key, sorted_values, n_groups) - counts * shift
+    raw_total = np.bincount(sorted_key, sorted_values, n_groups)
+    total = raw_total - counts * shift
+    scale = np.abs(raw_total) + counts * np.abs(shift) + 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         result = numerator / (counts * total)
-    result[(counts == 0) | (total <= 0)] = np.nan
+    result[(counts == 0) | (total <= 1e-12 * scale)] = np.nan
     return result
 
 

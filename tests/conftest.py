@@ -37,6 +37,19 @@ def make_scenario(**changes: Any) -> Scenario:
     return validate_data(data, "test")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_llm_cache(tmp_path_factory):
+    """Tests never read or write the user's LLM response cache."""
+    folder = tmp_path_factory.mktemp("hvae-cache")
+    previous = os.environ.get("HVAE_CACHE_DIR")
+    os.environ["HVAE_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("HVAE_CACHE_DIR", None)
+    else:
+        os.environ["HVAE_CACHE_DIR"] = previous
+
+
 @pytest.fixture
 def scenario_factory():
     return make_scenario

@@ -141,10 +141,12 @@ def build_raw_client(config: BackendConfig):
         path = Path(config.model_path) if config.model_path else embedded_model_path()
         if not path.is_file():
             raise BackendError(f"embedded model file {path} does not exist")
+        threads = config.n_threads or os.cpu_count() or 1
         return LlamaCppChatCompletionClient(
             model_path=str(path),
             n_ctx=config.n_ctx,
-            n_threads=config.n_threads or os.cpu_count() or 1,
+            n_threads=threads,
+            n_threads_batch=threads,  # prompt processing is most of a call's time
             seed=config.seed,
             verbose=False,
         )

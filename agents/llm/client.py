@@ -10,7 +10,7 @@ agent and the real client and, for every call:
 2. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
-   in a worker thread so the event loop stays free), calls the model with a timeout, and retries
+   off the event loop), calls the model with a timeout, and retries
    timeouts, 429 and 5xx with exponential backoff;
 4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord` and
    writes a transcript line.
@@ -52,8 +52,10 @@ class CallRecord:
     cache_hits: int = 0
     retries: int = 0
     errors: int = 0
-    tokens_in: int = 0
+    tokens_in: int = 0  # tokens of the replies used (cached ones included)
     tokens_out: int = 0
+    computed_tokens_in: int = 0  # tokens the backend actually processed (what a run costs)
+    computed_tokens_out: int = 0
     latency_s: float = 0.0
     last_error: str | None = None
 
@@ -172,6 +174,7 @@ class HvaeClient(ChatCompletionClient):
         cached = self.cache.get(key) if self.cache is not None else None
         error_text = None
         retries = 0
+        retries_before = record.retries
         if cached is not None:
             result = CreateResult(
                 finish_reason=cached["finish_reason"],
@@ -180,11 +183,14 @@ class HvaeClient(ChatCompletionClient):
                 cached=True,
             )
             record.cache_hits += 1
+            record.tokens_in += result.usage.prompt_tokens
+            record.tokens_out += result.usage.completion_tokens
             record.latency_s += time.perf_counter() - started
         else:
             try:
                 result, retries = await self._call_with_retries(messages, args, record)
             except Exception as error:  # after retries: recorded, transcribed, re-raised
+                retries = record.retries - retries_before
                 error_text = f"{type(error).__name__}: {error}"
                 record.errors += 1
                 record.last_error = error_text
@@ -202,6 +208,8 @@ class HvaeClient(ChatCompletionClient):
                 )
             record.tokens_in += result.usage.prompt_tokens
             record.tokens_out += result.usage.completion_tokens
+            record.computed_tokens_in += result.usage.prompt_tokens
+            record.computed_tokens_out += result.usage.completion_tokens
             self._usage = RequestUsage(
                 prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
                 completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
@@ -226,12 +234,8 @@ class HvaeClient(ChatCompletionClient):
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
         async def call() -> CreateResult:
-            if self._blocking:
-                # llama.cpp computes synchronously inside its async create(): run it in a worker
-                # thread with its own loop so other backends' requests keep flowing meanwhile.
-                return await asyncio.to_thread(
-                    asyncio.run, self._raw.create(list(messages), extra_create_args=args)
-                )
+            # (autogen's llama.cpp client already computes in an executor thread, so the event
+            # loop stays free for other backends' requests meanwhile.)
             return await self._raw.create(list(messages), extra_create_args=args)
 
         async def timed() -> CreateResult:

@@ -98,6 +98,7 @@ class LLMDecider(Decider):
         self.clients: dict[int, HvaeClient] = {}
         self.setups: dict[int, AgentSetup] = {}
         self._pending: set[int] = set()
+        self._at_setup_state: set[int] = set()  # agents whose context is exactly the setup state
         self.counts = {
             "llm_calls": 0, "llm_cache_hits": 0, "llm_invalid": 0, "tokens_in": 0, "tokens_out": 0,
             "llm_retries": 0, "llm_errors": 0, "llm_reasks": 0, "llm_fallbacks": 0, "llm_setup_failures": 0,
@@ -128,9 +129,16 @@ class LLMDecider(Decider):
         seed = call_seed(self.backend_config.seed, self.run_seed, self.group, agent_id, round_index, phase, attempt)
         return CallSettings(agent_id, self.group, round_index, phase, attempt, max_tokens, seed, schema)
 
-    async def _ask(self, agent: AssistantAgent, texts: list[str], settings: CallSettings) -> tuple[str | None, Any]:
-        """Send user message(s) and return (reply text or None on backend failure, call record)."""
-        before = await agent.save_state()
+    async def _ask(
+        self, agent: AssistantAgent, texts: list[str], settings: CallSettings, restore_on_failure: bool = False
+    ) -> tuple[str | None, Any]:
+        """Send user message(s) and return (reply text or None on backend failure, call record).
+
+        With ``restore_on_failure`` the conversation is rolled back after a failed call (autogen
+        has already appended the user message); decisions do not need it, since every decision
+        starts again from the saved setup state.
+        """
+        before = await agent.save_state() if restore_on_failure else None
         with call_scope(settings) as record:
             try:
                 response = await agent.on_messages(
@@ -139,7 +147,8 @@ class LLMDecider(Decider):
                 text = response.chat_message.content
                 reply = text if isinstance(text, str) else str(text)
             except Exception:  # noqa: BLE001 - backend failures become invalid decisions
-                await agent.load_state(before)  # drop the dangling user message
+                if before is not None:
+                    await agent.load_state(before)  # drop the dangling user message
                 reply = None
         self._tally(record)
         return reply, record
@@ -147,8 +156,8 @@ class LLMDecider(Decider):
     def _tally(self, record) -> None:
         self.counts["llm_calls"] += record.calls
         self.counts["llm_cache_hits"] += record.cache_hits
-        self.counts["tokens_in"] += record.tokens_in
-        self.counts["tokens_out"] += record.tokens_out
+        self.counts["tokens_in"] += record.computed_tokens_in
+        self.counts["tokens_out"] += record.computed_tokens_out
         self.counts["llm_retries"] += record.retries
         self.counts["llm_errors"] += record.errors
 
@@ -161,6 +170,7 @@ class LLMDecider(Decider):
             agent,
             [prompts.value_prompt(setup.theta, self.value_name)],
             self._settings(agent_id, None, "value", 0, config.setup_max_tokens),
+            restore_on_failure=True,
         )
         if description is None:
             setup.setup_ok = False
@@ -172,6 +182,7 @@ class LLMDecider(Decider):
                 agent,
                 [prompts.ROLE_INSTRUCTION, prompts.goal_prompt()],
                 self._settings(agent_id, None, "goal", 0, config.goal_max_tokens),
+                restore_on_failure=True,
             )
             if goal is None:
                 setup.setup_ok = False
@@ -184,6 +195,7 @@ class LLMDecider(Decider):
         if not setup.setup_ok:
             self.counts["llm_setup_failures"] += 1
         setup.state = await agent.save_state()
+        self._at_setup_state.add(agent_id)
 
     async def ensure_setup(self) -> None:
         """Run the setup pipeline for every agent that needs it (concurrently across agents)."""
@@ -239,10 +251,16 @@ class LLMDecider(Decider):
         raise RuntimeError("LLMDecider is asynchronous; the model calls adecide()")
 
     async def _decide_one(self, request: DecisionRequest, i: int, order: np.ndarray, fallback_option: int, history) -> Decision:
+        async with self.pool.agent_slot(self.config.backend):
+            return await self._decide_in_slot(request, i, order, fallback_option, history)
+
+    async def _decide_in_slot(self, request: DecisionRequest, i: int, order: np.ndarray, fallback_option: int, history) -> Decision:
         agent_id = int(request.agent_ids[i])
         setup = self.setups[agent_id]
         agent = self._agent(agent_id)
-        await agent.load_state(setup.state)
+        if agent_id not in self._at_setup_state:
+            await agent.load_state(setup.state)
+        self._at_setup_state.discard(agent_id)
         shown = [tuple(map(float, request.options[j])) for j in order]
         letters = prompts.LETTERS[: len(shown)]
         structured = self.config.structured and self.backend_config.structured != "none"

@@ -6,7 +6,8 @@ guessed. A reply is **valid** when it names exactly one letter of the menu shown
 
 * the whole reply is one letter (``B``, ``"B."``, ``**B**``, ``(B)``);
 * a keyword names it: ``Option B``, ``I choose B``, ``my answer is B``, ``Choice: B``;
-* it starts with the letter followed by punctuation: ``B: 85, 85 — because …``.
+* it starts with the letter followed by punctuation: ``B: 85, 85 — because …`` (but a reply
+  that lists several options line by line, ``A: 85, 85`` / ``B: 85, 76``, is not a choice).
 
 It is **invalid**, with a reason that the corrective re-ask quotes back, when it is empty, too
 long, malformed JSON, names no letter (refusals land here), names two different letters, or names
@@ -31,6 +32,7 @@ _KEYWORD = re.compile(
     re.IGNORECASE,
 )
 _LEADING = re.compile(r"^[\s\"'*`(\[]*([A-Z])\s*[).:\-—,]")
+_LINE_LABEL = re.compile(r"^\s*[\"'*`(\[]*([A-Z])\s*[).:]", re.MULTILINE)
 _PAIR = re.compile(r"^\W*([A-Z])\W*(?:or|and|,|/|&)\W*([A-Z])\W*$", re.IGNORECASE)
 
 
@@ -91,6 +93,9 @@ def _parse_text(text: str, n_options: int) -> ParsedReply:
     whole = _WHOLE.match(text)
     if whole:
         return _letter_position(whole.group(1), n_options)
+    labels = list(dict.fromkeys(m.group(1) for m in _LINE_LABEL.finditer(text)))
+    if len(labels) > 1:
+        return ParsedReply(None, problem=f"the reply listed several options ({', '.join(labels)}) instead of choosing one")
     pair = _PAIR.match(text)
     if pair and pair.group(1).upper() != pair.group(2).upper():
         return ParsedReply(None, problem=f"the reply named two options ({pair.group(1).upper()} and {pair.group(2).upper()})")

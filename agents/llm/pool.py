@@ -27,6 +27,7 @@ class BackendPool:
         self.transcript: TranscriptWriter | None = None
         self._clients: dict[tuple[str, int | None], HvaeClient] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._agent_slots: dict[str, asyncio.Semaphore] = {}
 
     def config(self, name: str) -> BackendConfig:
         if name not in self.configs:
@@ -59,6 +60,16 @@ class BackendPool:
                 build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript
             )
         return self._clients[key]
+
+    def agent_slot(self, name: str) -> asyncio.Semaphore:
+        """Bounds how many agents of a backend prepare and run a decision at once.
+
+        It has the backend's ``max_concurrency``: agents beyond it wait *before* building their
+        request, so the first requests leave as early as possible. (The client's own semaphore
+        still bounds the requests themselves, e.g. across setup and decisions.)
+        """
+        config = self.config(name)
+        return self._agent_slots.setdefault(name, asyncio.Semaphore(config.max_concurrency))
 
     def attach_transcript(self, path: Path) -> None:
         """Write every call from now on to ``path`` (JSONL)."""
