@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from hvae.agents.deciders import argmax_random_ties
 from hvae.scenarios.loader import validate_data
 from hvae.scenarios.schema import Scenario
+from hvae.simulation.matching import random_maximal_matching
 from hvae.simulation.model import STREAMS, HvaeModel
 from hvae.simulation.runner import run_scenario
 
@@ -132,28 +133,6 @@ def profile_hvae(scenario: Scenario, top: int = 25) -> str:
 
 
 # ---------------------------------------------------------------------------------- kernel
-def _parallel_greedy_matching(
-    u_all: np.ndarray, v_all: np.ndarray, n: int, priorities: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy maximal matching over ``priorities`` in parallel rounds (as hvae's matching)."""
-    open_edges = np.arange(u_all.size)
-    free = np.ones(n, dtype=bool)
-    matched = []
-    sentinel = np.iinfo(np.int64).max
-    while open_edges.size:
-        u, v, pr = u_all[open_edges], v_all[open_edges], priorities[open_edges]
-        best = np.full(n, sentinel, dtype=np.int64)
-        np.minimum.at(best, u, pr)
-        np.minimum.at(best, v, pr)
-        chosen = (best[u] == pr) & (best[v] == pr)
-        matched.append(open_edges[chosen])
-        free[u[chosen]] = False
-        free[v[chosen]] = False
-        open_edges = open_edges[free[u] & free[v] & ~chosen]
-    picked = np.concatenate(matched)
-    return u_all[picked], v_all[picked]
-
-
 def bare_kernel(
     edges: np.ndarray,
     thetas_deg: np.ndarray,
@@ -181,7 +160,9 @@ def bare_kernel(
             u, v = u_all, v_all
         else:
             priorities = matching_rng.permutation(u_all.size).astype(np.int64)
-            u, v = _parallel_greedy_matching(u_all, v_all, n, priorities)
+            # the matching itself is already bare numpy: share hvae's function
+            pairs = random_maximal_matching(edges, n, matching_rng, priorities=priorities)
+            u, v = pairs[:, 0], pairs[:, 1]
         n_games = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
         deciding = np.flatnonzero(n_games)
         utilities = np.outer(cos_t[deciding], options[:, 0]) + np.outer(sin_t[deciding], options[:, 1])

@@ -69,3 +69,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def assert_user_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    """A user error: exit 2, exactly one ``hvae: error: …`` line naming ``fragment``, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hvae: error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout

@@ -7,16 +7,9 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import assert_user_error
+
 from hvae.agents import svo
-
-
-def assert_user_error(result, fragment: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("hvae: error: ")
-    assert fragment in lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(

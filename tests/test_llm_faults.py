@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import assert_user_error
 from llm_stub_server import RETRYABLE, StubServer, plan_behaviour
 
 from hvae.scenarios.loader import validate_data
@@ -184,10 +185,5 @@ def test_missing_api_key_fails_before_run_folder(tmp_path, monkeypatch, cli) -> 
     scenario_file.write_text(yaml.safe_dump(_scenario_data("http://127.0.0.1:9/v1", unset)))
     out = tmp_path / "run"
     result = cli("run", str(scenario_file), "--out", str(out), "--quiet", timeout=120)
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("hvae: error: ")
-    assert unset in lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
+    assert_user_error(result, unset)
     assert not out.exists()

