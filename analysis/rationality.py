@@ -32,6 +32,22 @@ def menu_options(menus: pd.DataFrame) -> dict[str, np.ndarray]:
     return options
 
 
+def normalised_utilities(thetas: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """``(U − min U) / (max U − min U)`` per angle (rows) and option (columns); NaN rows where all
+    options are equal. Utilities within :data:`~hvae.agents.svo.UTILITY_TOLERANCE` of the maximum
+    count as the maximum, so a value-rational choice scores exactly 1.0.
+    """
+    utilities = svo.menu_utilities(np.atleast_1d(np.asarray(thetas, dtype=float)), options)
+    low = utilities.min(axis=1, keepdims=True)
+    high = utilities.max(axis=1, keepdims=True)
+    tolerance = svo.UTILITY_TOLERANCE * np.maximum(1, np.abs(high))
+    span = high - low
+    defined = span[:, 0] > tolerance[:, 0]
+    normalised = (utilities - low) / np.where(span > 0, span, 1)
+    normalised = np.where(utilities >= high - tolerance, 1.0, normalised)
+    return np.where(defined[:, None], normalised, np.nan)
+
+
 def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFrame:
     """Per decision: ``decision_vr`` (NaN where undefined), ``chance_vr`` and ``ceiling_vr``.
 
@@ -46,12 +62,7 @@ def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFram
     choices = decisions["choice"].to_numpy(dtype=np.int64)
     for menu_id in np.unique(menu_ids):
         rows = np.flatnonzero(menu_ids == menu_id)
-        options = options_by_menu[menu_id]
-        utilities = svo.menu_utilities(thetas[rows], options)
-        low = utilities.min(axis=1, keepdims=True)
-        span = utilities.max(axis=1, keepdims=True) - low
-        defined = span[:, 0] > svo.UTILITY_TOLERANCE * np.maximum(1, np.abs(low[:, 0]))
-        normalised = np.where(defined[:, None], (utilities - low) / np.where(defined[:, None], span, 1), np.nan)
+        normalised = normalised_utilities(thetas[rows], options_by_menu[menu_id])
         chosen = choices[rows]
         has_choice = chosen >= 0
         picked = np.full(rows.size, np.nan)

@@ -86,6 +86,10 @@ class RunStore:
     def write_table(self, name: str, table: pa.Table) -> None:
         write_parquet_atomic(table, self.path / f"{name}.parquet")
 
+    def write_frame(self, name: str, frame: Any) -> None:
+        """Write a pandas DataFrame as ``<name>.parquet`` (atomically)."""
+        self.write_table(name, pa.Table.from_pandas(frame, preserve_index=False))
+
     # ------------------------------------------------------------------ appended tables
     def _parts_dir(self, name: str) -> Path:
         return self.path / "parts" / name

@@ -1,0 +1,276 @@
+"""HVAE evaluation mode: the paper's questionnaire protocol, for any decider.
+
+Each **repeat** is one fresh agent that is given a value and answers the six primary SVO Slider
+items (and, with ``secondary=True``, the nine secondary ones), one item per decision, with no
+partner and no history. LLM agents go through the paper's pipeline first (value prompting, role
+instruction, goal — or the fixed goal when goal prompting is off; see
+:mod:`hvae.agents.llm.decider`); each item then starts from that setup conversation, so answers
+do not depend on the order of earlier items. Rule deciders (``oracle``, ``random``,
+``reciprocal``) answer the same items and serve as ceiling and chance: ``baselines=True`` adds the
+oracle and random rows to any evaluation.
+
+The cells of an evaluation are (agent, value, goal prompting); for rule deciders goal prompting
+has no effect and their cells differ only by sampling. Repeats of LLM agents run concurrently
+within their backend's ``max_concurrency``.
+
+Outputs (one folder): ``evaluation.parquet`` (one row per repeat: answers, angle, category,
+transitivity, decision VR, slider VR, invalid answers), ``answers.parquet`` (one row per item
+answer with the option order shown and the raw reply), ``evaluation_summary.parquet`` / ``.csv``
+(one row per cell, see :mod:`hvae.analysis.evaluation`), ``summary.json``, ``transcripts.jsonl``
+and ``llm_agents.parquet`` for LLM agents, and figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hvae.agents import svo
+from hvae.agents.deciders import NO_CHOICE, Decider, DecisionRequest, Decisions, History, build_rule_decider
+from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
+from hvae.agents.llm.backends import BackendConfig, model_label
+from hvae.agents.llm.config import LLMConfig
+from hvae.agents.values import FixedAngle, parse_value
+from hvae.scenarios.loader import ScenarioError
+from hvae.simulation.menus import slider_schedule
+from hvae.simulation.store import RunStore
+
+AGENT_KINDS = ("llm", "oracle", "random", "reciprocal")
+
+
+@dataclass
+class EvaluationPlan:
+    """What to evaluate: agents × values × goal-prompting settings, ``repeats`` agents per cell."""
+
+    agents: list[str]
+    values: list[str]
+    goal_prompting: list[bool] = field(default_factory=lambda: [True, False])
+    repeats: int = 10
+    secondary: bool = False
+    order: str = "reverse_half"
+    backend: str = "embedded"
+    backends: dict[str, BackendConfig] = field(default_factory=dict)
+    seed: int = 0
+    cache_enabled: bool = True
+    cache_path: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.agents if a not in AGENT_KINDS]
+        if unknown:
+            raise ScenarioError(f"--agent: unknown agent {unknown[0]!r}; use one of {', '.join(AGENT_KINDS)}")
+        if self.repeats < 1:
+            raise ScenarioError(f"--repeats must be at least 1, got {self.repeats}")
+        if not self.values:
+            raise ScenarioError("--values: give at least one value")
+        for value in self.values:
+            try:
+                spec = parse_value(value)
+            except ValueError as error:
+                raise ScenarioError(f"--values: {error}") from None
+            if not isinstance(spec, FixedAngle):
+                raise ScenarioError("--values takes category names or angles")
+        if self.order not in ("fixed", "reverse_half", "shuffle"):
+            raise ScenarioError(f"--order must be fixed, reversed or shuffled, got {self.order!r}")
+
+
+@dataclass
+class Cell:
+    agent: str
+    value: str
+    theta: float
+    value_name: str | None
+    goal_prompting: bool
+    agent_ids: np.ndarray
+    decider: Decider
+    model: str
+
+
+def _value_label(value: str) -> tuple[str, float, str | None]:
+    spec = parse_value(value)
+    assert isinstance(spec, FixedAngle)
+    label = spec.name or f"{spec.angle:g}"
+    return label, spec.angle, spec.name
+
+
+def _empty_history(n: int) -> History:
+    empty = np.empty((n, 0))
+    return History(empty, empty, empty, np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.int64))
+
+
+class Evaluation:
+    """Runs an :class:`EvaluationPlan` (see the module docstring)."""
+
+    def __init__(self, plan: EvaluationPlan) -> None:
+        self.plan = plan
+        self.schedule = slider_schedule(secondary=plan.secondary)
+        self.pool = None
+        if "llm" in plan.agents:
+            from hvae.agents.llm.cache import ResponseCache, default_cache_dir
+            from hvae.agents.llm.pool import BackendPool
+
+            cache = ResponseCache(plan.cache_path or default_cache_dir()) if plan.cache_enabled else None
+            self.pool = BackendPool(dict(plan.backends), cache=cache)
+            self.pool.check(plan.backend)
+        self.rng = np.random.default_rng(plan.seed)
+        self.cells = self._build_cells()
+
+    def _build_cells(self) -> list[Cell]:
+        cells, next_id = [], 0
+        plan = self.plan
+        for agent in plan.agents:
+            for value in plan.values:
+                label, theta, name = _value_label(value)
+                for goal in plan.goal_prompting:
+                    ids = np.arange(next_id, next_id + plan.repeats)
+                    next_id += plan.repeats
+                    decider, model = self._decider(agent, label, name, goal)
+                    decider.setup(ids, np.full(plan.repeats, theta))
+                    cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
+        return cells
+
+    def _decider(self, agent: str, label: str, name: str | None, goal: bool) -> tuple[Decider, str]:
+        if agent == "llm":
+            from hvae.agents.llm.decider import LLMDecider
+
+            config = LLMConfig(kind="llm", backend=self.plan.backend, goal_prompting=goal, order=self.plan.order)
+            decider = LLMDecider(
+                config, self.pool, group=f"{label}-{'goal' if goal else 'fixed_goal'}", value_name=name, run_seed=self.plan.seed
+            )
+            return decider, f"{self.plan.backend}:{model_label(self.pool.config(self.plan.backend))}"
+        configs = {"oracle": OracleConfig(kind="oracle"), "random": RandomConfig(kind="random"), "reciprocal": ReciprocalConfig(kind="reciprocal")}
+        return build_rule_decider(configs[agent]), agent
+
+    async def _answer_all(self, on_item) -> list[tuple[Cell, int, Decisions]]:
+        results = []
+        rngs = {id(cell): np.random.default_rng(self.rng.integers(2**63)) for cell in self.cells}
+        for item_index, menu in enumerate(self.schedule.menus):
+            requests = [
+                (cell, DecisionRequest(item_index, menu.menu_id, menu.options, cell.agent_ids,
+                                       np.full(len(cell.agent_ids), cell.theta), _empty_history(len(cell.agent_ids))))
+                for cell in self.cells
+            ]
+            outcomes = await asyncio.gather(
+                *(cell.decider.adecide(request, rngs[id(cell)]) for cell, request in requests)
+            )
+            results.extend((cell, item_index, decisions) for (cell, _), decisions in zip(requests, outcomes))
+            if on_item is not None:
+                on_item(item_index + 1, len(self.schedule.menus))
+        return results
+
+    def run(self, out_dir: str | Path, on_item=None) -> Path:
+        """Answer every item for every cell and write the evaluation folder."""
+        from hvae.analysis.evaluation import summarise_evaluation
+
+        store = RunStore.create(out_dir)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        summary: dict[str, Any] = {"kind": "evaluation", "status": "running", "started_at": started, "plan": _plan_dict(self.plan)}
+        store.write_json("summary.json", summary)
+        if self.pool is not None:
+            self.pool.attach_transcript(store.path / "transcripts.jsonl")
+        loop = asyncio.new_event_loop()
+        try:
+            answered = loop.run_until_complete(self._answer_all(on_item))
+            answers = self._answers_table(answered)
+            repeats = self._repeats_table(answers)
+            store.write_frame("answers", answers)
+            store.write_frame("evaluation", repeats)
+            table = summarise_evaluation(repeats)
+            store.write_frame("evaluation_summary", table)
+            table.to_csv(store.path / "evaluation_summary.csv", index=False)
+            records = [r for cell in self.cells if hasattr(cell.decider, "setup_records") for r in cell.decider.setup_records()]
+            if records:
+                store.write_frame("llm_agents", pd.DataFrame(records))
+            summary["status"] = "complete"
+        except BaseException as error:
+            summary["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            summary["error"] = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            summary.update(self.accounting())
+            if self.pool is not None:
+                loop.run_until_complete(self.pool.aclose())
+            loop.close()
+            store.write_json("summary.json", summary)
+        return store.path
+
+    def accounting(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for cell in self.cells:
+            accounting = getattr(cell.decider, "accounting", None)
+            if callable(accounting):
+                for key, value in accounting().items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
+
+    def _answers_table(self, answered) -> pd.DataFrame:
+        rows = []
+        for cell, item_index, decisions in answered:
+            menu = self.schedule.menus[item_index]
+            for i, agent_id in enumerate(cell.agent_ids.tolist()):
+                meta = {name: values[i] for name, values in decisions.metadata.items()}
+                choice = int(decisions.choice[i])
+                rows.append({
+                    "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                    "goal_prompting": cell.goal_prompting, "agent_id": agent_id,
+                    "repeat": int(agent_id - cell.agent_ids[0]), "item": menu.slider_item,
+                    "menu_id": menu.menu_id, "choice": choice, "valid": bool(decisions.valid[i]),
+                    "self_amount": float(menu.options[choice, 0]) if choice >= 0 else np.nan,
+                    "other_amount": float(menu.options[choice, 1]) if choice >= 0 else np.nan,
+                    "shown_order": meta.get("shown_order"), "raw_reply": meta.get("raw_reply"),
+                    "reason": meta.get("reason"), "fallback": meta.get("fallback"),
+                    "attempts": meta.get("attempts"), "cache_hit": meta.get("cache_hit"),
+                    "latency_s": meta.get("latency_s"),
+                })
+        return pd.DataFrame(rows)
+
+    def _repeats_table(self, answers: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        keys = ["agent", "model", "value", "value_angle", "goal_prompting", "agent_id", "repeat"]
+        for key, part in answers.groupby(keys, sort=False):
+            row = dict(zip(keys, key))
+            by_item = part.set_index("item")
+            primary = [int(by_item.loc[i, "choice"]) for i in range(1, 7)]
+            row.update({f"item{i}": primary[i - 1] for i in range(1, 7)})
+            row["invalid"] = int((~part["valid"]).sum())
+            if all(c >= 0 for c in primary):
+                angle = svo.slider_angle(primary)
+                row.update(angle=angle, category=svo.category(angle), transitive=svo.is_transitive(primary))
+            else:
+                row.update(angle=np.nan, category=None, transitive=None)
+            row["attainable_angle"] = svo.attainable_angle(row["value_angle"])
+            row["slider_vr"] = 1 - abs(row["angle"] - row["attainable_angle"]) / svo.SLIDER_RANGE
+            row["decision_vr"], row["chance_vr"] = _decision_vr(part, self.schedule, row["value_angle"])
+            if self.plan.secondary:
+                secondary = [int(by_item.loc[i, "choice"]) for i in range(7, 16)]
+                row.update({f"item{i}": secondary[i - 7] for i in range(7, 16)})
+                row["prosocial_subtype"] = svo.prosocial_subtype(secondary) if all(c >= 0 for c in secondary) else None
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _decision_vr(part: pd.DataFrame, schedule, theta: float) -> tuple[float, float]:
+    from hvae.analysis.rationality import normalised_utilities
+
+    scores, chance = [], []
+    menus = {m.menu_id: m.options for m in schedule.menus}
+    for menu_id, choice in zip(part["menu_id"], part["choice"]):
+        normalised = normalised_utilities(theta, menus[menu_id])[0]
+        if np.isnan(normalised).any() or choice == NO_CHOICE:
+            continue
+        scores.append(normalised[choice])
+        chance.append(normalised.mean())
+    return (float(np.mean(scores)) if scores else np.nan, float(np.mean(chance)) if chance else np.nan)
+
+
+def _plan_dict(plan: EvaluationPlan) -> dict[str, Any]:
+    data = {k: v for k, v in plan.__dict__.items() if k != "backends"}
+    data["backends"] = {name: json.loads(config.model_dump_json()) for name, config in plan.backends.items()}
+    return data
