@@ -82,10 +82,25 @@ class _Profile:
     """Profile log-likelihood over θ for one set of decisions."""
 
     def __init__(self, options: list[np.ndarray], choices: np.ndarray) -> None:
-        self.selfs, self.others, self.mask = _pad(options)
-        self.rows = np.arange(len(options))
-        self.choices = np.asarray(choices, dtype=np.int64)
         self.beta_max = BETA_SCALE / _menu_span(options)
+        # Identical (menu, choice) decisions are exchangeable: fit each once, weighted by its count.
+        unique: dict[tuple[bytes, tuple[int, ...], int], int] = {}
+        menus: list[np.ndarray] = []
+        picked: list[int] = []
+        weights: list[float] = []
+        for menu, choice in zip(options, np.asarray(choices, dtype=np.int64).tolist()):
+            key = (menu.tobytes(), menu.shape, choice)
+            if key in unique:
+                weights[unique[key]] += 1
+            else:
+                unique[key] = len(menus)
+                menus.append(menu)
+                picked.append(choice)
+                weights.append(1.0)
+        self.selfs, self.others, self.mask = _pad(menus)
+        self.rows = np.arange(len(menus))
+        self.choices = np.array(picked, dtype=np.int64)
+        self.weights = np.array(weights)
         self.padding = np.where(self.mask, 0.0, -np.inf)[None]  # adds -inf to missing options
 
     def _utilities(self, thetas_deg: np.ndarray) -> np.ndarray:
@@ -104,7 +119,7 @@ class _Profile:
         def gradient(beta: np.ndarray) -> np.ndarray:
             weights = np.exp(beta[:, None, None] * finite + self.padding)
             expected = (weights * finite).sum(axis=2) / weights.sum(axis=2)
-            return (chosen_centred - expected).sum(axis=1)
+            return ((chosen_centred - expected) * self.weights).sum(axis=1)
 
         low = np.zeros(len(thetas_deg))
         high = np.full(len(thetas_deg), self.beta_max)
@@ -119,7 +134,7 @@ class _Profile:
         beta = np.where(at_zero, 0.0, np.where(at_cap, self.beta_max, beta))
         # centred utilities are <= 0 with a 0 per menu, so log Σ exp(β u) is safe as written
         log_norm = np.log(np.exp(beta[:, None, None] * finite + self.padding).sum(axis=2))
-        return (beta[:, None] * chosen_centred - log_norm).sum(axis=1), beta
+        return ((beta[:, None] * chosen_centred - log_norm) * self.weights).sum(axis=1), beta
 
 
 def _wrap(theta: np.ndarray | float) -> np.ndarray | float:

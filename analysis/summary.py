@@ -6,6 +6,7 @@
     table = group_summary(RunFolder("runs/quickstart"))
 
 Columns: ``group``, ``decider``, ``agents``, ``value`` (the group's value spec), ``mean_angle``,
+``revealed_theta`` with its 95% interval (the group's pooled revealed angle),
 ``decisions``, ``invalid_rate``, ``mean_payoff`` (per decision), ``decision_vr`` with ``chance_vr``
 and ``ceiling_vr`` on the same decisions, and — when slider menus were played — ``profiles``,
 ``slider_angle`` (mean), ``attainable_angle`` (mean target), ``slider_vr`` and ``chance_slider_vr``.
@@ -53,8 +54,13 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
 
 
 def group_summary(run: RunFolder) -> pd.DataFrame:
-    """Per group means of :func:`agent_summary` (slider VR only over agents with a profile)."""
+    """Per group means of :func:`agent_summary` (slider VR only over agents with a profile), plus
+    the group's pooled revealed angle (one logit fit over all its decisions; ``revealed_theta``,
+    ``revealed_ci_low``/``high``, ``revealed_beta``)."""
+    from hvae.analysis.revealed import revealed_angles
+
     agents = agent_summary(run)
+    revealed = revealed_angles(run.decisions(), run.menus(), ["group"]).set_index("group")
     order = [g["name"] for g in run.scenario.get("population", [])]
     order += [g for g in agents["group"].unique() if g not in order]
     rows = []
@@ -76,6 +82,12 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
             "chance_vr": members["chance_vr"].mean(),
             "ceiling_vr": members["ceiling_vr"].mean(),
         }
+        if group in revealed.index:
+            fit = revealed.loc[group]
+            row.update(
+                revealed_theta=float(fit["theta"]), revealed_ci_low=float(fit["ci_low"]),
+                revealed_ci_high=float(fit["ci_high"]), revealed_beta=float(fit["beta"]),
+            )
         if "slider_vr" in members:
             has = members["profiles"] > 0
             row.update(

@@ -161,11 +161,12 @@ def print_run_summary(run_dir: Path) -> None:
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
         f"(status: {summary['status']})",
         caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
-        "random chooser on the same menus; ceiling = value-rational oracle.",
+        "random chooser on the same menus; ceiling = value-rational oracle. revealed θ: maximum-likelihood "
+        "angle of a logit choice model over the group's decisions (n/i = not identified).",
     )
     columns = [
         ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
-        ("value", "value", None), ("mean_payoff", "payoff", ".1f"),
+        ("value", "value", None), ("revealed", "revealed θ (95% CI)", None), ("mean_payoff", "payoff", ".1f"),
         ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
         ("invalid_rate", "invalid", ".0%"),
     ]
@@ -176,6 +177,13 @@ def print_run_summary(run_dir: Path) -> None:
         ]
     for _, header, _fmt in columns:
         table.add_column(header, justify="left" if _fmt is None else "right")
+    if "revealed_theta" in table_data:
+        table_data["revealed"] = [
+            f"{t:.1f}" + (f" ({lo:.0f}, {hi:.0f})" if lo == lo else " (n/i)")
+            for t, lo, hi in zip(table_data["revealed_theta"], table_data["revealed_ci_low"], table_data["revealed_ci_high"])
+        ]
+    else:
+        table_data["revealed"] = "–"
     for _, row in table_data.iterrows():
         cells = []
         for key, _, fmt in columns:
