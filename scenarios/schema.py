@@ -178,6 +178,17 @@ class OutputConfig(_Model):
     flush_every: int = Field(default=1, ge=1)
 
 
+class DynamicsConfig(BaseModel):
+    """``dynamics:`` in a scenario: the value update rule (see :mod:`hvae.simulation.dynamics`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: Literal["none", "imitation", "moran", "influence"] = "none"
+    every: int = Field(default=6, ge=1)
+    strength: float = Field(default=1.0, ge=0)
+    events: int | None = Field(default=None, ge=1)
+
+
 class CacheConfig(_Model):
     """The LLM response cache: on by default; ``path`` defaults to ``$HVAE_CACHE_DIR`` or ~/.cache/hvae."""
 
@@ -199,6 +210,7 @@ class Scenario(_Model):
     menus: MenuConfig = Field(default_factory=lambda: SliderMenus(kind="slider"))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
 

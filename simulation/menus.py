@@ -60,6 +60,10 @@ class MenuSchedule:
         return self.menus[round_index % len(self.menus)]
 
     @property
+    def menu_by_id(self) -> dict[str, Menu]:
+        return {menu.menu_id: menu for menu in self.menus}
+
+    @property
     def min_size(self) -> int:
         return min(m.size for m in self.menus)
 

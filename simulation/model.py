@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from dataclasses import dataclass
 
 import mesa
@@ -48,13 +49,14 @@ from hvae.agents.svo import categories
 from hvae.scenarios.loader import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
+from hvae.simulation.dynamics import Neighbours, apply_dynamics
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
 from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
 from hvae.simulation.records import RoundLog
 
 #: Names of the independent random streams spawned from the scenario seed.
-STREAMS = ("graph", "placement", "values", "matching", "decisions")
+STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
 
 
 def build_pool(scenario: Scenario):
@@ -183,6 +185,12 @@ class HvaeModel(mesa.Model):
 
         self.log = RoundLog(self)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # value dynamics
+        self.neighbours = Neighbours(self.edges, n)
+        self.initial_theta = self.state.theta.copy()
+        self.n_value_changes = np.zeros(n, dtype=np.int64)
+        self.payoff_at_last_update = np.zeros(n)
+        self._recent: deque[tuple[str, np.ndarray, np.ndarray]] = deque(maxlen=scenario.dynamics.every)
 
     # ------------------------------------------------------------------ setup helpers
     def build_decider(self, group) -> Decider:
@@ -250,7 +258,33 @@ class HvaeModel(mesa.Model):
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
+        self._recent.append((menu.menu_id, deciding, choice[deciding]))
         self.round += 1
+        dynamics = self.scenario.dynamics
+        if dynamics.rule != "none" and self.round % dynamics.every == 0:
+            self.update_values()
+
+    def update_values(self) -> None:
+        """Apply the value-dynamics rule; re-set-up deciders of agents whose value changed."""
+        changes = apply_dynamics(self)
+        if not changes:
+            return
+        changed = np.array([c.agent_id for c in changes])
+        self.n_value_changes[changed] += 1
+        for code, name in enumerate(self.group_names):
+            members = changed[self.state.group_code[changed] == code]
+            if members.size:
+                self.deciders[name].setup(members, self.state.theta[members])
+        self.log.collect_value_changes(changes, self.scenario.dynamics.rule)
+
+    def recent_choices(self, since_round: int) -> dict[int, list[tuple[str, int]]]:
+        """Per agent, (menu_id, choice) of its decisions in the rounds kept for dynamics."""
+        out: dict[int, list[tuple[str, int]]] = {}
+        for menu_id, ids, choices in self._recent:
+            for agent, choice in zip(ids.tolist(), choices.tolist()):
+                if choice >= 0:
+                    out.setdefault(agent, []).append((menu_id, choice))
+        return out
 
     def requests(self, menu: Menu, deciding: np.ndarray) -> dict[str, DecisionRequest]:
         """One :class:`DecisionRequest` per group that has agents deciding this round."""

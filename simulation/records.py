@@ -29,6 +29,9 @@ raw_reply …        LLM metadata: raw reply, reason, latency_s, tokens_in, toke
 
 ``rounds`` — tidy per-round figures: one row per (round, grouping, group) where ``grouping`` is
 ``all`` (the population), ``group`` (scenario group) or ``category`` (value category).
+
+``value_changes`` — one row per value change made by the dynamics (round after which it
+happened, agent, rule, old and new angle and category, whose value was copied or −1).
 """
 
 from __future__ import annotations
@@ -96,6 +99,23 @@ ROUND_SCHEMA = pa.schema(
         ("mean_value_angle", pa.float64()),
     ]
 )
+
+VALUE_CHANGE_SCHEMA = pa.schema(
+    [
+        ("round", pa.int32()),
+        ("agent_id", pa.int32()),
+        ("group", pa.string()),
+        ("rule", pa.string()),
+        ("old_angle", pa.float64()),
+        ("new_angle", pa.float64()),
+        ("old_category", pa.string()),
+        ("new_category", pa.string()),
+        ("source_agent", pa.int32()),
+    ]
+)
+
+#: Every table the log produces, with its fixed schema (the run store appends each).
+TABLE_SCHEMAS: dict[str, pa.Schema] = {}
 
 _LLM_COLUMNS = ("fallback", "raw_reply", "reason", "latency_s", "tokens_in", "tokens_out", "cache_hit", "attempts")
 
@@ -168,6 +188,7 @@ class RoundLog:
         self._shown_texts = [m.describe() for m in model.schedule.menus]
         self._shown_code: dict[str, int] = {text: i for i, text in enumerate(self._shown_texts)}
         self._labels: list[list[tuple[str, str]]] = []
+        self._value_changes: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ collect
     def collect(
@@ -336,11 +357,38 @@ class RoundLog:
             data[name] = column.astype(np.int32) if ROUND_SCHEMA.field(name).type == pa.int32() else column
         return pa.Table.from_pydict(data, schema=ROUND_SCHEMA)
 
-    def drain(self) -> tuple[pa.Table, pa.Table]:
-        """Return and forget the buffered (decisions, rounds) tables."""
-        decisions, rounds = self.decision_rows(), self.round_rows()
-        self._decisions, self._rounds, self._labels = [], [], []
-        return decisions, rounds
+    def collect_value_changes(self, changes, rule: str) -> None:
+        """Record value changes made by the dynamics (see :mod:`hvae.simulation.dynamics`)."""
+        from hvae.agents.svo import category
+
+        codes = self.model.state.group_code
+        for change in changes:
+            self._value_changes.append(
+                {
+                    "round": change.round,
+                    "agent_id": change.agent_id,
+                    "group": self.model.group_names[codes[change.agent_id]],
+                    "rule": rule,
+                    "old_angle": change.old_angle,
+                    "new_angle": change.new_angle,
+                    "old_category": category(change.old_angle),
+                    "new_category": category(change.new_angle),
+                    "source_agent": change.source_agent,
+                }
+            )
+
+    def drain(self) -> dict[str, pa.Table]:
+        """Return and forget the buffered tables, by name (see :data:`TABLE_SCHEMAS`)."""
+        tables = {
+            "decisions": self.decision_rows(),
+            "rounds": self.round_rows(),
+            "value_changes": pa.Table.from_pylist(self._value_changes, schema=VALUE_CHANGE_SCHEMA),
+        }
+        self._decisions, self._rounds, self._labels, self._value_changes = [], [], [], []
+        return tables
+
+
+TABLE_SCHEMAS.update(decisions=DECISION_SCHEMA, rounds=ROUND_SCHEMA, value_changes=VALUE_CHANGE_SCHEMA)
 
 
 def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
-from hvae.simulation.records import DECISION_SCHEMA, ROUND_SCHEMA
+from hvae.simulation.records import TABLE_SCHEMAS
 from hvae.simulation.store import RunStore
 
 RoundCallback = Callable[[HvaeModel], None]
@@ -68,6 +68,8 @@ def agents_table(model: HvaeModel) -> pa.Table:
             "value_spec": [model.scenario.population[c].value_spec.label() for c in state.group_code],
             "value_angle": state.theta.copy(),
             "value_category": model.value_categories.astype(str),
+            "initial_value_angle": model.initial_theta.copy(),
+            "n_value_changes": model.n_value_changes.copy(),
             "degree": model.degree.astype(np.int32),
             "cumulative_payoff": state.cumulative_payoff.copy(),
             "n_decisions": state.n_decisions.copy(),
@@ -142,9 +144,8 @@ def run_scenario(
     started = time.perf_counter()
 
     def flush() -> None:
-        decisions, rounds = model.log.drain()
-        store.append("decisions", decisions)
-        store.append("rounds", rounds)
+        for name, table in model.log.drain().items():
+            store.append(name, table)
         _write_llm_agents(model, store)
         summary.update(_counts(model))
         summary["rounds_completed"] = model.round
@@ -188,8 +189,10 @@ def _finish(model: HvaeModel, store: RunStore, summary: dict, flush: Callable[[]
         summary["rounds_completed"] = model.round
         summary.update(_counts(model))
         store.write_table("agents", agents_table(model))
-        summary["n_decision_rows"] = store.consolidate("decisions", DECISION_SCHEMA)
-        store.consolidate("rounds", ROUND_SCHEMA)
+        for name, schema in TABLE_SCHEMAS.items():
+            rows = store.consolidate(name, schema)
+            if name == "decisions":
+                summary["n_decision_rows"] = rows
         store.write_json("summary.json", summary)
 
 

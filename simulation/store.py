@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PART_TABLES = ("decisions", "rounds")
+PART_TABLES = ("decisions", "rounds", "value_changes")
 
 
 class RunFolderError(ValueError):

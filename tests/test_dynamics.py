@@ -1,0 +1,164 @@
+"""Value dynamics: deterministic reference cases for each rule and properties for all of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hvae.analysis.runfolder import RunFolder
+from hvae.simulation.model import HvaeModel
+from hvae.simulation.runner import run_scenario
+
+DICTATOR = {"kind": "dictator", "endowment": 10, "step": 5}
+
+
+def star_file(tmp_path, leaves: int):
+    path = tmp_path / "star.txt"
+    path.write_text("\n".join(f"0 {i}" for i in range(1, leaves + 1)))
+    return str(path)
+
+
+def star_scenario(tmp_path, rule: str, strength: float, **dynamics):
+    """One keeper (keeps everything) and five givers (give everything) on a star."""
+    return make_scenario(
+        rounds=1,
+        population=[
+            {"name": "keepers", "count": 1, "value": "competitive", "decider": {"kind": "fixed", "option": 0}},
+            {"name": "givers", "count": 5, "value": "altruistic", "decider": {"kind": "fixed", "option": 2}},
+        ],
+        network={"kind": "file", "path": star_file(tmp_path, 5)},
+        matching="all_edges",
+        menus=DICTATOR,
+        dynamics={"rule": rule, "every": 1, "strength": strength, **dynamics},
+    )
+
+
+def keeper_at_hub(tmp_path, rule: str, strength: float) -> HvaeModel:
+    """The first seed whose random placement puts the keeper on the hub."""
+    scenario = star_scenario(tmp_path, rule, strength)
+    for seed in range(200):
+        model = HvaeModel(scenario, seed=seed)
+        keeper = int(np.flatnonzero(model.state.group_code == 0)[0])
+        if model.degree[keeper] == 5:
+            return model
+    raise AssertionError("no seed put the keeper on the hub")
+
+
+def test_imitation_at_high_selection_strength_on_a_star(tmp_path) -> None:
+    # The keeper keeps 10 per game and receives 10 from each giver; givers end with nothing.
+    # With s = 1000 each leaf, whose only neighbour is the better-off hub, copies its value;
+    # the hub's neighbours are all worse off, so it keeps its own.
+    model = keeper_at_hub(tmp_path, "imitation", 1000.0)
+    model.step()
+    assert model.state.theta.tolist() == [-45.0] * 6
+    assert model.n_value_changes.sum() == 5
+
+
+def test_imitation_at_zero_strength_is_a_coin_flip(tmp_path) -> None:
+    flips = []
+    for seed in range(40):
+        model = HvaeModel(star_scenario(tmp_path, "imitation", 0.0), seed=seed)
+        model.step()
+        flips.append(model.n_value_changes.sum())
+    # every neighbour of the keeper (and the keeper) copies with probability 1/2 per update
+    assert 0 < np.mean(flips) < 5
+
+
+def test_moran_on_a_star_leaves_always_copy_the_hub(tmp_path) -> None:
+    # A dying leaf can only be replaced by the hub's offspring; a dying hub by a leaf's. With the
+    # keeper on the hub and strong selection, the keeper's value takes every leaf that dies.
+    model = keeper_at_hub(tmp_path, "moran", 1000.0)
+    model.step()
+    theta = model.state.theta
+    assert set(theta.tolist()) <= {-45.0, 90.0}
+    hub = int(np.argmax(model.degree))
+    leaves = [a for a in range(6) if a != hub]
+    changes = model.log.drain()["value_changes"].to_pandas()
+    assert set(changes["source_agent"]) <= set(range(6))
+    for _, change in changes.iterrows():
+        if change["agent_id"] in leaves:
+            assert change["source_agent"] == hub
+
+
+def test_influence_moves_toward_neighbours_revealed_angles() -> None:
+    scenario = make_scenario(
+        rounds=24,  # one pass over the 24 ring items: every direction is offered
+        population=[
+            {"name": "a", "count": 1, "value": 80, "decider": "oracle"},
+            {"name": "b", "count": 1, "value": 0, "decider": "oracle"},
+        ],
+        network={"kind": "complete"},
+        matching="all_edges",
+        menus={"kind": "ring"},
+        dynamics={"rule": "influence", "every": 24, "strength": 0.5},
+    )
+    model = HvaeModel(scenario)
+    a = int(np.flatnonzero(model.state.group_code == 0)[0])
+    b = 1 - a
+    model.run(24)
+    # each moves half-way toward the other's revealed angle (ring choices reveal it within 15°)
+    assert 25 < model.state.theta[a] < 50
+    assert 25 < model.state.theta[b] < 50
+
+
+@given(st.sampled_from(["imitation", "moran", "influence"]), st.floats(0, 50), st.integers(0, 10_000))
+@settings(max_examples=20, deadline=None)
+def test_shares_sum_to_one_and_values_stay_legal(rule: str, strength: float, seed: int) -> None:
+    scenario = make_scenario(
+        rounds=12,
+        size=16,
+        population=[
+            {"name": "mixed", "share": 0.5, "value": {"distribution": "uniform", "low": -90, "high": 90}, "decider": "oracle"},
+            {"name": "rand", "share": 0.5, "value": "competitive", "decider": "random"},
+        ],
+        menus={"kind": "ring", "items": 8},
+        dynamics={"rule": rule, "every": 4, "strength": strength},
+    )
+    model = HvaeModel(scenario, seed=seed)
+    model.run(12)
+    assert np.all((model.state.theta >= -90) & (model.state.theta <= 90))
+    rounds = model.log.round_rows().to_pandas()
+    shares = rounds[rounds["grouping"] == "category"].groupby("round")["share"].sum()
+    assert np.allclose(shares, 1.0)
+
+
+def test_value_changes_are_recorded_in_the_run_folder(tmp_path) -> None:
+    seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
+    scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed})
+    result = run_scenario(scenario, tmp_path / "run")
+    run = RunFolder(result.path)
+    changes = run.frame("value_changes")
+    agents = run.agents()
+    assert len(changes) == agents["n_value_changes"].sum() > 0
+    assert set(changes["new_category"]) == {"competitive"} and set(changes["rule"]) == {"imitation"}
+    moved = agents[agents["n_value_changes"] > 0]
+    assert (moved["initial_value_angle"] == 90).all() and (moved["value_angle"] == -45).all()
+
+
+def test_llm_agents_are_reprompted_after_a_value_change(tmp_path) -> None:
+    scenario = make_scenario(
+        rounds=2,
+        population=[
+            {"name": "keeper", "count": 1, "value": "competitive", "decider": {"kind": "fixed", "option": 0}},
+            {"name": "llm", "count": 1, "value": "altruistic", "decider": {"kind": "llm", "backend": "script", "reasks": 0, "order": "fixed"}},
+        ],
+        network={"kind": "complete"},
+        matching="all_edges",
+        menus=DICTATOR,
+        dynamics={"rule": "imitation", "every": 1, "strength": 1000},
+        backends={"script": {"kind": "replay", "replies": ["I give.", "Give all.", "C", "I keep.", "Keep all.", "A"]}},
+        cache={"enabled": False},
+    )
+    result = run_scenario(scenario, tmp_path / "run")
+    run = RunFolder(result.path)
+    setup = run.frame("llm_agents")
+    assert setup.loc[0, "description"] == "I keep." and setup.loc[0, "value_angle"] == -45
+    decisions = run.decisions()
+    assert decisions.loc[(decisions["group"] == "llm") & (decisions["round"] == 1), "choice"].item() == 0
+    import json
+
+    phases = [json.loads(line)["phase"] for line in (result.path / "transcripts.jsonl").read_text().splitlines()]
+    assert phases == ["value", "goal", "decision", "value", "goal", "decision"]
