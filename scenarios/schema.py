@@ -173,9 +173,12 @@ class HistoryConfig(_Model):
 
 
 class OutputConfig(_Model):
-    """Run-folder writing: rows are flushed to disk every ``flush_every`` rounds."""
+    """Run-folder writing: rows are flushed to disk every ``flush_every`` rounds, and the model is
+    checkpointed every ``checkpoint_every`` rounds (default: at every flush; rows are flushed
+    whenever a checkpoint is taken)."""
 
     flush_every: int = Field(default=1, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)
 
 
 class DynamicsConfig(BaseModel):

@@ -5,7 +5,10 @@ network), plays the rounds with a progress bar, appends rows to the store every
 ``output.flush_every`` rounds and keeps ``summary.json`` current, so at any moment the folder says
 how far the run got. However the run ends — finished, Ctrl-C, or an error — the status is written
 (``complete``, ``interrupted``, ``failed``) and the part files are consolidated; only a
-``complete`` run is ever marked complete::
+``complete`` run is ever marked complete. After every flush the model is checkpointed
+(:mod:`hvae.simulation.checkpoint`), so :func:`resume_run` continues an interrupted, failed or
+killed run exactly where its last checkpoint left it. Ctrl-C stops after the current round (a
+second Ctrl-C stops at once)::
 
     from hvae.scenarios.loader import load_scenario
     result = run_scenario(load_scenario("oracle_population"), "runs/demo")
@@ -15,6 +18,8 @@ how far the run got. However the run ends — finished, Ctrl-C, or an error — 
 from __future__ import annotations
 
 import platform
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +35,8 @@ from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.records import TABLE_SCHEMAS
-from hvae.simulation.store import RunStore
+from hvae.simulation import checkpoint
+from hvae.simulation.store import RunFolderError, RunStore
 
 RoundCallback = Callable[[HvaeModel], None]
 
@@ -100,10 +106,10 @@ def network_table(model: HvaeModel) -> pa.Table:
 
 
 class RunInterrupted(Exception):
-    """The run stopped on Ctrl-C; the folder is consolidated and marked ``interrupted``."""
+    """The run stopped on Ctrl-C; the folder is consistent, marked ``interrupted`` and resumable."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"run interrupted; partial results kept in {path}")
+        super().__init__(f"run interrupted; resume it with: hvae run --resume {path}")
         self.path = path
 
 
@@ -119,7 +125,7 @@ def run_scenario(
 
     Raises:
         RunFolderError: ``out_dir`` exists and is not empty.
-        RunInterrupted: Ctrl-C (the folder is left consistent and marked ``interrupted``).
+        RunInterrupted: Ctrl-C (the folder is left consistent, marked ``interrupted``, resumable).
     """
     model = model or HvaeModel(scenario)  # build first: bad input must not leave a folder
     store = RunStore.create(out_dir)
@@ -140,60 +146,150 @@ def run_scenario(
     store.write_table("menus", menus_table(model))
     store.write_table("network", network_table(model))
     model.attach_run_folder(store.path)
-    flush_every = scenario.output.flush_every
-    started = time.perf_counter()
+    return _Play(model, store, summary).run(progress=progress, on_round=on_round)
 
-    def flush() -> None:
+
+def resume_run(run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None) -> RunResult:
+    """Continue an interrupted or killed run from its last checkpoint.
+
+    The model is rebuilt from the folder's resolved scenario and restored from
+    ``checkpoint.pkl``; rows written after that checkpoint are cut away, so the finished tables
+    equal those of an uninterrupted run.
+
+    Raises:
+        RunFolderError: not a run folder, or a run that is already complete.
+    """
+    from hvae.scenarios.loader import load_scenario
+
+    store = RunStore(Path(run_dir))
+    if not (store.path / "summary.json").is_file() or not (store.path / "scenario.yaml").is_file():
+        raise RunFolderError(f"{run_dir} is not an hvae run folder (no summary.json / scenario.yaml)")
+    summary = store.read_json("summary.json")
+    if summary.get("kind") == "evaluation":
+        raise RunFolderError(f"{run_dir} is an evaluation folder; only runs can be resumed")
+    if summary.get("status") == "complete":
+        raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
+    scenario = load_scenario(store.path / "scenario.yaml")
+    model = HvaeModel(scenario)
+    state = checkpoint.load(store.path)
+    if state is not None:
+        checkpoint.restore(model, state)
+        rows, transcript_bytes = state["rows_written"], state["extra"].get("transcript_bytes", 0)
+    else:  # killed before the first checkpoint: start again from round 0
+        rows, transcript_bytes = {}, 0
+    store.truncate_tables({name: rows.get(name, 0) for name in TABLE_SCHEMAS}, TABLE_SCHEMAS)
+    transcript = store.path / "transcripts.jsonl"
+    if transcript.exists():
+        with open(transcript, "r+b") as handle:
+            handle.truncate(transcript_bytes)
+    summary.update(status="running", finished_at=None)
+    summary.pop("error", None)
+    summary.setdefault("resumed_at", []).append({"time": _now(), "round": model.round})
+    store.write_json("summary.json", summary)
+    model.attach_run_folder(store.path)
+    return _Play(model, store, summary).run(progress=progress, on_round=on_round)
+
+
+class _Play:
+    """Plays the remaining rounds of a run, flushing and checkpointing as it goes."""
+
+    def __init__(self, model: HvaeModel, store: RunStore, summary: dict[str, Any]) -> None:
+        self.model, self.store, self.summary = model, store, summary
+        self.started = time.perf_counter() - float(summary.get("elapsed_s", 0.0))
+        self.stop_requested = False
+
+    def flush(self, with_checkpoint: bool = True) -> None:
+        """Append buffered rows; then (between rounds only) checkpoint the model."""
+        model, store, summary = self.model, self.store, self.summary
         for name, table in model.log.drain().items():
             store.append(name, table)
         _write_llm_agents(model, store)
         summary.update(_counts(model))
         summary["rounds_completed"] = model.round
-        summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+        summary["elapsed_s"] = round(time.perf_counter() - self.started, 3)
+        if with_checkpoint:
+            transcript = store.path / "transcripts.jsonl"
+            extra = {"transcript_bytes": transcript.stat().st_size if transcript.exists() else 0}
+            checkpoint.save(store.path, checkpoint.capture(model, store.rows_written, extra))
         store.write_json("summary.json", summary)
 
-    bar = _progress_bar(scenario, progress)
-    try:
-        for _ in range(scenario.rounds):
-            model.step()
-            if model.log.pending_rounds() >= flush_every:
-                flush()
-            if on_round is not None:
-                on_round(model)
+    def _on_sigint(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        if self.stop_requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def run(self, *, progress: bool, on_round: RoundCallback | None) -> RunResult:
+        model, summary = self.model, self.summary
+        scenario = model.scenario
+        flush_every = scenario.output.flush_every
+        checkpoint_every = scenario.output.checkpoint_every or flush_every
+        previous_handler = _install_sigint(self._on_sigint)
+        bar = _progress_bar(scenario, progress, completed=model.round)
+        consistent = True  # False while a round is half-played
+        try:
+            while model.round < scenario.rounds:
+                consistent = False
+                model.step()
+                consistent = True
+                due = model.round % checkpoint_every == 0
+                if due or model.log.pending_rounds() >= flush_every:
+                    self.flush(with_checkpoint=due)
+                if on_round is not None:
+                    on_round(model)
+                if bar is not None:
+                    bar.advance()
+                if self.stop_requested:
+                    raise KeyboardInterrupt
+            self.flush()
+            summary["status"] = "complete"
+        except KeyboardInterrupt:
+            summary["status"] = "interrupted"
+            summary["resumable"] = True
+            raise RunInterrupted(self.store.path) from None
+        except BaseException as error:
+            summary["status"] = "failed"
+            summary["error"] = f"{type(error).__name__}: {error}"
+            summary["resumable"] = True
+            raise
+        finally:
+            _restore_sigint(previous_handler)
             if bar is not None:
-                bar.advance()
-        flush()
-        summary["status"] = "complete"
-    except KeyboardInterrupt:
-        summary["status"] = "interrupted"
-        raise RunInterrupted(store.path) from None
-    except BaseException as error:
-        summary["status"] = "failed"
-        summary["error"] = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        if bar is not None:
-            bar.stop()
-        _finish(model, store, summary, flush if summary["status"] != "complete" else None)
-    return RunResult(store.path, summary)
+                bar.stop()
+            self.finish(flush_first=summary["status"] != "complete", checkpoint_ok=consistent)
+        return RunResult(self.store.path, summary)
+
+    def finish(self, flush_first: bool, checkpoint_ok: bool) -> None:
+        model, store, summary = self.model, self.store, self.summary
+        try:
+            if flush_first:
+                self.flush(with_checkpoint=checkpoint_ok)  # keep the rounds that did finish
+        finally:
+            _write_llm_agents(model, store)
+            model.close()
+            summary["finished_at"] = _now()
+            summary.update(_counts(model))
+            store.write_table("agents", agents_table(model))
+            for name, schema in TABLE_SCHEMAS.items():
+                rows = store.consolidate(name, schema)
+                if name == "decisions":
+                    summary["n_decision_rows"] = rows
+            summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
+            if summary["status"] == "complete":
+                (store.path / checkpoint.CHECKPOINT_FILE).unlink(missing_ok=True)
+                summary.pop("resumable", None)
+            store.write_json("summary.json", summary)
 
 
-def _finish(model: HvaeModel, store: RunStore, summary: dict, flush: Callable[[], None] | None) -> None:
-    try:
-        if flush is not None:
-            flush()  # keep the rounds that did finish
-    finally:
-        _write_llm_agents(model, store)
-        model.close()
-        summary["finished_at"] = _now()
-        summary["rounds_completed"] = model.round
-        summary.update(_counts(model))
-        store.write_table("agents", agents_table(model))
-        for name, schema in TABLE_SCHEMAS.items():
-            rows = store.consolidate(name, schema)
-            if name == "decisions":
-                summary["n_decision_rows"] = rows
-        store.write_json("summary.json", summary)
+def _install_sigint(handler):
+    """Route Ctrl-C to ``handler`` while a run plays (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_llm_agents(model: HvaeModel, store: RunStore) -> None:
@@ -238,5 +334,9 @@ class _Bar:
         self.progress.stop()
 
 
-def _progress_bar(scenario: Scenario, enabled: bool) -> _Bar | None:
-    return _Bar(scenario) if enabled else None
+def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0) -> _Bar | None:
+    if not enabled:
+        return None
+    bar = _Bar(scenario)
+    bar.progress.update(bar.task, completed=completed)
+    return bar

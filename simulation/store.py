@@ -59,6 +59,7 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._part_counts = {name: len(self._parts(name)) for name in PART_TABLES}
+        self.rows_written = {name: 0 for name in PART_TABLES}
 
     @classmethod
     def create(cls, path: str | Path) -> RunStore:
@@ -105,9 +106,33 @@ class RunStore:
         folder = self._parts_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         self._part_counts[name] += 1
+        self.rows_written[name] = self.rows_written.get(name, 0) + table.num_rows
         write_parquet_atomic(
             table.combine_chunks(), folder / f"part-{self._part_counts[name]:06d}.parquet", **PART_OPTIONS
         )
+
+    def truncate_tables(self, rows: dict[str, int], schemas: dict[str, pa.Schema]) -> None:
+        """Keep only the first ``rows[name]`` rows of each table (consolidated + parts).
+
+        Used on resume: rows written after the last checkpoint are cut away so the round they
+        belong to can be played again without duplicates.
+        """
+        for name, keep in rows.items():
+            pieces = []
+            target = self.path / f"{name}.parquet"
+            if target.exists():
+                pieces.append(pq.read_table(target))
+            pieces.extend(pq.read_table(p) for p in self._parts(name))
+            table = pa.concat_tables([p.cast(schemas[name]) for p in pieces]) if pieces else schemas[name].empty_table()
+            if table.num_rows < keep:
+                raise RunFolderError(
+                    f"{self.path}: {name} has {table.num_rows} rows but the checkpoint recorded {keep}; "
+                    "the run folder was changed by hand"
+                )
+            write_parquet_atomic(table.slice(0, keep), target)
+            shutil.rmtree(self._parts_dir(name), ignore_errors=True)
+            self._part_counts[name] = 0
+            self.rows_written[name] = keep
 
     def consolidate(self, name: str, schema: pa.Schema) -> int:
         """Concatenate the parts of ``name`` into ``<name>.parquet``; return the row count."""

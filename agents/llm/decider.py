@@ -314,6 +314,20 @@ class LLMDecider(Decider):
     def accounting(self) -> dict[str, int]:
         return dict(self.counts)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Setup conversations, pending set-ups and accounting, for checkpoints."""
+        import copy
+
+        return {"setups": copy.deepcopy(self.setups), "pending": set(self._pending), "counts": dict(self.counts)}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        import copy
+
+        self.setups = copy.deepcopy(snapshot["setups"])
+        self._pending = set(snapshot["pending"])
+        self.counts.update(snapshot["counts"])
+        self._at_setup_state.clear()  # every agent reloads its setup conversation
+
 
 def build_llm_decider(config: LLMConfig, pool: BackendPool, **kwargs: Any) -> LLMDecider:
     return LLMDecider(config, pool, **kwargs)
