@@ -169,7 +169,7 @@ def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray) -> Reveal
         theta_hat = _circular_middle(grid[flat], theta_hat)
         ll_at, beta_at = profile.evaluate(np.array([theta_hat]))
         ll_max, beta_hat = max(ll_max, float(ll_at[0])), float(beta_at[0])
-    low, high = _interval(grid, values, theta_hat, ll_max)
+    low, high = _interval(grid, values, theta_hat, ll_max, profile)
     return RevealedAngle(float(_wrap(theta_hat)), beta_hat, low, high, len(options), ll_max)
 
 
@@ -187,8 +187,15 @@ def _circular_middle(angles: np.ndarray, anchor: float) -> float:
     return float(_wrap(anchor + (ordered[lo] + ordered[hi]) / 2))
 
 
-def _interval(grid: np.ndarray, values: np.ndarray, theta_hat: float, ll_max: float) -> tuple[float, float]:
-    """The connected 95% profile-likelihood interval around ``theta_hat`` (NaN if the whole circle)."""
+def _interval(
+    grid: np.ndarray, values: np.ndarray, theta_hat: float, ll_max: float, profile: _Profile
+) -> tuple[float, float]:
+    """The connected 95% profile-likelihood interval around ``theta_hat`` (NaN if the whole circle).
+
+    The coarse grid finds the two grid steps where the profile crosses the threshold; each
+    crossing is then located on a fine grid inside its step (the profile can fall off a cliff
+    when choices are perfectly consistent, where interpolating the coarse grid would be off).
+    """
     threshold = ll_max - CHI2_95 / 2
     inside = values >= threshold
     if inside.all():
@@ -202,12 +209,21 @@ def _interval(grid: np.ndarray, values: np.ndarray, theta_hat: float, ll_max: fl
         for _ in range(n):
             j = (i + direction) % n
             if not inside[j]:
-                # interpolate the crossing between grid points i (inside) and j (outside)
-                vi, vj = values[i], values[j]
-                fraction = (vi - threshold) / (vi - vj) if vi != vj else 0.5
-                return float(grid[i] + direction * step * min(max(fraction, 0.0), 1.0))
+                return crossing(float(grid[i]), direction)
             i = j
         return float("nan")
+
+    def crossing(last_inside: float, direction: int) -> float:
+        offsets = np.arange(0.0, step + FINE_STEP / 2, FINE_STEP)
+        points = _wrap(last_inside + direction * offsets)
+        fine_values, _ = profile.evaluate(points)
+        outside = np.flatnonzero(fine_values < threshold)
+        k = int(outside[0]) if outside.size else len(points) - 1
+        if k == 0:
+            return last_inside
+        vi, vj = fine_values[k - 1], fine_values[k]
+        fraction = (vi - threshold) / (vi - vj) if vi != vj else 0.5
+        return float(last_inside + direction * (offsets[k - 1] + FINE_STEP * min(max(fraction, 0.0), 1.0)))
 
     if not inside[start]:
         return float(theta_hat), float(theta_hat)

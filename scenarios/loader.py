@@ -149,13 +149,18 @@ _MESSAGES = {
 }
 
 
-def format_validation_error(error: ValidationError, source: str, node: yaml.Node | None) -> str:
-    """One line for the first problem of a pydantic error (the rest are counted)."""
+def format_validation_error(
+    error: ValidationError, source: str, node: yaml.Node | None, what: str = "scenario"
+) -> str:
+    """One line for the first problem of a pydantic error (the rest are counted).
+
+    ``what`` names the document when the problem has no field path (``scenario``, ``sweep``).
+    """
     problems = error.errors(include_url=False)
     first = problems[0]
     loc = tuple(first["loc"])
     # Drop union/discriminator tags pydantic inserts into the path (they are not YAML keys).
-    path = ".".join(str(p) for p in loc if not _is_tag(p))
+    path = ".".join(str(p) for i, p in enumerate(loc) if not _is_union_tag(loc, i))
     message = _MESSAGES.get(first["type"], first["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -167,7 +172,18 @@ def format_validation_error(error: ValidationError, source: str, node: yaml.Node
     line = _line_of(node, loc)
     where = f"{source}:{line}" if line else source
     more = f" [and {len(problems) - 1} more problem(s)]" if len(problems) > 1 else ""
-    return f"{where}: {path or 'scenario'}: {message}{more}"
+    return f"{where}: {path or what}: {message}{more}"
+
+
+_UNION_FIELDS = {"network", "menus", "decider", "value"}
+
+
+def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
+    """Whether ``loc[index]`` is a tag pydantic inserted after a union field (not a YAML key)."""
+    if index == 0 or not _is_tag(loc[index]):
+        return False
+    previous = loc[index - 1]
+    return previous in _UNION_FIELDS or (index >= 2 and loc[index - 2] == "backends")
 
 
 def _is_tag(part: Any) -> bool:

@@ -2,7 +2,11 @@
 
 ::
 
-    hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N]
+    hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N] [--no-report]
+    hvae run --resume RUN_DIR
+    hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
+    hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
+    hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
     hvae validate SCENARIO.yaml [--set ...]
     hvae scenarios
     hvae slider --choices AIAAII [--json]
@@ -109,32 +113,82 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 
 
 @cli.command()
-@click.argument("scenario")
+@click.argument("scenario", required=False)
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the interrupted or killed run in this folder.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (must not exist or be empty).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=_SET_HELP)
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM response cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder (default $HVAE_CACHE_DIR or ~/.cache/hvae).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
+@click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
 @friendly_errors
 def run(
-    scenario: str, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
-    no_cache: bool, cache_dir: Path | None, quiet: bool,
+    scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
+    seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool,
 ) -> None:
-    """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder."""
-    from hvae.simulation.runner import RunInterrupted, run_scenario
+    """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
+    from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
 
-    overrides = overrides + cache_overrides(no_cache, cache_dir)
-    config = load_scenario(scenario, overrides, seed=seed)
-    out_dir = out_dir or default_out_dir(config.name)
+    progress = not quiet and sys.stderr.isatty()
     try:
-        result = run_scenario(config, out_dir, progress=not quiet and sys.stderr.isatty())
+        if resume_dir is not None:
+            if scenario or overrides or seed is not None or out_dir is not None:
+                raise UserError("--resume continues a run as it was configured: give only the run folder")
+            result = resume_run(resume_dir, progress=progress)
+        else:
+            if not scenario:
+                raise UserError("give a SCENARIO to run (or --resume RUN_DIR)")
+            overrides = overrides + cache_overrides(no_cache, cache_dir)
+            config = load_scenario(scenario, overrides, seed=seed)
+            result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
     if not quiet:
         print_run_summary(result.path)
     click.echo(f"run folder: {result.path}")
+    if not no_report:
+        _report_after_run(result.path)
+
+
+def _report_after_run(run_dir: Path) -> None:
+    """Write the run's report; a failure here is a warning, since the run itself succeeded."""
+    from hvae.analysis.report import write_report
+
+    try:
+        path = write_report([run_dir], run_dir / "report.html")
+    except Exception as error:  # noqa: BLE001 - the run is done; never fail it over its report
+        if os.environ.get("HVAE_DEBUG"):
+            raise
+        click.echo(
+            f"hvae: warning: the report could not be written ({type(error).__name__}: {error}); "
+            f"retry with 'hvae report {run_dir}'",
+            err=True,
+        )
+        return
+    click.echo(f"report: {path}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Report file (default RUN_DIR/report.html; for several runs, report.html in their common parent).")
+@friendly_errors
+def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
+    """Write an HTML report of RUN_DIR, or of several seeds of one scenario (with 95% CI bands)."""
+    from hvae.analysis.plots import ScenarioMismatch
+    from hvae.analysis.report import ReportError, default_report_path, write_report
+    from hvae.analysis.runfolder import NotARunFolder
+
+    try:
+        for run_dir in run_dirs:
+            if not run_dir.is_dir():
+                raise NotARunFolder(f"no such run folder: {run_dir}")
+        path = write_report(list(run_dirs), out_file or default_report_path(run_dirs))
+    except (NotARunFolder, ScenarioMismatch, ReportError) as error:
+        raise UserError(str(error)) from None
+    click.echo(f"report: {path}")
 
 
 def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
@@ -414,6 +468,11 @@ def _valid_letters(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+from hvae.simulation.sweep import sweep  # noqa: E402 - registered after the group exists
+
+cli.add_command(sweep)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,611 @@
+"""Figures of a run (or of several seeds of one scenario), saved as PNG and SVG.
+
+::
+
+    from hvae.analysis.plots import make_figures
+    paths = make_figures("runs/demo", "runs/demo/figures")                 # one run
+    paths = make_figures(["runs/s1", "runs/s2", "runs/s3"], "runs/figures")  # seeds: CI bands
+
+One run gives per-round lines; several runs of the same scenario (different seeds) give the mean
+over seeds with a 95% t-interval band (see :mod:`hvae.analysis.population`). The figures:
+
+=====================  ===========================================================================
+``payoff_by_group``    mean payoff per round of an agent that played, per group
+``welfare``            total payoff of the population per round
+``gini``               Gini coefficient of cumulative payoff (population and per group)
+``value_shares``       stacked population shares of the four value categories
+``revealed_drift``     revealed angle θ̂ per group over a rolling window; dashed: assigned angle
+``pair_payoffs``       heatmap: mean payoff per game of a row group against a column group
+``network``            the network, nodes coloured by value category, shaped by decider
+``svo_ring``           polar SVO ring: each agent's assigned angle (open) and revealed angle (dot)
+``value_rationality``  decision VR (and slider VR) per group with chance and ceiling marked
+=====================  ===========================================================================
+
+Figures are drawn with matplotlib's object-oriented API on ``Figure`` objects (rendered by the Agg
+canvas when saved), never through ``pyplot``: making figures changes no global state and opens no
+window, in a script, a test or a notebook. :class:`Analysis` computes the data once; the report
+(:mod:`hvae.analysis.report`) reuses it for its tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from hvae.agents.svo import CATEGORY_LOWER_BOUNDS, CATEGORY_ORDER
+from hvae.analysis import population as pop
+from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.summary import agent_summary
+
+#: Colours of the value categories (used wherever categories are shown).
+CATEGORY_COLORS: dict[str, str] = {
+    "altruistic": "#1b9e77",
+    "prosocial": "#377eb8",
+    "individualistic": "#ff7f00",
+    "competitive": "#e41a1c",
+}
+NETWORK_FULL_LIMIT = 500  # above this many nodes: small markers, thin edges
+NETWORK_SAMPLE_LIMIT = 2000  # above this many nodes: draw a random sample of nodes
+RING_AGENT_LIMIT = 300  # the SVO ring shows at most this many agents (a seeded sample)
+WIDE_BAND = 90.0  # degrees: wider revealed-angle bands are outlined, not filled
+DPI = 110
+
+
+class ScenarioMismatch(ValueError):
+    """Several run folders that are not seeds of one scenario."""
+
+
+_IGNORED_KEYS = ("seed", "cache", "output")
+
+
+def check_same_scenario(runs: Sequence[RunFolder]) -> None:
+    """Raise :class:`ScenarioMismatch` unless all runs resolve to the same scenario but the seed."""
+    first = {k: v for k, v in runs[0].scenario.items() if k not in _IGNORED_KEYS}
+    for run in runs[1:]:
+        other = {k: v for k, v in run.scenario.items() if k not in _IGNORED_KEYS}
+        if other != first:
+            keys = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
+            raise ScenarioMismatch(
+                f"{run.path} is not a seed of the same scenario as {runs[0].path} "
+                f"(they differ in: {', '.join(keys)}); a multi-seed report needs runs that differ only in seed"
+            )
+
+
+@dataclass
+class Analysis:
+    """The data behind the figures and the report, computed once per set of runs.
+
+    One run: per-round figures of that run; several runs: mean and 95% t-interval over seeds
+    (columns ``<metric>_low`` / ``<metric>_high``; NaN for a single run).
+    """
+
+    runs: list[RunFolder]
+    by: pop.Grouping = "group"
+    drift_window: int | None = None
+
+    @classmethod
+    def of(cls, run_or_runs: RunFolder | str | Path | Sequence[RunFolder | str | Path], **options) -> Analysis:
+        items = [run_or_runs] if isinstance(run_or_runs, (RunFolder, str, Path)) else list(run_or_runs)
+        if not items:
+            raise ValueError("no run folders given")
+        runs = [pop.as_run(r) for r in items]
+        check_same_scenario(runs)
+        return cls(runs, **options)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def first(self) -> RunFolder:
+        return self.runs[0]
+
+    @cached_property
+    def scenario(self) -> dict:
+        return self.first.scenario
+
+    @cached_property
+    def seeds(self) -> list[int]:
+        return [r.summary.get("seed") for r in self.runs]
+
+    def order(self, by: pop.Grouping, present: Sequence[str]) -> list[str]:
+        return pop.group_order(self.first, by, present)
+
+    @cached_property
+    def played(self) -> bool:
+        """Whether any run has at least one decided round."""
+        return any(not r.rounds().empty for r in self.runs)
+
+    # -------------------------------------------------------------- per round
+    def _per_round(self, by: pop.Grouping | str) -> pd.DataFrame:
+        metrics = ["mean_payoff", "welfare", "gini", "share", "mean_value_angle"]
+        if self.multi:
+            return pop.per_round_across_seeds(self.runs, by, metrics)
+        frame = pop.per_round(self.first, by)
+        for metric in metrics:
+            frame[f"{metric}_low"] = np.nan
+            frame[f"{metric}_high"] = np.nan
+        return frame
+
+    @cached_property
+    def rounds_group(self) -> pd.DataFrame:
+        return self._per_round(self.by)
+
+    @cached_property
+    def rounds_all(self) -> pd.DataFrame:
+        return self._per_round("all")
+
+    @cached_property
+    def shares(self) -> pd.DataFrame:
+        """Mean (over seeds) population share per round and value category, wide."""
+        tables = [pop.value_shares(r, "value_category") for r in self.runs]
+        stacked = pd.concat(tables, keys=range(len(tables))).fillna(0.0)
+        mean = stacked.groupby(level=1).mean()
+        return mean.reindex(columns=self.order("value_category", mean.columns))
+
+    # -------------------------------------------------------------- revealed angles
+    @cached_property
+    def drift(self) -> pd.DataFrame:
+        if self.multi:
+            return pop.revealed_drift_across_seeds(self.runs, self.by, window=self.drift_window)
+        frame = pop.revealed_drift(self.first, self.by, window=self.drift_window)
+        return frame.assign(theta_low=frame["ci_low"], theta_high=frame["ci_high"])
+
+    @cached_property
+    def revealed_per_run(self) -> list[pd.DataFrame]:
+        """Per run: revealed angle of each group's pooled decisions (with ``target``)."""
+        return [pop.revealed_by(r, self.by) for r in self.runs]
+
+    @cached_property
+    def revealed_agents(self) -> pd.DataFrame:
+        """Revealed angle per agent of the first run, with group and category.
+
+        ``target`` is the mean assigned angle over the agent's decisions (under an update rule an
+        agent's value can change during the run); agents that never decided fall back to their
+        final ``value_angle``.
+        """
+        fits = pop.revealed_by(self.first, "agent_id")
+        agents = self.first.agents()[["agent_id", "group", "decider", "value_category", "value_angle"]]
+        merged = agents.merge(fits, on="agent_id", how="left")
+        merged["target"] = merged["target"].fillna(merged["value_angle"])
+        return merged
+
+    # -------------------------------------------------------------- games
+    @cached_property
+    def pair_payoffs(self) -> pd.DataFrame:
+        """Matrix of mean payoff per game (row group vs column group), mean over seeds."""
+        longs = [pop.pair_payoffs(r, self.by) for r in self.runs]
+        longs = [x for x in longs if not x.empty]
+        if not longs:
+            return pd.DataFrame()
+        stacked = pd.concat(longs)
+        mean = stacked.groupby(["group", "partner_group"], as_index=False).agg(
+            mean_payoff=("mean_payoff", "mean"), games=("games", "sum")
+        )
+        names = self.order(self.by, sorted(set(mean["group"]) | set(mean["partner_group"])))
+        return pop.pair_matrix(mean, names)
+
+    @cached_property
+    def reciprocity(self) -> pd.DataFrame:
+        """Reciprocity index per group (single run) or mean over seeds with a t-interval."""
+        tables = [pop.reciprocity(r, self.by) for r in self.runs]
+        if not self.multi:
+            return tables[0]
+        merged = pop.across_seeds(tables, ["group"], ["r"])
+        merged = merged.rename(columns={"r_low": "ci_low", "r_high": "ci_high"})
+        order = [*self.order(self.by, [g for g in merged["group"] if g != "all"]), "all"]
+        return merged.set_index("group").reindex([g for g in order if g in set(merged["group"])]).reset_index()
+
+    # -------------------------------------------------------------- value rationality
+    @cached_property
+    def agent_vr(self) -> list[pd.DataFrame]:
+        return [agent_summary(r) for r in self.runs]
+
+    @cached_property
+    def group_vr(self) -> pd.DataFrame:
+        """Per group: decision VR and slider VR with 95% intervals, chance and ceiling.
+
+        One run: the interval is a t-interval over the group's agents; several runs: over seeds
+        (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
+        """
+        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr"]
+        per_run = []
+        for table in self.agent_vr:
+            present = [m for m in measures if m in table]
+            per_run.append(table.groupby("group")[present].agg(list) if not self.multi
+                           else table.groupby("group")[present].mean())
+        rows = []
+        groups = self.order("group", sorted({g for t in self.agent_vr for g in t["group"].astype(str)}))
+        for group in groups:
+            row: dict = {"group": group}
+            for measure in measures:
+                if self.multi:
+                    values = [t.loc[group, measure] for t in per_run if measure in t and group in t.index]
+                else:
+                    t = per_run[0]
+                    values = t.loc[group, measure] if (measure in t and group in t.index) else []
+                mean, low, high = pop.t_interval(np.asarray(values, dtype=float))
+                low, high = (float(np.clip(v, 0.0, 1.0)) if not np.isnan(v) else v for v in (low, high))
+                row.update({measure: mean, f"{measure}_low": low, f"{measure}_high": high})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _style() -> tuple:
+    return sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.95)
+
+
+def _new_figure(size: tuple[float, float] = (10.0, 5.2), **subplot) -> tuple[Figure, object]:
+    axes_style, context = _style()
+    with axes_style, context:
+        fig = Figure(figsize=size)
+        ax = fig.add_subplot(111, **subplot)
+    return fig, ax
+
+
+def _palette(names: Sequence[str], by: str = "group") -> dict[str, str]:
+    if by == "value_category":
+        return {n: CATEGORY_COLORS.get(n, "#777777") for n in names}
+    colors = sns.color_palette("tab10", max(len(names), 1)).as_hex() if len(names) <= 10 else \
+        sns.color_palette("husl", len(names)).as_hex()
+    return dict(zip(names, colors))
+
+
+def _seeds_note(analysis: Analysis, band: bool = True) -> str:
+    if analysis.multi:
+        seeds = ", ".join(str(s) for s in analysis.seeds)
+        return f"mean over {len(analysis.runs)} seeds ({seeds})" + (", band = 95% t-interval over seeds" if band else "")
+    return f"seed {analysis.seeds[0]}"
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, **kwargs)
+
+
+def _lines_with_bands(ax, frame: pd.DataFrame, metric: str, names: Sequence[str], colors: dict[str, str], label_of=str) -> None:
+    for name in names:
+        part = frame[frame["group"] == name].sort_values("round")
+        if part.empty:
+            continue
+        x = part["round"].to_numpy() + 1
+        ax.plot(x, part[metric], color=colors[name], lw=1.8, marker="o" if len(part) <= 30 else None, ms=3.5,
+                label=label_of(name))
+        low, high = part.get(f"{metric}_low"), part.get(f"{metric}_high")
+        if low is not None and low.notna().any():
+            ax.fill_between(x, low, high, color=colors[name], alpha=0.18 if len(names) <= 3 else 0.1, lw=0)
+
+
+def _round_axis(ax) -> None:
+    ax.set_xlabel("round (1 = first round played)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
+
+def _scenario_label(analysis: Analysis, band: bool = True) -> str:
+    return f"{analysis.scenario.get('name', '?')} — {_seeds_note(analysis, band)}"
+
+
+# ---------------------------------------------------------------------------------- figures
+def fig_payoff_by_group(analysis: Analysis) -> Figure | None:
+    frame = analysis.rounds_group
+    if frame.empty:
+        return None
+    names = analysis.order(analysis.by, frame["group"].unique())
+    fig, ax = _new_figure()
+    _lines_with_bands(ax, frame, "mean_payoff", names, _palette(names, analysis.by))
+    per_game = " (summed over all of its games)" if analysis.scenario.get("matching") == "all_edges" else ""
+    ax.set_title(f"Mean payoff per round of an agent that played{per_game}, by group\n{_scenario_label(analysis)}")
+    ax.set_ylabel("mean payoff (coins per agent per round)")
+    _round_axis(ax)
+    _legend_outside(ax, title="group")
+    return fig
+
+
+def fig_welfare(analysis: Analysis) -> Figure | None:
+    frame = analysis.rounds_all
+    if frame.empty:
+        return None
+    fig, ax = _new_figure((10.0, 4.2))
+    _lines_with_bands(ax, frame, "welfare", ["all"], {"all": "#333333"}, label_of=lambda _: "population")
+    ax.set_title(f"Welfare: total payoff of all agents per round\n{_scenario_label(analysis)}")
+    ax.set_ylabel("welfare (coins per round)")
+    _round_axis(ax)
+    return fig
+
+
+def fig_gini(analysis: Analysis) -> Figure | None:
+    groups, everyone = analysis.rounds_group, analysis.rounds_all
+    if everyone.empty:
+        return None
+    names = analysis.order(analysis.by, groups["group"].unique())
+    colors = {**_palette(names, analysis.by), "all": "#000000"}
+    fig, ax = _new_figure()
+    _lines_with_bands(ax, everyone, "gini", ["all"], colors, label_of=lambda _: "whole population")
+    _lines_with_bands(ax, groups, "gini", names, colors)
+    for line in ax.get_lines()[:1]:
+        line.set_linewidth(3.0)
+    ax.set_title("Inequality: Gini coefficient of cumulative payoff after each round (0 = all equal, 1 = one agent "
+                 f"has everything)\n{_scenario_label(analysis)}", fontsize=10.5)
+    ax.set_ylabel("Gini of cumulative payoff")
+    ax.set_ylim(0, min(1.0, ax.get_ylim()[1]))
+    _round_axis(ax)
+    _legend_outside(ax, title="among")
+    return fig
+
+
+def fig_value_shares(analysis: Analysis) -> Figure | None:
+    shares = analysis.shares
+    if shares.empty:
+        return None
+    fig, ax = _new_figure((10.0, 4.6))
+    x = shares.index.to_numpy() + 1
+    names = list(shares.columns)
+    ax.stackplot(x, shares.T.to_numpy(), labels=names, colors=[CATEGORY_COLORS.get(n, "#777") for n in names], alpha=0.85)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(x.min(), max(x.max(), x.min() + 1))
+    ax.set_ylabel("share of the population")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    note = "mean over seeds" if analysis.multi else f"seed {analysis.seeds[0]}"
+    ax.set_title(f"Value shares: fraction of agents in each SVO category per round ({note})\n"
+                 f"{analysis.scenario.get('name', '?')} — flat unless an update rule changes values")
+    _round_axis(ax)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="category")
+    return fig
+
+
+def fig_revealed_drift(analysis: Analysis) -> Figure | None:
+    drift = analysis.drift
+    if drift.empty:
+        return None
+    names = analysis.order(analysis.by, drift["group"].unique())
+    colors = _palette(names, analysis.by)
+    fig, ax = _new_figure()
+    window = int(drift["round_end"].iloc[0] - drift["round_start"].iloc[0] + 1)
+    for name in names:
+        part = drift[drift["group"] == name].sort_values("round_end")
+        x = part["round_end"].to_numpy() + 1
+        color = colors[name]
+        known = part["theta_low"].notna().to_numpy()
+        ax.plot(x, part["theta"].where(known), color=color, lw=1.8, label=f"{name}: revealed θ̂")
+        ax.scatter(x[known], part["theta"].to_numpy()[known], color=color, s=22, zorder=3)
+        ax.scatter(x[~known], part["theta"].to_numpy()[~known], color="white", edgecolors=color, marker="X", s=40, zorder=3)
+        width = (part["theta_high"] - part["theta_low"]).to_numpy()
+        if known.any() and np.nanmax(width) <= WIDE_BAND:
+            ax.fill_between(x, part["theta_low"], part["theta_high"], color=color, alpha=0.15, lw=0)
+        elif known.any():  # a very wide band would hide everything: outline it
+            ax.plot(x, part["theta_low"], color=color, lw=0.8, ls=(0, (1, 2)))
+            ax.plot(x, part["theta_high"], color=color, lw=0.8, ls=(0, (1, 2)))
+        ax.plot(x, part["target"], color=color, lw=1.4, ls="--", label=f"{name}: assigned (mean)")
+    for _, bound in CATEGORY_LOWER_BOUNDS:
+        ax.axhline(bound, color="#999999", lw=0.7, ls=":")
+    if analysis.multi:
+        band = "95% t-interval over seeds"
+    else:
+        band = "95% profile-likelihood interval; X = angle not identified"
+    ax.set_title(
+        f"Value drift: revealed angle θ̂ of each group's pooled choices in a {window}-round window\n"
+        f"solid = θ̂ (band: {band}; bands wider than {WIDE_BAND:g}° outlined)\n"
+        f"dashed = mean assigned angle; dotted = category boundaries — {_scenario_label(analysis, band=False)}",
+        fontsize=10.5,
+    )
+    ax.set_ylabel("revealed angle θ̂ (degrees)")
+    ax.set_xlabel(f"last round of the {window}-round window")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    values = drift[["theta", "target"]].to_numpy(dtype=float)
+    ax.set_ylim(max(min(-60.0, np.nanmin(values) - 10), -185), min(max(100.0, np.nanmax(values) + 10), 185))
+    _legend_outside(ax, fontsize=8.5)
+    return fig
+
+
+def fig_pair_payoffs(analysis: Analysis) -> Figure | None:
+    matrix = analysis.pair_payoffs
+    if matrix.empty:
+        return None
+    n = len(matrix)
+    fig, ax = _new_figure((max(6.0, 1.3 * n + 3.0), max(4.5, 0.9 * n + 2.5)))
+    sns.heatmap(matrix, ax=ax, annot=True, fmt=".1f", cmap="viridis", linewidths=0.5, square=n <= 8,
+                cbar_kws={"label": "mean payoff per game (coins)"}, annot_kws={"fontsize": 9 if n <= 8 else 7})
+    label = "value category" if analysis.by == "value_category" else "group"
+    ax.set_xlabel(f"partner's {label}")
+    ax.set_ylabel(f"focal {label} (who earns the payoff)")
+    ax.set_title(f"Value-pair payoffs: mean payoff per game of the row {label} against the column {label}\n"
+                 f"(kept + received in that one game; blank = never paired) — {_seeds_note(analysis, band=False)}", fontsize=10.5)
+    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="y", rotation=0)
+    return fig
+
+
+def fig_network(analysis: Analysis, seed: int = 0) -> Figure | None:
+    run = analysis.first
+    agents = run.agents()
+    edges = run.frame("network")
+    graph = nx.Graph()
+    graph.add_nodes_from(agents["agent_id"].tolist())
+    graph.add_edges_from(edges[["u", "v"]].itertuples(index=False, name=None))
+    n = graph.number_of_nodes()
+    note = ""
+    if n > NETWORK_SAMPLE_LIMIT:
+        rng = np.random.default_rng(seed)
+        keep = rng.choice(agents["agent_id"].to_numpy(), NETWORK_SAMPLE_LIMIT, replace=False)
+        graph = graph.subgraph(keep.tolist()).copy()
+        note = f" (random sample of {NETWORK_SAMPLE_LIMIT} of {n} agents and the edges among them)"
+    small = graph.number_of_nodes() > NETWORK_FULL_LIMIT
+    pos = nx.spring_layout(graph, seed=seed, iterations=50 if small else 100)
+    fig, ax = _new_figure((9.0, 8.0))
+    nx.draw_networkx_edges(graph, pos, ax=ax, width=0.3 if small else 0.8, alpha=0.25 if small else 0.5, edge_color="#777777")
+    info = agents.set_index("agent_id")
+    shapes = dict(zip(sorted(info["decider"].astype(str).unique()), "os^Dvp<>h8"))
+    for decider, shape in shapes.items():
+        for category in CATEGORY_ORDER:
+            nodes = [v for v in graph.nodes if str(info.at[v, "decider"]) == decider and info.at[v, "value_category"] == category]
+            if nodes:
+                nx.draw_networkx_nodes(graph, pos, nodelist=nodes, ax=ax, node_shape=shape,
+                                       node_size=12 if small else 80, node_color=CATEGORY_COLORS[category],
+                                       edgecolors="white" if not small else "none", linewidths=0.5)
+    handles = [Line2D([], [], ls="", marker="o", color=CATEGORY_COLORS[c], ms=8, label=c)
+               for c in CATEGORY_ORDER if (info["value_category"] == c).any()]
+    handles += [Line2D([], [], ls="", marker=s, color="#555555", mfc="white", ms=8, label=f"decider: {d}")
+                for d, s in shapes.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="colour: value; shape: decider")
+    ax.set_title(f"Network: {analysis.scenario.get('network', {}).get('kind', '?')} graph, {n} agents, "
+                 f"{len(edges)} edges{note}\ncoloured by value category (seed {analysis.seeds[0]}; spring layout, layout seed {seed})")
+    ax.set_axis_off()
+    return fig
+
+
+def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
+    agents = analysis.revealed_agents
+    if agents.empty or agents["theta"].isna().all():
+        return None
+    note = ""
+    if len(agents) > RING_AGENT_LIMIT:
+        agents = agents.sample(RING_AGENT_LIMIT, random_state=seed)
+        note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agents)"
+    names = analysis.order("group", agents["group"].astype(str).unique())
+    colors = _palette(names)
+    agents = agents.assign(group=agents["group"].astype(str))
+    agents["_g"] = agents["group"].map({g: i for i, g in enumerate(names)})
+    agents = agents.sort_values(["_g", "target", "agent_id"]).reset_index(drop=True)
+    radius = 3.0 + np.arange(len(agents)) / max(len(agents) - 1, 1) * 7.0
+    fig, ax = _new_figure((9.5, 8.5), projection="polar")
+    r_max = 10.6
+    for name, lower in CATEGORY_LOWER_BOUNDS:
+        ax.plot([math.radians(lower)] * 2, [0, r_max], color="#555555", lw=1.0, ls="--")
+        ax.text(math.radians(lower), r_max + 0.5, f"{lower:g}°", ha="center", va="center", fontsize=8, color="#555555")
+    for category, angle in (("altruistic", 75), ("prosocial", 40), ("individualistic", 5), ("competitive", -35)):
+        ax.text(math.radians(angle), r_max + 1.7, category, ha="center", va="center", fontsize=9,
+                color="#333333", fontstyle="italic")
+    agents["radius"] = radius
+    agents["identified"] = agents["ci_low"].notna() & agents["theta"].notna()
+    target = np.radians(agents["target"].to_numpy(float))
+    delta = (np.radians(agents["theta"].to_numpy(float)) - target + math.pi) % (2 * math.pi) - math.pi  # shorter way
+    agents["_target"], agents["_revealed"] = target, target + delta
+    for name in names:
+        part = agents[agents["group"] == name]
+        color = colors[name]
+        ax.scatter(part["_target"], part["radius"], s=28, facecolors="none", edgecolors=color, linewidths=1.2, zorder=3)
+        fitted = part[part["_revealed"].notna()]
+        steps = np.linspace(0.0, 1.0, 20)
+        arcs_t = [np.append(t + (v - t) * steps, np.nan) for t, v in zip(fitted["_target"], fitted["_revealed"])]
+        arcs_r = [np.append(np.full(steps.size, r), np.nan) for r in fitted["radius"]]
+        if arcs_t:  # one line per group: arcs separated by NaN
+            ax.plot(np.concatenate(arcs_t), np.concatenate(arcs_r), color=color, lw=0.9, alpha=0.7)
+        known = fitted[fitted["identified"]]
+        unknown = fitted[~fitted["identified"]]
+        ax.scatter(known["_revealed"], known["radius"], s=22, color=color, zorder=4)
+        ax.scatter(unknown["_revealed"], unknown["radius"], s=30, color="white", edgecolors=color, marker="X", zorder=4)
+    ax.set_ylim(0, r_max + 2.3)
+    ax.set_yticks([])
+    ax.set_thetagrids(range(0, 360, 45), labels=["0° self", "45°", "90° other", "135°", "±180°", "−135°", "−90°", "−45°"])
+    handles = [Line2D([], [], color=colors[g], lw=2, label=g) for g in names]
+    handles += [
+        Line2D([], [], ls="", marker="o", mfc="none", mec="#333333", label="assigned angle"),
+        Line2D([], [], ls="", marker="o", color="#333333", label="revealed angle θ̂"),
+        Line2D([], [], ls="", marker="X", mfc="white", mec="#333333", label="θ̂ not identified (no 95% CI)"),
+        Line2D([], [], color="#555555", ls="--", label="category boundaries"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), frameon=False, fontsize=9)
+    ax.set_title(f"SVO ring: each agent's assigned angle (open circle) and revealed angle θ̂ (dot), joined by an arc\n"
+                 f"one agent per radius, grouped by population group{note} — seed {analysis.seeds[0]}",
+                 fontsize=10.5, pad=28)
+    return fig
+
+
+def fig_value_rationality(analysis: Analysis) -> Figure | None:
+    table = analysis.group_vr
+    if table.empty or table["decision_vr"].isna().all():
+        return None
+    panels = [("decision_vr", "chance_vr", "decision VR (0–1)", "Decision VR")]
+    if "slider_vr" in table and table["slider_vr"].notna().any():
+        panels.append(("slider_vr", "chance_slider_vr", "slider-angle VR (0–1)", "Slider-angle VR"))
+    axes_style, context = _style()
+    with axes_style, context:
+        fig = Figure(figsize=(5.5 * len(panels) + 3.0, 0.55 * len(table) + 3.2), layout="constrained")
+        axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    y = np.arange(len(table))
+    for ax, (measure, chance, xlabel, title) in zip(axes, panels):
+        values = table[measure].to_numpy(float)
+        low = table[f"{measure}_low"].to_numpy(float)
+        high = table[f"{measure}_high"].to_numpy(float)
+        err = np.vstack([values - low, high - values])
+        err = np.where(np.isnan(err), 0, err)
+        ax.errorbar(values, y, xerr=err, fmt="o", color="#1f3b73", ms=7, capsize=4, label="measured (95% CI)")
+        ax.scatter(table[chance], y, marker="|", s=300, color="#d95f02", linewidths=2.5, label="chance (uniform random)", zorder=3)
+        if measure == "decision_vr":
+            ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling (oracle) = 1")
+        else:
+            ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling = 1 (attainable target)")
+        ax.set_xlim(min(0.0, np.nanmin(np.concatenate([values, low, table[chance].to_numpy(float)])) - 0.05), 1.05)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
+    axes[0].set_yticks(y, table["group"])
+    axes[0].invert_yaxis()
+    interval = "over seeds" if analysis.multi else "over the group's agents"
+    interval += ", clipped to [0, 1]"
+    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance (|) and ceiling (dashed)\n"
+                 f"{_scenario_label(analysis, band=False)}", fontsize=11)
+    return fig
+
+
+#: (file stem, builder, caption) in report order.
+FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
+    ("value_rationality", fig_value_rationality,
+     "Decision VR per group (1 = always the option that is best for the agent's own assigned value) beside the "
+     "chance level of a uniform random chooser on the same menus and the ceiling of the value-rational oracle; "
+     "slider-angle VR where slider menus were played."),
+    ("svo_ring", fig_svo_ring,
+     "Each agent's assigned SVO angle and the angle its choices reveal (maximum-likelihood logit fit). "
+     "Long arcs are agents that do not act on their value; a cross marks an angle the decisions do not identify."),
+    ("revealed_drift", fig_revealed_drift,
+     "Value drift: the revealed angle of each group's pooled choices in a rolling window of one menu cycle, "
+     "against the group's mean assigned angle."),
+    ("payoff_by_group", fig_payoff_by_group, "Mean payoff per round of an agent that played, per group."),
+    ("welfare", fig_welfare, "Total payoff of the population per round."),
+    ("gini", fig_gini, "Inequality of cumulative payoff over time, in the whole population and within each group."),
+    ("value_shares", fig_value_shares, "Shares of the four SVO categories in the population per round."),
+    ("pair_payoffs", fig_pair_payoffs,
+     "Mean payoff per game an agent of the row group earns against a partner of the column group."),
+    ("network", fig_network, "The interaction network, coloured by value category and shaped by decider kind."),
+]
+
+
+def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir``; return both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def make_figures(
+    run_or_runs: RunFolder | str | Path | Sequence[RunFolder | str | Path],
+    out_dir: str | Path,
+    *,
+    analysis: Analysis | None = None,
+) -> list[Path]:
+    """Draw every figure of :data:`FIGURES` that has data; return the PNG and SVG paths written.
+
+    Several runs must be seeds of one scenario (else :class:`ScenarioMismatch`); their figures
+    show means over seeds with 95% t-interval bands. Pass ``analysis`` to reuse computed data.
+    """
+    analysis = analysis or Analysis.of(run_or_runs)
+    out_dir = Path(out_dir)
+    paths: list[Path] = []
+    for stem, build, _caption in FIGURES:
+        fig = build(analysis)
+        if fig is not None:
+            paths.extend(save_figure(fig, out_dir, stem))
+    return paths

@@ -1,0 +1,422 @@
+"""The report: one self-contained HTML page per run (or per set of seeds of one scenario).
+
+::
+
+    from hvae.analysis.report import write_report
+    write_report([Path("runs/demo")], Path("runs/demo/report.html"))
+    write_report([Path("runs/s1"), Path("runs/s2"), Path("runs/s3")], Path("runs/seeds.html"))
+
+or from the shell: ``hvae report runs/demo`` (``hvae run`` writes one at the end of every run).
+
+The page holds, in order: the scenario's settings (seeds, rounds, agents, network, matching,
+menus, groups with their decider and value); each run's status, with a warning when a run is not
+``complete`` (its tables then cover only the rounds it finished); a caveat whenever an LLM group
+runs the embedded SmolLM2-135M-Instruct model, which is value-blind; the value-rationality table
+(decision VR beside chance and ceiling, slider VR beside chance); the revealed angle per group;
+the reciprocity index; LLM accounting from ``summary.json``; and the figures of
+:mod:`hvae.analysis.plots`. Figures are embedded as base64 PNG, so the file can be mailed or
+archived on its own; the PNG and SVG files are also kept in ``<report stem>_figures/`` beside it.
+
+Several run folders make a multi-seed report: they must be seeds of one scenario (anything but
+``seed``, ``cache`` and ``output`` equal), and every figure and table then shows the mean over
+seeds with a 95% t-interval.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hvae.analysis import population as pop
+from hvae.analysis.plots import FIGURES, Analysis, check_same_scenario, save_figure
+from hvae.analysis.runfolder import NotARunFolder, RunFolder
+from hvae.analysis.summary import group_summary
+
+LLM_ACCOUNTING = (
+    ("llm_calls", "LLM calls"), ("llm_cache_hits", "cache hits"), ("llm_invalid", "invalid replies"),
+    ("tokens_in", "tokens in"), ("tokens_out", "tokens out"), ("llm_retries", "retries"),
+    ("llm_errors", "errors"), ("llm_reasks", "re-asks"), ("llm_fallbacks", "fallbacks"),
+    ("llm_setup_failures", "setup failures"),
+)
+
+VALUE_BLIND_CAVEAT = (
+    "The embedded SmolLM2-135M-Instruct model is value-blind: it picks the first option whatever value it "
+    "is given. The rows of {groups} show that the pipeline runs; they are <strong>not evidence about "
+    "values</strong>. Point a backend at a real model for experiments (README: Backends)."
+)
+
+
+class ReportError(ValueError):
+    """The report cannot be made from what was given."""
+
+
+# ---------------------------------------------------------------------------------- facts
+def value_blind_groups(scenario: dict[str, Any]) -> list[str]:
+    """Names of LLM groups that run the embedded model without a custom ``model_path``."""
+    backends = {"embedded": {"kind": "embedded"}, **(scenario.get("backends") or {})}
+    names = []
+    for group in scenario.get("population", []):
+        decider = group.get("decider", {})
+        if isinstance(decider, dict) and decider.get("kind") == "llm":
+            backend = backends.get(decider.get("backend", "embedded")) or {}
+            if backend.get("kind") == "embedded" and not backend.get("model_path"):
+                names.append(str(group.get("name")))
+    return names
+
+
+def has_data(run: RunFolder) -> bool:
+    """Whether the run folder has any decision rows (a run stopped before round 1 has none)."""
+    try:
+        return run.table("decisions").num_rows > 0
+    except NotARunFolder:
+        return False
+
+
+def _status_note(summary: dict[str, Any]) -> str | None:
+    """A sentence for a run that is not complete, else None."""
+    status = summary.get("status", "unknown")
+    done, planned = summary.get("rounds_completed", 0), summary.get("rounds_planned", "?")
+    if status == "complete":
+        return None
+    if status == "interrupted":
+        return f"interrupted (Ctrl-C) after {done} of {planned} rounds: results cover only those rounds."
+    if status == "failed":
+        return f"failed after {done} of {planned} rounds ({summary.get('error', 'no error recorded')}): results cover only those rounds."
+    if status == "running":
+        return (f"not complete: summary.json still says 'running' ({done} of {planned} rounds flushed). The run is "
+                "either still going or was killed before it could finish; this report reads the rows written so far.")
+    return f"status '{status}': not a complete run."
+
+
+# ---------------------------------------------------------------------------------- formatting
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _interval(low: Any, high: Any, spec: str = ".1f") -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "–"
+    return f"[{format(low, spec)}, {format(high, spec)}]"
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int = 1, cls: str = "",
+    text_columns: Sequence[int] = (),
+) -> str:
+    """An HTML table; columns from ``numeric_from`` on (except ``text_columns``) are right-aligned."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            align = ' class="num"' if i >= numeric_from and i not in text_columns else ""
+            cells.append(f"<td{align}>{cell if isinstance(cell, _Raw) else _esc(cell)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+class _Raw(str):
+    """A table cell that is already HTML."""
+
+
+def _params(section: Any, skip: Sequence[str] = ("kind",)) -> str:
+    if not isinstance(section, dict):
+        return str(section)
+    extra = ", ".join(f"{k}={v}" for k, v in section.items() if k not in skip)
+    return f"{section.get('kind', '?')}" + (f" ({extra})" if extra else "")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = value.get("distribution", "")
+        rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "distribution")
+        return f"{kind}({rest})"
+    return str(value)
+
+
+def _decider_text(decider: Any, scenario: dict[str, Any]) -> str:
+    if not isinstance(decider, dict):
+        return str(decider)
+    kind = decider.get("kind", "?")
+    if kind == "llm":
+        name = decider.get("backend", "embedded")
+        backend = (scenario.get("backends") or {}).get(name) or {"kind": "embedded"}
+        model = backend.get("model") or backend.get("model_path") or (
+            "SmolLM2-135M-Instruct" if backend.get("kind") == "embedded" else "scripted replies")
+        return f"llm — backend '{name}': {backend.get('kind', '?')}, {model}"
+    extra = ", ".join(f"{k}={v}" for k, v in decider.items() if k != "kind")
+    return kind + (f" ({extra})" if extra else "")
+
+
+# ---------------------------------------------------------------------------------- sections
+def _settings_section(runs: list[RunFolder]) -> str:
+    scenario = runs[0].scenario
+    summaries = [r.summary for r in runs]
+    seeds = ", ".join(str(s.get("seed")) for s in summaries)
+    rows = [
+        ("scenario", scenario.get("name", "?")),
+        ("description", scenario.get("description", "")),
+        ("seed" if len(runs) == 1 else f"seeds ({len(runs)} runs)", seeds),
+        ("rounds planned", scenario.get("rounds")),
+        ("agents", summaries[0].get("n_agents")),
+        ("network", _params(scenario.get("network", {}))),
+        ("matching", scenario.get("matching")),
+        ("menus", _params(scenario.get("menus", {}))),
+        ("history length", (scenario.get("history") or {}).get("length")),
+    ]
+    settings = _table(["setting", "value"], rows, numeric_from=99, cls="settings")
+    agents = runs[0].agents() if (runs[0].path / "agents.parquet").is_file() else pd.DataFrame()
+    counts = agents["group"].value_counts() if not agents.empty else pd.Series(dtype=int)
+    group_rows = []
+    for group in scenario.get("population", []):
+        size = group.get("count") if group.get("count") is not None else f"share {group.get('share')}"
+        group_rows.append((group.get("name"), counts.get(group.get("name"), size), _value_text(group.get("value")),
+                           _decider_text(group.get("decider"), scenario)))
+    groups = _table(["group", "agents", "value", "decider"], group_rows, numeric_from=99)
+    return f"<h2>Settings</h2>{settings}<h3>Groups</h3>{groups}"
+
+
+def _status_section(runs: list[RunFolder]) -> str:
+    rows, notes = [], []
+    for run in runs:
+        summary = run.summary
+        status = summary.get("status", "unknown")
+        badge = _Raw(f'<span class="status {_esc(status)}">{_esc(status)}</span>')
+        rows.append((str(run.path), summary.get("seed"), badge,
+                     f"{summary.get('rounds_completed', 0)} / {summary.get('rounds_planned', '?')}",
+                     summary.get("n_decisions", "–"), summary.get("started_at", "–"), summary.get("finished_at") or "–"))
+        note = _status_note(summary)
+        if note:
+            notes.append(f"<li><code>{_esc(run.path)}</code>: {_esc(note)}</li>")
+    table = _table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
+    warning = ""
+    if notes:
+        warning = ('<div class="warning"><strong>Not every run is complete.</strong><ul>' + "".join(notes) + "</ul></div>")
+    return f"<h2>Status</h2>{warning}{table}"
+
+
+def _caveat_section(scenario: dict[str, Any]) -> str:
+    groups = value_blind_groups(scenario)
+    if not groups:
+        return ""
+    names = ", ".join(f"<code>{_esc(g)}</code>" for g in groups)
+    return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
+
+
+def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
+    summaries = [group_summary(r) for r in runs]
+    slider = any("slider_vr" in s for s in summaries)
+    intro = ("<p><strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "
+             "for the agent's own assigned angle; 1 = always the best option for its value. <strong>Chance</strong> = "
+             "a uniform random chooser on the same menus; <strong>ceiling</strong> = the value-rational oracle.")
+    if slider:
+        intro += (" <strong>Slider VR</strong> = 1 − |θ̂ − θ_att| / 77.65° against the attainable slider target, beside "
+                  "the chance level of a uniform random answerer.")
+    intro += "</p>"
+    headers = ["group", "decider", "agents", "value", "mean payoff", "decision VR", "95% CI", "chance", "ceiling", "invalid"]
+    if slider:
+        headers += ["slider θ̂", "target θ_att", "slider VR", "95% CI ", "chance "]
+    vr = analysis.group_vr.set_index("group")
+    merged = pd.concat(summaries).groupby("group", sort=False)
+    means = merged.mean(numeric_only=True)
+    first = summaries[0].set_index("group")
+    rows = []
+    for group in analysis.order("group", list(means.index)):
+        m, f = means.loc[group], first.loc[group] if group in first.index else None
+        ci = vr.loc[group] if group in vr.index else None
+        row = [group, f["decider"] if f is not None else "", _fmt(m.get("agents"), ".0f"), f["value"] if f is not None else "",
+               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("decision_vr"), ".3f"),
+               _interval(ci["decision_vr_low"], ci["decision_vr_high"], ".3f") if ci is not None else "–",
+               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f"), _fmt(m.get("invalid_rate"), ".1%")]
+        if slider:
+            row += [_fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"), _fmt(m.get("slider_vr"), ".3f"),
+                    _interval(ci.get("slider_vr_low"), ci.get("slider_vr_high"), ".3f") if ci is not None else "–",
+                    _fmt(m.get("chance_slider_vr"), ".3f")]
+        rows.append(row)
+    scope = (f"mean over {len(runs)} seeds; 95% CI = t-interval over seeds" if analysis.multi
+             else "95% CI = t-interval over the group's agents")
+    scope += ", clipped to [0, 1]"
+    return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + _table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))
+
+
+def _revealed_section(analysis: Analysis) -> str:
+    frames = [f for f in analysis.revealed_per_run if not f.empty]
+    if not frames:
+        return ""
+    intro = ("<p>The <strong>revealed angle</strong> θ̂ is the maximum-likelihood SVO angle of a logit chooser "
+             "P(c) ∝ exp(β·U_θ(c)) fitted to all of a group's decisions; β is its inverse temperature (0 = random). "
+             "Compare θ̂ with the group's mean assigned angle.</p>")
+    if analysis.multi:
+        table = pop.across_seeds(frames, ["group"], ["theta", "target", "beta"])
+        n = pd.concat(frames).groupby("group")["n"].sum()
+        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"), _interval(r["theta_low"], r["theta_high"]),
+                 _fmt(r["beta"], ".3g"), int(n.get(r["group"], 0))) for _, r in table.iterrows()]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds", "β (mean)", "decisions"]
+    else:
+        table = frames[0]
+        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"),
+                 _interval(r["ci_low"], r["ci_high"]) if pd.notna(r["ci_low"]) else "not identified",
+                 _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂", "95% profile-likelihood CI", "β (1/coin)", "decisions"]
+    order = {g: i for i, g in enumerate(analysis.order("group", [r[0] for r in rows]))}
+    rows.sort(key=lambda r: order.get(r[0], 99))
+    return f"<h2>Revealed angle per group</h2>{intro}" + _table(headers, rows, cls="revealed")
+
+
+def _reciprocity_section(analysis: Analysis) -> str:
+    table = analysis.reciprocity
+    if table.empty:
+        return ""
+    intro = ("<p><strong>Reciprocity index</strong>: the correlation between how generous an agent's partners were to it "
+             "in one game and how generous it is in its next game (generosity = where the amount given sits in the "
+             "menu's range of 'other' amounts, centred on the menu's mean). +1 = gives back in proportion, 0 = no link; "
+             "– = undefined (generosity never varies, e.g. an oracle). ")
+    intro += ("Mean over seeds, 95% t-interval over seeds.</p>" if analysis.multi
+              else f"95% interval: cluster bootstrap over agents (only with ≥ {pop.MIN_BOOTSTRAP_AGENTS} agents).</p>")
+    rows = []
+    for _, r in table.iterrows():
+        size = int(r["n_seeds"]) if analysis.multi else int(r["pairs"])
+        rows.append((r["group"], _fmt(r["r"], ".3f"), _interval(r["ci_low"], r["ci_high"], ".3f"), size))
+    headers = ["group", "reciprocity r", "95% CI", "seeds" if analysis.multi else "game pairs"]
+    return f"<h2>Reciprocity</h2>{intro}" + _table(headers, rows)
+
+
+def _llm_section(runs: list[RunFolder]) -> str:
+    summaries = [r.summary for r in runs]
+    llm_groups = any(
+        isinstance(g.get("decider"), dict) and g["decider"].get("kind") == "llm" for g in runs[0].scenario.get("population", [])
+    )
+    if not llm_groups and not any(s.get("llm_calls") for s in summaries):
+        return ""
+    if not any("llm_calls" in s for s in summaries):
+        return ""
+    headers = ["seed", *[label for _, label in LLM_ACCOUNTING]]
+    rows = [(s.get("seed"), *[_fmt(s.get(key, 0), ",") for key, _ in LLM_ACCOUNTING]) for s in summaries]
+    return ("<h2>LLM accounting</h2><p>From <code>summary.json</code>: tokens are those the backends processed in this run "
+            "(cached replies cost none).</p>" + _table(headers, rows))
+
+
+def _figures_section(analysis: Analysis, figures_dir: Path) -> str:
+    parts = ["<h2>Figures</h2>"]
+    for stem, build, caption in FIGURES:
+        fig = build(analysis)
+        if fig is None:
+            continue
+        png, _svg = save_figure(fig, figures_dir, stem)
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure id="fig-{stem}"><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_esc(caption)} <span class=\"files\">({_esc(stem)}.png / .svg in "
+            f"{_esc(figures_dir.name)}/)</span></figcaption></figure>"
+        )
+    return "".join(parts)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1250px;margin:2em auto;padding:0 1.2em;
+color:#1d1d1f;line-height:1.45}
+h1{margin-bottom:.1em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}
+th,td{border:1px solid #d0d0d0;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f2f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.settings td:first-child{font-weight:600;background:#fafafa}
+.warning{background:#fff4e5;border-left:6px solid #e67e00;padding:.6em 1em;margin:1em 0}
+.caveat{background:#fdecea;border:2px solid #c62828;border-left-width:8px;padding:.8em 1em;margin:1.2em 0;font-size:1.05em}
+.status{padding:.1em .5em;border-radius:4px;font-weight:600}
+.status.complete{background:#e3f4e8;color:#1b6b33}.status.interrupted,.status.running{background:#fff4e5;color:#a35400}
+.status.failed{background:#fdecea;color:#b71c1c}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#444;font-size:.92em}.files{color:#888}.note{color:#555;font-size:.9em}
+footer{margin-top:3em;color:#777;font-size:.85em}
+"""
+
+
+def default_report_path(run_dirs: Sequence[Path]) -> Path:
+    """``RUN_DIR/report.html`` for one run; ``<common parent>/report.html`` for several."""
+    dirs = [Path(d).resolve() for d in run_dirs]
+    if len(set(dirs)) < len(dirs):
+        raise ReportError("a run folder is given more than once")
+    if len(dirs) == 1:
+        return dirs[0] / "report.html"
+    common = Path(os.path.commonpath(dirs))
+    if common in dirs or common == Path(common.anchor):
+        raise ReportError("several run folders without a common parent folder: give the report path with --out")
+    return common / "report.html"
+
+
+def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
+    """Write a self-contained HTML report of one run, or of several seeds of one scenario.
+
+    Raises:
+        NotARunFolder: a folder is missing or is not an hvae run folder.
+        ScenarioMismatch: several folders that are not seeds of one scenario.
+        ReportError: no folders given.
+    """
+    if not run_dirs:
+        raise ReportError("no run folders given")
+    for d in run_dirs:
+        if not Path(d).is_dir():
+            raise NotARunFolder(f"no such run folder: {d}")
+    runs = [RunFolder(d) for d in run_dirs]
+    for run in runs:
+        if not (run.path / "scenario.yaml").is_file():
+            raise NotARunFolder(f"{run.path} is not an hvae run folder (no scenario.yaml)")
+    check_same_scenario(runs)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scenario = runs[0].scenario
+    analysed = [r for r in runs if has_data(r)]
+    seeds = ", ".join(str(r.summary.get("seed")) for r in runs)
+    title = f"hvae report — {scenario.get('name', '?')} ({'seed' if len(runs) == 1 else 'seeds'} {seeds})"
+    sections = [
+        f"<h1>{_esc(title)}</h1>",
+        f'<p class="note">{_esc(scenario.get("description", ""))}</p>',
+        _caveat_section(scenario),
+        _status_section(runs),
+        _settings_section(runs),
+    ]
+    if analysed:
+        analysis = Analysis(analysed)
+        if len(analysed) < len(runs):
+            sections.append(f'<div class="warning">{len(runs) - len(analysed)} run(s) have no decisions yet and are left out '
+                            "of the tables and figures below.</div>")
+        sections += [
+            _vr_section(analysis, analysed),
+            _revealed_section(analysis),
+            _reciprocity_section(analysis),
+            _llm_section(runs),
+            _figures_section(analysis, out.parent / f"{out.stem}_figures"),
+        ]
+    else:
+        sections += ['<div class="warning">No round was completed in any run: there is nothing to analyse yet.</div>',
+                     _llm_section(runs)]
+    versions = runs[0].summary.get("versions", {})
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    footer = (f"<footer>Generated {generated} by hvae {_esc(versions.get('hvae', ''))} from "
+              f"{', '.join(f'<code>{_esc(r.path)}</code>' for r in runs)}. Versions of the run: "
+              f"{_esc(', '.join(f'{k} {v}' for k, v in versions.items()))}.</footer>")
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(s for s in sections if s) + footer + "</body></html>\n")
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
