@@ -10,13 +10,14 @@ and the maximum-likelihood (θ̂, β̂) is the agent's **revealed angle** and in
 trajectory → value map of DESIGN.md §1.4: it works for games other than the slider, and for a
 value-rational oracle it recovers an angle consistent with every choice.
 
-Estimation. θ ranges over the whole circle [−180°, 180°) (β ≥ 0 then loses no generality: a
-negative β at θ is a positive β at θ + 180°). For each θ on a 1° grid the log-likelihood is
-maximised over β (it is concave in β, so bisection on its derivative is exact), giving the
-**profile likelihood** ℓ_p(θ); the grid maximum is refined on a 0.05° grid. The 95% interval is
-the connected set of angles around θ̂ with ``2 (ℓ_p(θ̂) − ℓ_p(θ)) ≤ 3.841`` (χ²₁), found by
-linear interpolation between grid points. When that set covers the whole circle (too few or
-uninformative decisions) the interval is reported as NaN: the angle is not identified.
+Estimation. θ ranges over the legal values [−90°, 90°] (DESIGN.md §1.1), with β ≥ 0; choices
+best explained beyond them (a "martyr" who prefers the other to get more even at a loss) are
+reported at the nearest end. For each θ on a 2° grid the log-likelihood is maximised over β (it is
+concave in β, so bisection on its derivative is exact), giving the **profile likelihood** ℓ_p(θ);
+the grid maximum is refined on a 0.1° grid, and where perfectly consistent choices leave a flat
+top, θ̂ is the middle of it. The 95% interval is the connected set of angles around θ̂ with
+``2 (ℓ_p(θ̂) − ℓ_p(θ)) ≤ 3.841`` (χ²₁), each end located on the 0.1° grid. When that set covers the
+whole range (too few or uninformative decisions) the interval is NaN: the angle is not identified.
 
 β is capped at ``BETA_SCALE / median menu span`` (span = the largest distance between two options
 of a menu): perfectly consistent choices make the likelihood increase forever in β, and the cap
@@ -25,8 +26,8 @@ turns that into "as deterministic as the menus can show" without changing which 
     >>> import numpy as np
     >>> menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
     >>> fit = fit_revealed_angle([menu] * 20, np.full(20, 2))   # always gives everything away
-    >>> bool(fit.theta > 45)
-    True
+    >>> bool(fit.theta > 45), fit.ci_high
+    (True, 90.0)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 CHI2_95 = 3.841458820694124
+ANGLE_MIN, ANGLE_MAX = -90.0, 90.0
 BETA_SCALE = 500.0
 COARSE_STEP = 2.0
 FINE_STEP = 0.1
@@ -47,7 +49,7 @@ _BISECTION_STEPS = 30
 class RevealedAngle:
     """Maximum-likelihood revealed angle of a set of decisions."""
 
-    theta: float  # degrees, in [-180, 180)
+    theta: float  # degrees, in [-90, 90]
     beta: float  # 1/coin
     ci_low: float  # 95% profile-likelihood interval (degrees; NaN when not identified)
     ci_high: float
@@ -137,10 +139,6 @@ class _Profile:
         return ((beta[:, None] * chosen_centred - log_norm) * self.weights).sum(axis=1), beta
 
 
-def _wrap(theta: np.ndarray | float) -> np.ndarray | float:
-    return (np.asarray(theta) + 180.0) % 360.0 - 180.0
-
-
 def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray) -> RevealedAngle:
     """Fit the logit model to decisions: ``options[i]`` is menu i as ``(k, 2)``, ``choices[i]`` its index.
 
@@ -156,82 +154,72 @@ def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray) -> Reveal
     if any(not 0 <= c < len(o) for o, c in zip(options, choices)):
         raise ValueError("a choice lies outside its menu")
     profile = _Profile(options, choices)
-    grid = np.arange(-180.0, 180.0, COARSE_STEP)
+    grid = np.arange(ANGLE_MIN, ANGLE_MAX + COARSE_STEP / 2, COARSE_STEP)
     values, _ = profile.evaluate(grid)
     best = float(grid[int(np.argmax(values))])
-    fine = _wrap(best + np.arange(-COARSE_STEP, COARSE_STEP + FINE_STEP / 2, FINE_STEP))
+    fine = np.clip(best + np.arange(-COARSE_STEP, COARSE_STEP + FINE_STEP / 2, FINE_STEP), ANGLE_MIN, ANGLE_MAX)
     fine_values, fine_betas = profile.evaluate(fine)
     index = int(np.argmax(fine_values))
     theta_hat, ll_max, beta_hat = float(fine[index]), float(fine_values[index]), float(fine_betas[index])
     # Ties on a flat top (perfectly consistent choices): report the middle of the flat region.
     flat = np.flatnonzero(values >= max(ll_max, values.max()) - 1e-9)
     if len(flat) > 1:
-        theta_hat = _circular_middle(grid[flat], theta_hat)
+        theta_hat = _middle_of_run(grid, flat, theta_hat)
         ll_at, beta_at = profile.evaluate(np.array([theta_hat]))
         ll_max, beta_hat = max(ll_max, float(ll_at[0])), float(beta_at[0])
     low, high = _interval(grid, values, theta_hat, ll_max, profile)
-    return RevealedAngle(float(_wrap(theta_hat)), beta_hat, low, high, len(options), ll_max)
+    return RevealedAngle(theta_hat, beta_hat, low, high, len(options), ll_max)
 
 
-def _circular_middle(angles: np.ndarray, anchor: float) -> float:
-    """Middle of the contiguous run of grid angles that contains ``anchor`` (circularly)."""
-    offsets = _wrap(angles - anchor)
-    ordered = np.sort(offsets)
-    # walk outwards from 0 while neighbours are one grid step apart
-    centre = int(np.argmin(np.abs(ordered)))
+def _middle_of_run(grid: np.ndarray, indices: np.ndarray, anchor: float) -> float:
+    """Middle of the contiguous run of grid points (given by ``indices``) nearest ``anchor``."""
+    centre = int(np.argmin(np.abs(grid[indices] - anchor)))
     lo = hi = centre
-    while lo > 0 and ordered[lo] - ordered[lo - 1] <= COARSE_STEP + 1e-9:
+    while lo > 0 and indices[lo] - indices[lo - 1] == 1:
         lo -= 1
-    while hi < len(ordered) - 1 and ordered[hi + 1] - ordered[hi] <= COARSE_STEP + 1e-9:
+    while hi < len(indices) - 1 and indices[hi + 1] - indices[hi] == 1:
         hi += 1
-    return float(_wrap(anchor + (ordered[lo] + ordered[hi]) / 2))
+    return float((grid[indices[lo]] + grid[indices[hi]]) / 2)
 
 
 def _interval(
     grid: np.ndarray, values: np.ndarray, theta_hat: float, ll_max: float, profile: _Profile
 ) -> tuple[float, float]:
-    """The connected 95% profile-likelihood interval around ``theta_hat`` (NaN if the whole circle).
+    """The connected 95% profile-likelihood interval around ``theta_hat`` (NaN if it is everything).
 
     The coarse grid finds the two grid steps where the profile crosses the threshold; each
     crossing is then located on a fine grid inside its step (the profile can fall off a cliff
     when choices are perfectly consistent, where interpolating the coarse grid would be off).
+    An interval that reaches an end of the legal range stops there.
     """
     threshold = ll_max - CHI2_95 / 2
     inside = values >= threshold
     if inside.all():
         return float("nan"), float("nan")
-    step = COARSE_STEP
-    n = len(grid)
-    start = int(np.argmin(np.abs(_wrap(grid - theta_hat))))
+    start = int(np.argmin(np.abs(grid - theta_hat)))
+    if not inside[start]:
+        return float(theta_hat), float(theta_hat)
 
     def walk(direction: int) -> float:
         i = start
-        for _ in range(n):
-            j = (i + direction) % n
-            if not inside[j]:
+        while 0 <= i + direction < len(grid):
+            if not inside[i + direction]:
                 return crossing(float(grid[i]), direction)
-            i = j
-        return float("nan")
+            i += direction
+        return float(grid[i])  # reached the end of the legal range
 
     def crossing(last_inside: float, direction: int) -> float:
-        offsets = np.arange(0.0, step + FINE_STEP / 2, FINE_STEP)
-        points = _wrap(last_inside + direction * offsets)
-        fine_values, _ = profile.evaluate(points)
+        offsets = np.arange(0.0, COARSE_STEP + FINE_STEP / 2, FINE_STEP)
+        fine_values, _ = profile.evaluate(last_inside + direction * offsets)
         outside = np.flatnonzero(fine_values < threshold)
-        k = int(outside[0]) if outside.size else len(points) - 1
+        k = int(outside[0]) if outside.size else len(offsets) - 1
         if k == 0:
             return last_inside
         vi, vj = fine_values[k - 1], fine_values[k]
         fraction = (vi - threshold) / (vi - vj) if vi != vj else 0.5
         return float(last_inside + direction * (offsets[k - 1] + FINE_STEP * min(max(fraction, 0.0), 1.0)))
 
-    if not inside[start]:
-        return float(theta_hat), float(theta_hat)
-    low, high = walk(-1), walk(+1)
-    # express as an interval containing theta_hat (high may need unwrapping)
-    low = theta_hat - _wrap(theta_hat - low) if np.isfinite(low) else low
-    high = theta_hat + _wrap(high - theta_hat) if np.isfinite(high) else high
-    return float(low), float(high)
+    return walk(-1), walk(+1)
 
 
 def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str]) -> pd.DataFrame:
