@@ -556,8 +556,28 @@ def run_sweep(
         for thing in reversed(owned):
             _quietly_close(thing)
     outcome.table = table.frame()
+    _write_invasion(sweep, out_dir, outcome)
     outcome.elapsed_s = time.perf_counter() - started
     return outcome
+
+
+def _write_invasion(sweep: Sweep, out_dir: Path, outcome: SweepOutcome) -> None:
+    """With value dynamics, add ``invasion.parquet`` and the invasion figure to the sweep folder."""
+    from hvae.analysis.invasion import invasion_plot, invasion_table
+
+    complete = [
+        out_dir / run.run_id for run in sweep.runs
+        if _folder_status(out_dir / run.run_id) == "complete"
+    ]
+    with_dynamics = [
+        folder for folder in complete
+        if (yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8")).get("dynamics") or {}).get("rule", "none") != "none"
+    ]
+    if not with_dynamics:
+        return
+    table = invasion_table(with_dynamics)
+    table.to_parquet(out_dir / "invasion.parquet", index=False)
+    invasion_plot(table, out_dir / "figures")
 
 
 def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log) -> None:

@@ -1,0 +1,107 @@
+"""Invasion analysis across runs: which values spread, which die out, and how fast.
+
+With value dynamics (:mod:`hvae.simulation.dynamics`) a population's value shares change. Across
+many runs (a sweep, or several seeds), :func:`invasion_table` gives one row per (run, value
+category): the category's ``initial_share`` (before the first round), ``final_share`` (after the
+last round played and its update), and — where one category took over the whole population —
+``fixation_round`` (how many rounds were played before every agent held it) and which category
+fixed (``fixed_category``).
+:func:`invasion_plot` draws final vs initial share per category (points above the diagonal:
+the value invaded; below: it receded), with the fixation times beside it.
+
+    table = invasion_table(["runs/sweep/run-0001_…", "runs/sweep/run-0002_…"])
+    invasion_plot(table, "runs/sweep/figures")
+
+Reads only run-folder files (``rounds.parquet``, ``agents.parquet``, ``summary.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hvae.agents.svo import CATEGORY_ORDER
+from hvae.analysis.runfolder import RunFolder
+
+CATEGORY_COLORS = {"altruistic": "#2a9d8f", "prosocial": "#8ab17d", "individualistic": "#e9c46a", "competitive": "#e76f51"}
+
+
+def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:
+    """One row per (run, category): initial and final share and fixation (see module docstring)."""
+    rows = []
+    for item in run_dirs:
+        run = item if isinstance(item, RunFolder) else RunFolder(item)
+        agents = run.agents()
+        initial_angles = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
+        from hvae.agents.svo import categories
+
+        initial = pd.Series(categories(initial_angles.to_numpy())).value_counts(normalize=True)
+        final = pd.Series(categories(agents["value_angle"].to_numpy())).value_counts(normalize=True)
+        rounds = run.rounds()
+        # a round's row shows the values its decisions were made with (updates come after it)
+        shares = rounds[rounds["grouping"] == "category"].pivot_table(index="round", columns="group", values="share", fill_value=0.0)
+        fixed = shares[(shares >= 1.0 - 1e-12).any(axis=1)] if not shares.empty else shares
+        if len(fixed):
+            fixation_round, winner = int(fixed.index[0]), fixed.iloc[0].idxmax()
+        elif final.max() >= 1.0 - 1e-12:  # fixed by the update after the last round
+            fixation_round, winner = int(run.summary.get("rounds_completed", 0)), final.idxmax()
+        else:
+            fixation_round, winner = None, None
+        for name in CATEGORY_ORDER:
+            if initial.get(name, 0.0) == 0 and final.get(name, 0.0) == 0:
+                continue
+            rows.append(
+                {
+                    "run": run.path.name,
+                    "seed": run.summary.get("seed"),
+                    "status": run.status,
+                    "category": name,
+                    "initial_share": float(initial.get(name, 0.0)),
+                    "final_share": float(final.get(name, 0.0)),
+                    "fixed_category": winner,
+                    "fixation_round": fixation_round,
+                    "rounds_completed": run.summary.get("rounds_completed"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def invasion_plot(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Final vs initial share per category across runs, and time to fixation; PNG + SVG paths."""
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(11, 4.8))
+    ax, ax_time = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="no change")
+    jitter = np.random.default_rng(0)
+    for name in CATEGORY_ORDER:
+        part = table[table["category"] == name]
+        if part.empty:
+            continue
+        ax.scatter(part["initial_share"] + jitter.normal(0, 0.006, len(part)), part["final_share"],
+                   color=CATEGORY_COLORS[name], label=name, alpha=0.75, s=28, edgecolor="white", linewidth=0.5)
+    ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), xlabel="initial share of the population",
+           ylabel="final share of the population", title="Invasion: final vs initial share of each value, one point per run")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    fixed = table.dropna(subset=["fixation_round"]).drop_duplicates("run")
+    runs = table["run"].nunique()
+    if len(fixed):
+        for name in CATEGORY_ORDER:
+            times = fixed.loc[fixed["fixed_category"] == name, "fixation_round"]
+            if len(times):
+                ax_time.hist(times, bins=min(20, max(3, len(times))), color=CATEGORY_COLORS[name], alpha=0.75, label=f"{name} fixed")
+        ax_time.legend(frameon=False, fontsize=8)
+    else:
+        ax_time.text(0.5, 0.5, "no run reached fixation", ha="center", va="center", transform=ax_time.transAxes)
+    ax_time.set(xlabel="rounds played until one value held the whole population", ylabel="runs",
+                title=f"Time to fixation ({len(fixed)} of {runs} runs fixed)")
+    fig.tight_layout()
+    paths = [out_dir / "invasion.png", out_dir / "invasion.svg"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
