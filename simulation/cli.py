@@ -233,7 +233,7 @@ def print_run_summary(run_dir: Path) -> None:
         table.add_column(header, justify="left" if _fmt is None else "right")
     if "revealed_theta" in table_data:
         table_data["revealed"] = [
-            f"{t:.1f}" + (f" ({lo:.0f}, {hi:.0f})" if lo == lo else " (n/i)")
+            f"{t:.1f} ({lo:.0f}, {hi:.0f})" if lo == lo else "n/i"
             for t, lo, hi in zip(table_data["revealed_theta"], table_data["revealed_ci_low"], table_data["revealed_ci_high"])
         ]
     else:
