@@ -112,7 +112,6 @@ class _Profile:
     def evaluate(self, thetas_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(profile log-likelihood, β̂) at each θ."""
         finite = self._utilities(thetas_deg)
-        chosen = finite[:, self.rows, self.choices]  # (G, n)
         # centre each menu's utilities: the softmax is unchanged and exp() never overflows
         finite = finite - np.where(self.mask[None], finite, -np.inf).max(axis=2, keepdims=True)
         finite = np.where(self.mask[None], finite, 0.0)

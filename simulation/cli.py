@@ -109,6 +109,12 @@ def default_out_dir(scenario_name: str) -> Path:
     return path
 
 
+VALUE_BLIND_NOTE = (
+    "[bold yellow]Note:[/] the embedded SmolLM2-135M-Instruct model is value-blind (it picks the first "
+    "option whatever value it is given). These LLM rows show that the pipeline runs; they are not "
+    "evidence about values."
+)
+
 _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.count=5 (repeatable)."
 
 
@@ -259,24 +265,10 @@ def print_run_summary(run_dir: Path) -> None:
             f"invalid replies: {summary.get('llm_invalid', 0)}, tokens in/out: {summary.get('tokens_in', 0)}/"
             f"{summary.get('tokens_out', 0)}"
         )
-    if _uses_embedded(run):
-        console.print(
-            "[bold yellow]Note:[/] the embedded SmolLM2-135M-Instruct model is value-blind (it picks the first "
-            "option whatever value it is given). These LLM rows show that the pipeline runs; they are not "
-            "evidence about values."
-        )
+    from hvae.analysis.report import value_blind_groups
 
-
-def _uses_embedded(run) -> bool:
-    scenario = run.scenario
-    backends = {"embedded": {"kind": "embedded"}, **(scenario.get("backends") or {})}
-    for group in scenario.get("population", []):
-        decider = group.get("decider", {})
-        if isinstance(decider, dict) and decider.get("kind") == "llm":
-            backend = backends.get(decider.get("backend", "embedded"), {})
-            if backend.get("kind") == "embedded" and not backend.get("model_path"):
-                return True
-    return False
+    if value_blind_groups(run.scenario):
+        console.print(VALUE_BLIND_NOTE)
 
 
 @cli.command()
@@ -408,10 +400,7 @@ def print_evaluation_table(table, embedded: bool) -> None:
     console = Console() if Console().is_terminal else Console(width=220)
     console.print(out)
     if embedded:
-        console.print(
-            "[bold yellow]Note:[/] the embedded SmolLM2-135M-Instruct model is value-blind (it picks the first "
-            "option whatever value it is given): these LLM rows show that the pipeline runs, not anything about values."
-        )
+        console.print(VALUE_BLIND_NOTE)
 
 
 @cli.command()

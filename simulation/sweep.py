@@ -90,9 +90,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hvae.scenarios.loader import (
-    format_validation_error,
-    _MESSAGES,
     ScenarioError,
+    format_validation_error,
     _line_of,
     dump_scenario,
     load_scenario,

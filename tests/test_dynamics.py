@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from conftest import make_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -99,11 +99,10 @@ def _is_retryable(error: BaseException) -> bool:
         import openai
     except ImportError:  # pragma: no cover - openai is a dependency
         return False
-    if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
+    if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
         return True
-    return isinstance(error, openai.APIStatusError) and getattr(error, "status_code", 0) in (408, 409, 429) or (
-        isinstance(error, openai.APIStatusError) and getattr(error, "status_code", 0) >= 500
-    )
+    status = getattr(error, "status_code", 0) if isinstance(error, openai.APIStatusError) else 0
+    return status in (408, 409, 429) or status >= 500
 
 
 def _message_dict(message: LLMMessage) -> dict[str, Any]:
@@ -129,7 +128,7 @@ class HvaeClient(ChatCompletionClient):
         self.cache = cache
         self.transcript = transcript
         self._identity = model_identity(config)
-        self._blocking = isinstance(config, EmbeddedBackend)
+        self._in_process = isinstance(config, EmbeddedBackend)
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
     # ------------------------------------------------------------------ request description
@@ -241,7 +240,7 @@ class HvaeClient(ChatCompletionClient):
         async def timed() -> CreateResult:
             started = time.perf_counter()
             try:
-                if self._blocking:
+                if self._in_process:
                     return await call()  # cannot be cancelled mid-computation; no timeout in-process
                 return await asyncio.wait_for(call(), self.config.timeout_s)
             finally:
