@@ -46,6 +46,7 @@ from hvae.agents.deciders import (
     build_rule_decider,
 )
 from hvae.agents.svo import categories
+from hvae.agents.tasks import gather_all
 from hvae.scenarios.loader import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
@@ -334,14 +335,44 @@ class HvaeModel(mesa.Model):
             per_group[group] = (request.agent_ids, decisions)
         return choice, per_group
 
+    def setup_llm_agents(self, on_progress=None) -> None:
+        """Run every pending LLM agent setup now (otherwise the first round does it).
+
+        ``on_progress(done, total)`` is called after each agent, so a caller can show progress
+        during what is, with a slow model, the longest wait of a run.
+        """
+        deciders = [d for d in self.deciders.values() if getattr(d, "pending_setups", 0)]
+        total = sum(d.pending_setups for d in deciders)
+        if not total:
+            return
+        done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+
+        for decider in deciders:
+            decider.on_agent_ready = tick
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+
+        async def gather() -> None:
+            await gather_all(d.ensure_setup() for d in deciders)
+
+        try:
+            self._loop.run_until_complete(gather())
+        finally:
+            for decider in deciders:
+                decider.on_agent_ready = None
+
     def _run_async(self, requests, groups) -> dict[str, Decisions]:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
 
         async def gather() -> list[Decisions]:
-            return await asyncio.gather(
-                *(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
-            )
+            return await gather_all(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
 
         return dict(zip(groups, self._loop.run_until_complete(gather())))
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.llm.backends import BackendUnavailable
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
@@ -103,6 +104,15 @@ def menus_table(model: HvaeModel) -> pa.Table:
 
 def network_table(model: HvaeModel) -> pa.Table:
     return pa.table({"u": model.edges[:, 0].astype(np.int32), "v": model.edges[:, 1].astype(np.int32)})
+
+
+class RunFailed(Exception):
+    """The run stopped because a backend became unusable; the folder is marked ``failed``, resumable."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(f"the run stopped: {cause}. The folder is marked failed; resume it with: hvae run --resume {path}")
+        self.path = path
+        self.cause = cause
 
 
 class RunInterrupted(Exception):
@@ -227,6 +237,9 @@ class _Play:
         bar = _progress_bar(scenario, progress, completed=model.round)
         consistent = True  # False while a round is half-played
         try:
+            consistent = False
+            model.setup_llm_agents(bar.setup_progress if bar is not None else None)
+            consistent = True
             while model.round < scenario.rounds:
                 consistent = False
                 model.step()
@@ -250,6 +263,8 @@ class _Play:
             summary["status"] = "failed"
             summary["error"] = f"{type(error).__name__}: {error}"
             summary["resumable"] = True
+            if isinstance(error, BackendUnavailable):
+                raise RunFailed(self.store.path, error) from error
             raise
         finally:
             _restore_sigint(previous_handler)
@@ -317,15 +332,26 @@ def _counts(model: HvaeModel) -> dict[str, int]:
 
 
 class _Bar:
+    """The run's progress bar: LLM agents set up (while that lasts), then rounds played."""
+
     def __init__(self, scenario: Scenario) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn(f"[bold]{scenario.name}[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("rounds"), TimeRemainingColumn(), transient=True,
+            TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"), TimeRemainingColumn(), transient=True,
         )
-        self.task = self.progress.add_task("run", total=scenario.rounds)
+        self.task = self.progress.add_task(scenario.name, total=scenario.rounds, unit="rounds")
+        self.setup_task = None
         self.progress.start()
+
+    def setup_progress(self, done: int, total: int) -> None:
+        if self.setup_task is None:
+            self.setup_task = self.progress.add_task("LLM setup", total=total, unit="agents set up")
+        self.progress.update(self.setup_task, completed=done)
+        if done >= total:
+            self.progress.remove_task(self.setup_task)
+            self.setup_task = None
 
     def advance(self) -> None:
         self.progress.advance(self.task)

@@ -10,8 +10,9 @@ agent and the real client and, for every call:
 2. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
-   off the event loop), calls the model with a timeout, and retries
-   timeouts, 429 and 5xx with exponential backoff;
+   in its worker process), calls the model with a timeout, and retries timeouts, 429, 5xx and
+   a dead embedded worker with exponential backoff; a worker that still dies after the retries
+   raises :class:`~hvae.agents.llm.backends.BackendUnavailable`, which stops the run;
 4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord` and
    writes a transcript line.
 """
@@ -39,7 +40,8 @@ from autogen_core.models import (
     UserMessage,
 )
 
-from hvae.agents.llm.backends import BackendConfig, EmbeddedBackend, model_identity
+from hvae.agents.llm.backends import BackendConfig, BackendUnavailable, EmbeddedBackend, model_identity
+from hvae.agents.llm.embedded import EmbeddedWorkerDied
 from hvae.agents.llm.cache import ResponseCache, request_key
 from hvae.agents.llm.transcript import TranscriptWriter
 
@@ -150,6 +152,8 @@ class HvaeClient(ChatCompletionClient):
             return {"type": "json_schema", "json_schema": {"name": "decision", "schema": schema, "strict": True}}
         if mode == "json_object_schema":
             return {"type": "json_object", "schema": schema}
+        if mode == "letter":  # a grammar admitting one letter of the menu (embedded backends)
+            return {"type": "letter", "letters": "".join(schema["properties"]["choice"]["enum"])}
         return {"type": "json_object"}
 
     # ------------------------------------------------------------------ ChatCompletionClient
@@ -194,6 +198,10 @@ class HvaeClient(ChatCompletionClient):
                 record.errors += 1
                 record.last_error = error_text
                 self._transcribe(settings, request, None, record.latency_s - latency_before, False, retries, error_text)
+                if isinstance(error, EmbeddedWorkerDied):
+                    raise BackendUnavailable(
+                        f"{error} (tried {retries + 1} times; see the README's troubleshooting for the embedded model)"
+                    ) from error
                 raise
             if self.cache is not None and isinstance(result.content, str):
                 self.cache.put(
@@ -233,15 +241,15 @@ class HvaeClient(ChatCompletionClient):
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
         async def call() -> CreateResult:
-            # (autogen's llama.cpp client already computes in an executor thread, so the event
-            # loop stays free for other backends' requests meanwhile.)
+            # (the embedded client waits for its worker in a thread, so the event loop stays
+            # free for other backends' requests meanwhile.)
             return await self._raw.create(list(messages), extra_create_args=args)
 
         async def timed() -> CreateResult:
             started = time.perf_counter()
             try:
                 if self._in_process:
-                    return await call()  # cannot be cancelled mid-computation; no timeout in-process
+                    return await call()  # the worker enforces timeout_s itself (it is killed)
                 return await asyncio.wait_for(call(), self.config.timeout_s)
             finally:
                 record.latency_s += time.perf_counter() - started
