@@ -220,6 +220,33 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
 
 
+def _headline_section(runs: list[RunFolder]) -> str:
+    """What a newcomer should read first: ceiling, chance, the LLM rows and their position bias."""
+    from hvae.analysis.headline import headline_lines
+    from hvae.analysis.position import position_bias
+
+    summaries = pd.concat([group_summary(r) for r in runs])
+    numeric = summaries.groupby("group", sort=False).mean(numeric_only=True)
+    labels = summaries.groupby("group", sort=False)[["decider", "value"]].first()
+    groups = labels.join(numeric).reset_index()
+    decisions = pd.concat([r.decisions() for r in runs], ignore_index=True)
+    bias = position_bias(decisions, ["group"])
+    bias = bias[bias["group"].isin(groups.loc[groups["decider"] == "llm", "group"])]
+    lines = headline_lines(groups, bias)
+    if not lines:
+        return ""
+    parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{_esc(line)}</li>" for line in lines), "</ul>"]
+    if not bias.empty:
+        rows = [[g, _fmt(n, ".0f"), _fmt(share, ".1%"), _fmt(expected, ".1%"), _fmt(p, ".2g")]
+                for g, n, share, expected, p in bias[["group", "n_valid", "first_share", "first_expected", "p_value"]].itertuples(index=False)]
+        parts.append('<p class="note">Position bias of the LLM groups: the share of valid decisions that took the option '
+                     "shown first, beside the share a chooser without a position preference would show (1/k on a k-option "
+                     "menu; the order shown is counterbalanced and recorded per decision), and the exact two-sided test of no "
+                     "preference.</p>")
+        parts.append(_table(["group", "valid decisions", "first shown", "without preference", "p-value"], rows, numeric_from=1))
+    return "".join(parts)
+
+
 def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     summaries = [group_summary(r) for r in runs]
     slider = any("slider_vr" in s for s in summaries)
@@ -397,6 +424,7 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
         if len(analysed) < len(runs):
             sections.append(f'<div class="warning">{len(runs) - len(analysed)} run(s) have no decisions yet and are left out '
                             "of the tables and figures below.</div>")
+        sections.insert(3, _headline_section(analysed))
         sections += [
             _vr_section(analysis, analysed),
             _revealed_section(analysis),

@@ -128,13 +128,14 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder (default $HVAE_CACHE_DIR or ~/.cache/hvae).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
+@click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 160 columns).")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
-    seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool,
+    seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
-    from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
+    from hvae.simulation.runner import RunFailed, RunInterrupted, resume_run, run_scenario
 
     progress = not quiet and sys.stderr.isatty()
     try:
@@ -151,8 +152,11 @@ def run(
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
+    except RunFailed as failed:
+        click.echo(f"hvae: error: {failed}", err=True)
+        sys.exit(1)
     if not quiet:
-        print_run_summary(result.path)
+        print_run_summary(result.path, wide=wide)
     click.echo(f"run folder: {result.path}")
     if not no_report:
         _report_after_run(result.path)
@@ -207,43 +211,85 @@ def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     return extra
 
 
-def print_run_summary(run_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+#: Columns of the wide per-group table: (key, header, format).
+WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("group", "group", None), ("decider", "decider", None), ("agents", "n", None), ("value", "value", None),
+    ("mean_payoff", "payoff", ".1f"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
+    ("ceiling_vr", "\nceiling", ".2f"), ("slider_angle", "slider\nθ̂", ".1f"), ("attainable_angle", "\ntarget", ".1f"),
+    ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
+    ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "\ninvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
+]
 
+#: Columns of the compact table (fits 100 columns): VR and its chance level share a cell.
+COMPACT_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("group", "group", None), ("agents", "n", None), ("value", "value", None),
+    ("decision_pair", "decision VR\n/ chance", None), ("slider_pair", "slider VR\n/ chance", None),
+    ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "in-\nvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
+]
+
+SUMMARY_CAPTION = (
+    "decision VR: 1 = always the best option for the agent's own value (the ceiling, reached by the "
+    "value-rational oracle); chance = a uniform random chooser on the same menus. slider VR: the slider "
+    "angle against the angle the oracle reaches. revealed θ: maximum-likelihood angle of a logit choice "
+    "model over the group's decisions (n/i = not identified). 1st shown: share of valid decisions that "
+    "took the option shown first (LLM groups; the order shown is counterbalanced)."
+)
+
+
+def _pair(value: float, chance: float) -> str:
+    return "–" if value != value else f"{value:.3f} / {chance:.3f}"
+
+
+def summary_table_data(run_dir: Path):
+    """The per-group table of a run folder with the display-only columns added."""
+    from hvae.analysis.position import position_bias
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
 
     run = RunFolder(run_dir)
-    table_data = group_summary(run)
+    table = group_summary(run)
+    if "revealed_theta" in table:
+        table["revealed"] = [
+            f"{t:.1f} ({lo:.0f},\u00a0{hi:.0f})" if lo == lo and t == t else "n/i"
+            for t, lo, hi in zip(table["revealed_theta"], table["revealed_ci_low"], table["revealed_ci_high"])
+        ]
+    else:
+        table["revealed"] = "–"
+    bias = position_bias(run.decisions(), ["group"])
+    llm_groups = set(table.loc[table["decider"] == "llm", "group"])
+    bias = bias[bias["group"].isin(llm_groups)]
+    table = table.merge(bias[["group", "first_share", "first_expected", "p_value"]], on="group", how="left")
+    table["decision_pair"] = [_pair(v, c) for v, c in zip(table["decision_vr"], table["chance_vr"])]
+    if "slider_vr" in table:
+        table["slider_pair"] = [_pair(v, c) for v, c in zip(table["slider_vr"], table["chance_slider_vr"])]
+    return run, table, bias
+
+
+def print_run_summary(run_dir: Path, wide: bool = False) -> None:
+    """Print the per-group table (fits 100 columns; ``wide`` adds payoff, decider, slider angles)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from hvae.analysis.headline import headline_lines
+    from hvae.analysis.report import value_blind_groups
+
+    run, table_data, bias = summary_table_data(run_dir)
     summary = run.summary
+    columns = [c for c in (WIDE_COLUMNS if wide else COMPACT_COLUMNS) if c[0] in table_data]
+    if table_data.get("first_share") is None or table_data["first_share"].isna().all():
+        columns = [c for c in columns if c[0] != "first_share"]
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
         f"(status: {summary['status']})",
-        caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
-        "random chooser on the same menus; ceiling = value-rational oracle. revealed θ: maximum-likelihood "
-        "angle of a logit choice model over the group's decisions (n/i = not identified).",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
     )
-    columns = [
-        ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
-        ("value", "value", None), ("revealed", "revealed θ (95% CI)", None), ("mean_payoff", "payoff", ".1f"),
-        ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
-        ("invalid_rate", "invalid", ".0%"),
-    ]
-    if "slider_vr" in table_data:
-        columns += [
-            ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
-            ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"),
-        ]
-    for _, header, _fmt in columns:
-        table.add_column(header, justify="left" if _fmt is None else "right")
-    if "revealed_theta" in table_data:
-        table_data["revealed"] = [
-            f"{t:.1f} ({lo:.0f}, {hi:.0f})" if lo == lo else "n/i"
-            for t, lo, hi in zip(table_data["revealed_theta"], table_data["revealed_ci_low"], table_data["revealed_ci_high"])
-        ]
-    else:
-        table_data["revealed"] = "–"
+    for key, header, fmt in columns:
+        right = fmt is not None or key.endswith("_pair")
+        table.add_column(header, justify="right" if right else "left", no_wrap=key != "revealed",
+                         min_width=10 if key == "revealed" else None)
     for _, row in table_data.iterrows():
         cells = []
         for key, _, fmt in columns:
@@ -257,16 +303,18 @@ def print_run_summary(run_dir: Path) -> None:
         table.add_row(*cells)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(width=100 if not wide else 200)
     console.print(table)
+    console.print(SUMMARY_CAPTION, style="dim", highlight=False)
+    for line in headline_lines(table_data, bias):
+        console.print(line, highlight=False)
     if any(decider == "llm" for decider in table_data["decider"]):
         console.print(
             f"LLM calls: {summary.get('llm_calls', 0)}, cache hits: {summary.get('llm_cache_hits', 0)}, "
             f"invalid replies: {summary.get('llm_invalid', 0)}, tokens in/out: {summary.get('tokens_in', 0)}/"
-            f"{summary.get('tokens_out', 0)}"
+            f"{summary.get('tokens_out', 0)}",
+            highlight=False,
         )
-    from hvae.analysis.report import value_blind_groups
-
     if value_blind_groups(run.scenario):
         console.print(VALUE_BLIND_NOTE)
 
