@@ -167,14 +167,15 @@ def revealed_drift(
 
     Returns:
         One row per (group, window): ``group``, ``round_start``, ``round_end`` (inclusive),
-        ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n`` and ``target`` (mean assigned angle of
-        the decisions in the window). Empty if no round was played.
+        ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n``, ``identification`` (``point``, ``set``
+        or ``none``: see :mod:`hvae.analysis.revealed`) and ``target`` (mean assigned angle of the
+        decisions in the window). Empty if no round was played.
     """
     from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
     decisions = run.decisions()
-    columns = ["group", "round_start", "round_end", "theta", "beta", "ci_low", "ci_high", "n", "target"]
+    columns = ["group", "round_start", "round_end", "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
     decisions = decisions[decisions["choice"] >= 0]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
@@ -204,7 +205,7 @@ def revealed_by(run: RunFolder | str | Path, by: str | list[str]) -> pd.DataFram
     """Revealed angle of all of a run's decisions per ``by`` (e.g. ``"agent_id"``, ``"group"``).
 
     Adds ``target`` (mean assigned angle) beside the fit's ``theta``, ``beta``, ``ci_low``,
-    ``ci_high`` and ``n``.
+    ``ci_high``, ``n`` and ``identification``.
     """
     from hvae.analysis.revealed import revealed_angles
 
@@ -212,7 +213,7 @@ def revealed_by(run: RunFolder | str | Path, by: str | list[str]) -> pd.DataFram
     keys = [by] if isinstance(by, str) else list(by)
     decisions = run.decisions()
     decisions = decisions[decisions["choice"] >= 0]
-    columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "target"]
+    columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
     for key in keys:
@@ -451,9 +452,13 @@ def per_round_across_seeds(
 def revealed_drift_across_seeds(
     runs: Sequence[RunFolder | str | Path], by: Grouping = "group", window: int | None = None, step: int | None = None
 ) -> pd.DataFrame:
-    """:func:`revealed_drift` of several runs: mean θ̂ and target with t-intervals over seeds."""
+    """:func:`revealed_drift` of several runs: mean θ̂ and target with t-intervals over seeds.
+
+    Only point-identified windows enter the mean θ̂ (``n_seeds`` counts the seeds that have one).
+    """
     frames = [revealed_drift(r, by, window=window, step=step) for r in runs]
-    frames = [f for f in frames if not f.empty]
+    # only point-identified angles are averaged (a set's middle or an unidentified fit is no estimate)
+    frames = [f.assign(theta=f["theta"].where(f["identification"] == "point")) for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame()
     return across_seeds(frames, ["group", "round_start", "round_end"], ["theta", "target"])

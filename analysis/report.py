@@ -37,6 +37,7 @@ import pandas as pd
 
 from hvae.analysis import population as pop
 from hvae.analysis.plots import FIGURES, Analysis, check_same_scenario, save_figure
+from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary
 
@@ -262,22 +263,35 @@ def _revealed_section(analysis: Analysis) -> str:
         return ""
     intro = ("<p>The <strong>revealed angle</strong> θ̂ is the maximum-likelihood SVO angle of a logit chooser "
              "P(c) ∝ exp(β·U_θ(c)) fitted to all of a group's decisions; β is its inverse temperature (0 = random). "
-             "Compare θ̂ with the group's mean assigned angle.</p>")
+             "Compare θ̂ (in brackets: its 95% profile-likelihood interval) with the group's mean assigned angle. <em>bounded [a, b]</em>: the choices fit every angle "
+             "in a range equally well (e.g. an oracle on menus that cannot tell nearby values apart), so only the "
+             "95% set is shown, no point; <em>n/i</em>: the decisions identify no angle.</p>")
     if analysis.multi:
-        table = pop.across_seeds(frames, ["group"], ["theta", "target", "beta"])
+        # only point-identified angles are averaged: a set's middle or an unidentified fit is no estimate
+        points = [f.assign(theta=f["theta"].where(f["identification"] == "point")) for f in frames]
+        table = pop.across_seeds(points, ["group"], ["theta", "target", "beta"])
         n = pd.concat(frames).groupby("group")["n"].sum()
-        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"), _interval(r["theta_low"], r["theta_high"]),
+        identified = pd.concat(points).groupby("group")["theta"].count()
+        rows = [(r["group"], _fmt(r["target"], ".1f"), "n/i" if pd.isna(r["theta"]) else f"{r['theta']:.1f}",
+                 _interval(r["theta_low"], r["theta_high"]), f"{int(identified.get(r['group'], 0))} of {len(frames)}",
                  _fmt(r["beta"], ".3g"), int(n.get(r["group"], 0))) for _, r in table.iterrows()]
-        headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds", "β (mean)", "decisions"]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds",
+                   "seeds with a point estimate", "β (mean)", "decisions"]
     else:
         table = frames[0]
-        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"),
-                 _interval(r["ci_low"], r["ci_high"]) if pd.notna(r["ci_low"]) else "not identified",
-                 _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
-        headers = ["group", "assigned angle (mean)", "revealed θ̂", "95% profile-likelihood CI", "β (1/coin)", "decisions"]
+        rows = [(r["group"], _fmt(r["target"], ".1f"), format_revealed(r["theta"], r["ci_low"], r["ci_high"], r["identification"]),
+                 _IDENTIFICATION_TEXT[r["identification"]], _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂", "identified", "β (1/coin)", "decisions"]
     order = {g: i for i, g in enumerate(analysis.order("group", [r[0] for r in rows]))}
     rows.sort(key=lambda r: order.get(r[0], 99))
     return f"<h2>Revealed angle per group</h2>{intro}" + _table(headers, rows, cls="revealed")
+
+
+_IDENTIFICATION_TEXT = {
+    "point": "point",
+    "set": "only a set (the choices fit every angle in a range)",
+    "none": "not identified",
+}
 
 
 def _reciprocity_section(analysis: Analysis) -> str:

@@ -85,8 +85,9 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
         if group in revealed.index:
             fit = revealed.loc[group]
             row.update(
-                revealed_theta=float(fit["theta"]), revealed_ci_low=float(fit["ci_low"]),
-                revealed_ci_high=float(fit["ci_high"]), revealed_beta=float(fit["beta"]),
+                revealed_theta=float(fit["theta"]) if fit["identification"] == "point" else np.nan,
+                revealed_ci_low=float(fit["ci_low"]), revealed_ci_high=float(fit["ci_high"]),
+                revealed_identification=fit["identification"], revealed_beta=float(fit["beta"]),
             )
         if "slider_vr" in members:
             has = members["profiles"] > 0

@@ -211,6 +211,7 @@ def print_run_summary(run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hvae.analysis.revealed import format_revealed
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
 
@@ -222,7 +223,8 @@ def print_run_summary(run_dir: Path) -> None:
         f"(status: {summary['status']})",
         caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
         "random chooser on the same menus; ceiling = value-rational oracle. revealed θ: maximum-likelihood "
-        "angle of a logit choice model over the group's decisions (n/i = not identified).",
+        "angle of a logit choice model over the group's decisions with its 95% interval; bounded [a, b] = the "
+        "choices fit every angle in a range, only the set is identified; n/i = not identified.",
     )
     columns = [
         ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
@@ -239,8 +241,9 @@ def print_run_summary(run_dir: Path) -> None:
         table.add_column(header, justify="left" if _fmt is None else "right")
     if "revealed_theta" in table_data:
         table_data["revealed"] = [
-            f"{t:.1f} ({lo:.0f}, {hi:.0f})" if lo == lo else "n/i"
-            for t, lo, hi in zip(table_data["revealed_theta"], table_data["revealed_ci_low"], table_data["revealed_ci_high"])
+            format_revealed(t, lo, hi, ident)
+            for t, lo, hi, ident in zip(table_data["revealed_theta"], table_data["revealed_ci_low"],
+                                        table_data["revealed_ci_high"], table_data["revealed_identification"])
         ]
     else:
         table_data["revealed"] = "–"

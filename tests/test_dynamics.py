@@ -103,6 +103,23 @@ def test_influence_moves_toward_neighbours_revealed_angles() -> None:
     assert 25 < model.state.theta[b] < 50
 
 
+def test_influence_skips_neighbours_whose_angle_is_not_identified() -> None:
+    # Two 45° agents that always take the equal split of a dictator menu: every option ties for a
+    # 45° chooser, so their choices identify no angle. Nobody may be pulled toward "0°".
+    scenario = make_scenario(
+        rounds=4,
+        population=[{"name": "splitters", "count": 2, "value": 45, "decider": {"kind": "fixed", "option": 1}}],
+        network={"kind": "complete"},
+        matching="all_edges",
+        menus=DICTATOR,
+        dynamics={"rule": "influence", "every": 2, "strength": 0.5},
+    )
+    model = HvaeModel(scenario)
+    model.run(4)
+    assert model.state.theta.tolist() == [45.0, 45.0]
+    assert model.n_value_changes.sum() == 0
+
+
 @given(st.sampled_from(["imitation", "moran", "influence"]), st.floats(0, 50), st.integers(0, 10_000))
 @settings(max_examples=20, deadline=None)
 def test_shares_sum_to_one_and_values_stay_legal(rule: str, strength: float, seed: int) -> None:
