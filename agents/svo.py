@@ -279,9 +279,22 @@ def attainable_angle(theta_deg: float) -> float:
     return angle_from_allocations(oracle_allocations(theta_deg))
 
 
-def slider_vr(measured_angle: float | np.ndarray, target_theta_deg: float | np.ndarray):
-    """Slider-angle value rationality: ``1 − |θ̂ − θ_att| / 77.65`` (1 = the oracle's angle)."""
-    target = np.vectorize(attainable_angle)(np.asarray(target_theta_deg, dtype=float))
+def attainable_angles(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`attainable_angle` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(attainable_angle, thetas_deg)
+
+
+def slider_vr(measured_angle: float | np.ndarray, target_theta_deg: float | np.ndarray) -> np.ndarray:
+    """Slider-angle value rationality of **one answer profile**: ``1 − |θ̂ − θ_att| / 77.65``.
+
+    This is the only implementation of slider VR in hvae. An agent's (or a repeat's, or a
+    group's) slider VR is the mean of this per-profile score over its scored profiles, and is
+    always shown beside :func:`chance_slider_vr` and :func:`ceiling_slider_vr`, the expectations
+    of the same per-profile score for a uniform random answerer and for the value-rational oracle.
+    (Scoring the *mean angle* over profiles instead would let a random answerer, whose angles
+    average out near the middle of the slider, "beat" the per-profile chance level.)
+    """
+    target = attainable_angles(target_theta_deg)
     return 1.0 - np.abs(np.asarray(measured_angle, dtype=float) - target) / SLIDER_RANGE
 
 
@@ -307,9 +320,39 @@ def _random_angles_and_prefix() -> tuple[np.ndarray, np.ndarray]:
 
 
 def chance_slider_vr(target_theta_deg: float) -> float:
-    """Exact expected slider-angle VR of a uniform random chooser for a target angle."""
+    """Exact expected per-profile slider VR (:func:`slider_vr`) of a uniform random answerer."""
     target = attainable_angle(target_theta_deg)
     angles, prefix = _random_angles_and_prefix()
     k, n = int(np.searchsorted(angles, target)), angles.size
     mean_abs = (target * k - prefix[k] + (prefix[n] - prefix[k]) - target * (n - k)) / n
     return float(1.0 - mean_abs / SLIDER_RANGE)
+
+
+def ceiling_slider_vr(target_theta_deg: float) -> float:
+    """Exact expected per-profile slider VR (:func:`slider_vr`) of the value-rational oracle.
+
+    The oracle breaks ties uniformly at random, so where several options of an item are best its
+    profile angle varies around the attainable target (the angle of the tie-averaged allocations)
+    and its expected per-profile score is below 1 (e.g. 0° ties on all nine options of item 1).
+    Computed over every combination of tied best options.
+    """
+    best = [best_options(target_theta_deg, item) for item in PRIMARY_ITEMS]
+    grids = np.meshgrid(*best, indexing="ij")
+    profiles = np.stack([g.ravel() for g in grids], axis=1)
+    return float(np.mean(slider_vr(slider_angles(profiles), np.full(len(profiles), target_theta_deg))))
+
+
+def chance_slider_vrs(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`chance_slider_vr` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(chance_slider_vr, thetas_deg)
+
+
+def ceiling_slider_vrs(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`ceiling_slider_vr` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(ceiling_slider_vr, thetas_deg)
+
+
+def _per_distinct(function, thetas_deg: np.ndarray) -> np.ndarray:
+    thetas = np.asarray(thetas_deg, dtype=float)
+    unique, inverse = np.unique(thetas, return_inverse=True)
+    return np.array([function(t) if np.isfinite(t) else np.nan for t in unique])[inverse].reshape(thetas.shape)

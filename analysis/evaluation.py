@@ -1,15 +1,21 @@
 """Evaluation results: one row per (agent, value, goal prompting) and the paper's figures.
 
 :func:`summarise_evaluation` turns the per-repeat table of ``hvae evaluate`` into one row per
-cell with: ``repeats``; ``angle_mean`` and its 95% t-interval over repeats (``angle_ci_low``,
-``angle_ci_high``; NaN with a single repeat); ``category_shares`` (category → share of repeats);
-``transitive_rate``; ``decision_vr`` beside ``chance_vr`` (a uniform chooser on the same items,
-exact) and ``ceiling_vr`` (1.0, the oracle); ``slider_vr`` against the attainable target
-(``attainable_angle``) beside ``chance_slider_vr`` (exact over all 9⁶ answer profiles);
-``slider_vr_of_mean_angle`` (the same score for the cell's mean angle: an oracle whose ties are
-broken at random scores 1 here in expectation, while its per-repeat mean ``slider_vr`` stays below
-1 on items where several options tie); ``invalid_rate``; and, when the secondary items were
-asked, ``subtype_shares``.
+cell with: ``repeats``; ``n_valid`` (valid item answers: fallback choices of unusable LLM replies
+are never measured) and ``n_scored`` (repeats whose six primary answers are all valid: only those
+have an angle); ``angle_mean`` and its 95% t-interval over scored repeats (``angle_ci_low``,
+``angle_ci_high``; NaN with fewer than two, and clipped to the angles the slider can show,
+[−16.26°, 61.39°], which the mean of slider angles can never leave); ``category_shares`` (category
+→ share of scored repeats); ``transitive_rate``; ``decision_vr`` beside ``chance_vr`` (a uniform
+chooser on the same items, exact) and ``ceiling_vr`` (1.0, the oracle); ``slider_vr`` — the mean
+over scored repeats of the per-profile score of :func:`hvae.agents.svo.slider_vr` against the
+attainable target (``attainable_angle``) — beside ``chance_slider_vr`` and ``ceiling_slider_vr``,
+the exact expectations of the same per-profile score for a uniform random answerer and for the
+oracle (below 1 where items tie); ``invalid_rate``; and, when the secondary items were asked,
+``subtype_shares``.
+
+Rule deciders (oracle, random, reciprocal) ignore goal prompting, so they have one cell per value
+with ``goal_prompting`` empty (None) rather than two identical-but-for-sampling rows.
 
 Figures: :func:`radar_chart` — the paper's radar of VR per value, with and without goal
 prompting, one panel per agent/model; :func:`ring_plot` — every repeat's slider angle against its
@@ -31,11 +37,19 @@ CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """95% t-interval of the mean slider angle, clipped to the angles the slider can show.
+
+    The mean of slider angles lies in [SLIDER_MIN_ANGLE, SLIDER_MAX_ANGLE], so clipping never
+    loses coverage; with few repeats the unclipped interval would run far outside [−90°, 90°].
+    """
     values = values[np.isfinite(values)]
     if values.size < 2:
         return float("nan"), float("nan")
     half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean() - half), float(values.mean() + half)
+    possible = svo.random_slider_angles()  # every profile's angle, sorted: the exact extremes
+    low = max(float(values.mean() - half), float(possible[0]))
+    high = min(float(values.mean() + half), float(possible[-1]))
+    return low, high
 
 
 def _shares(values: pd.Series, names: list[str]) -> dict[str, float]:
@@ -49,12 +63,15 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, part in repeats.groupby(CELL_KEYS, sort=False, dropna=False):
         angles = part["angle"].to_numpy(dtype=float)
+        scored = np.isfinite(angles)
         low, high = _t_interval(angles)
         theta = float(key[3])
         row = dict(zip(CELL_KEYS, key))
         row.update(
             repeats=len(part),
-            angle_mean=float(np.nanmean(angles)) if np.isfinite(angles).any() else float("nan"),
+            n_valid=int(part["n_valid"].sum()),
+            n_scored=int(scored.sum()),
+            angle_mean=float(angles[scored].mean()) if scored.any() else float("nan"),
             angle_ci_low=low,
             angle_ci_high=high,
             category_shares=_shares(part["category"].dropna(), list(svo.CATEGORY_ORDER)),
@@ -63,10 +80,9 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
             chance_vr=float(part["chance_vr"].mean()),
             ceiling_vr=1.0,
             attainable_angle=svo.attainable_angle(theta),
-            slider_vr=float(part["slider_vr"].mean()),
-            slider_vr_of_mean_angle=1 - abs(float(np.nanmean(angles)) - svo.attainable_angle(theta)) / svo.SLIDER_RANGE
-            if np.isfinite(angles).any() else float("nan"),
+            slider_vr=float(part["slider_vr"].mean()) if scored.any() else float("nan"),
             chance_slider_vr=svo.chance_slider_vr(theta),
+            ceiling_slider_vr=svo.ceiling_slider_vr(theta),
             invalid_rate=float(part["invalid"].sum() / (len(part) * _items(part))),
         )
         if "prosocial_subtype" in part:
@@ -119,11 +135,14 @@ def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") 
     fig.subplots_adjust(wspace=0.55, top=0.8)
     angles = np.linspace(0, 2 * np.pi, len(values), endpoint=False)
     closed = np.append(angles, angles[0])
-    styles = {True: ("tab:blue", "with goal prompting"), False: ("tab:orange", "without goal prompting")}
+    styles = {True: ("tab:blue", "with goal prompting"), False: ("tab:orange", "without goal prompting"),
+              None: ("tab:purple", "rule decider (no prompt)")}
     for ax, (agent, model) in zip(axes[0], panels):
         part = table[(table["agent"] == agent) & (table["model"] == model)]
+        goal_column = part["goal_prompting"].astype(object).where(part["goal_prompting"].notna(), None)
         for goal, (colour, label) in styles.items():
-            rows = part[part["goal_prompting"] == goal].set_index("value")
+            rows = part[goal_column.map(lambda g, goal=goal: g is goal or (g is not None and goal is not None and bool(g) == goal))]
+            rows = rows.set_index("value")
             if rows.empty:
                 continue
             vr = [float(rows.loc[v, measure]) if v in rows.index else np.nan for v in values]

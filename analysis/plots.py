@@ -220,7 +220,7 @@ class Analysis:
         One run: the interval is a t-interval over the group's agents; several runs: over seeds
         (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
         """
-        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr"]
+        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"]
         per_run = []
         for table in self.agent_vr:
             present = [m for m in measures if m in table]
@@ -567,8 +567,9 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
         ax.scatter(table[chance], y, marker="|", s=300, color="#d95f02", linewidths=2.5, label="chance (uniform random)", zorder=3)
         if measure == "decision_vr":
             ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling (oracle) = 1")
-        else:
-            ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling = 1 (attainable target)")
+        else:  # the oracle's expected per-profile score: below 1 where items tie
+            ax.scatter(table["ceiling_slider_vr"], y, marker="|", s=300, color="#1b9e77", linewidths=2.5,
+                       label="ceiling (oracle, same score)", zorder=3)
         ax.set_xlim(min(0.0, np.nanmin(np.concatenate([values, low, table[chance].to_numpy(float)])) - 0.05), 1.05)
         ax.set_xlabel(xlabel)
         ax.set_title(title)
@@ -577,7 +578,7 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
     axes[0].invert_yaxis()
     interval = "over seeds" if analysis.multi else "over the group's agents"
     interval += ", clipped to [0, 1]"
-    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance (|) and ceiling (dashed)\n"
+    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance and ceiling\n"
                  f"{_scenario_label(analysis, band=False)}", fontsize=11)
     return fig
 

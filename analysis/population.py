@@ -171,12 +171,13 @@ def revealed_drift(
         or ``none``: see :mod:`hvae.analysis.revealed`) and ``target`` (mean assigned angle of the
         decisions in the window). Empty if no round was played.
     """
+    from hvae.analysis.rationality import behavioural
     from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
     decisions = run.decisions()
     columns = ["group", "round_start", "round_end", "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
-    decisions = decisions[decisions["choice"] >= 0]
+    decisions = decisions[behavioural(decisions)]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
     first, last = int(decisions["round"].min()), int(decisions["round"].max())
@@ -207,12 +208,13 @@ def revealed_by(run: RunFolder | str | Path, by: str | list[str]) -> pd.DataFram
     Adds ``target`` (mean assigned angle) beside the fit's ``theta``, ``beta``, ``ci_low``,
     ``ci_high``, ``n`` and ``identification``.
     """
+    from hvae.analysis.rationality import behavioural
     from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
     keys = [by] if isinstance(by, str) else list(by)
     decisions = run.decisions()
-    decisions = decisions[decisions["choice"] >= 0]
+    decisions = decisions[behavioural(decisions)]
     columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
@@ -233,13 +235,16 @@ def menu_generosity(menus: pd.DataFrame) -> dict[str, tuple[float, float]]:
 
 
 def _decision_generosity(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
+    """Generosity of each decision; NaN where undefined (zero spread) or not behaviour (a fallback)."""
+    from hvae.analysis.rationality import behavioural
+
     bounds = menu_generosity(menus)
     menu_ids = decisions["menu_id"].astype(str)
     low = menu_ids.map(lambda m: bounds[m][0]).to_numpy(dtype=float)
     span = menu_ids.map(lambda m: bounds[m][1]).to_numpy(dtype=float)
     given = decisions["other_amount"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((span > 0) & (decisions["choice"].to_numpy() >= 0), (given - low) / span, np.nan)
+        return np.where((span > 0) & behavioural(decisions), (given - low) / span, np.nan)
 
 
 def games(run: RunFolder | str | Path) -> pd.DataFrame:
@@ -248,9 +253,9 @@ def games(run: RunFolder | str | Path) -> pd.DataFrame:
     Columns: ``round``, ``agent_id``, ``partner_id``, ``group``, ``partner_group``,
     ``value_category``, ``partner_category``, ``menu_id``, ``kept`` (what the agent kept),
     ``gave`` (what it gave), ``got`` (what the partner gave it), ``game_payoff`` (= kept + got),
-    ``generosity`` and ``partner_generosity`` (raw, in [0, 1]) and ``residual`` /
-    ``partner_residual`` (centred on the menu's run-wide mean generosity). Only games where both
-    sides chose are included.
+    ``generosity`` and ``partner_generosity`` (raw, in [0, 1]; NaN for a fallback choice of an
+    invalid reply, which is no behaviour) and ``residual`` / ``partner_residual`` (centred on the
+    menu's run-wide mean generosity). Only games where both sides chose are included.
     """
     run = as_run(run)
     decisions = run.decisions()

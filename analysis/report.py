@@ -224,16 +224,20 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
 def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     summaries = [group_summary(r) for r in runs]
     slider = any("slider_vr" in s for s in summaries)
-    intro = ("<p><strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "
+    intro = ("<p>Only <strong>valid decisions</strong> are measured (the fallback choices of unusable LLM replies are "
+             "excluded and counted as invalid), each scored against the value the agent held when it decided. "
+             "<strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "
              "for the agent's own assigned angle; 1 = always the best option for its value. <strong>Chance</strong> = "
              "a uniform random chooser on the same menus; <strong>ceiling</strong> = the value-rational oracle.")
     if slider:
-        intro += (" <strong>Slider VR</strong> = 1 − |θ̂ − θ_att| / 77.65° against the attainable slider target, beside "
-                  "the chance level of a uniform random answerer.")
+        intro += (" <strong>Slider VR</strong> = the mean over answer profiles of 1 − |θ̂ − θ_att| / 77.65° against "
+                  "the attainable slider target, beside the chance and ceiling levels of the same per-profile score "
+                  "(a uniform random answerer; the oracle, whose random tie-breaks keep it below 1 where items tie).")
     intro += "</p>"
-    headers = ["group", "decider", "agents", "value", "mean payoff", "decision VR", "95% CI", "chance", "ceiling", "invalid"]
+    headers = ["group", "decider", "agents", "value", "mean payoff", "valid decisions", "invalid", "decision VR",
+               "95% CI", "chance", "ceiling"]
     if slider:
-        headers += ["slider θ̂", "target θ_att", "slider VR", "95% CI ", "chance "]
+        headers += ["profiles", "slider θ̂", "target θ_att", "slider VR", "95% CI ", "chance ", "ceiling "]
     vr = analysis.group_vr.set_index("group")
     merged = pd.concat(summaries).groupby("group", sort=False)
     means = merged.mean(numeric_only=True)
@@ -242,16 +246,18 @@ def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     for group in analysis.order("group", list(means.index)):
         m, f = means.loc[group], first.loc[group] if group in first.index else None
         ci = vr.loc[group] if group in vr.index else None
-        row = [group, f["decider"] if f is not None else "", _fmt(m.get("agents"), ".0f"), f["value"] if f is not None else "",
-               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("decision_vr"), ".3f"),
+        row = [group, f["decider"] if f is not None else "", _fmt(m.get("n_agents"), ".0f"), f["value"] if f is not None else "",
+               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("n_valid"), ",.0f"), _fmt(m.get("invalid_rate"), ".1%"),
+               _fmt(m.get("decision_vr"), ".3f"),
                _interval(ci["decision_vr_low"], ci["decision_vr_high"], ".3f") if ci is not None else "–",
-               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f"), _fmt(m.get("invalid_rate"), ".1%")]
+               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f")]
         if slider:
-            row += [_fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"), _fmt(m.get("slider_vr"), ".3f"),
+            row += [_fmt(m.get("n_profiles"), ",.0f"), _fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"),
+                    _fmt(m.get("slider_vr"), ".3f"),
                     _interval(ci.get("slider_vr_low"), ci.get("slider_vr_high"), ".3f") if ci is not None else "–",
-                    _fmt(m.get("chance_slider_vr"), ".3f")]
+                    _fmt(m.get("chance_slider_vr"), ".3f"), _fmt(m.get("ceiling_slider_vr"), ".3f")]
         rows.append(row)
-    scope = (f"mean over {len(runs)} seeds; 95% CI = t-interval over seeds" if analysis.multi
+    scope = (f"mean over {len(runs)} seeds (counts: mean per seed); 95% CI = t-interval over seeds" if analysis.multi
              else "95% CI = t-interval over the group's agents")
     scope += ", clipped to [0, 1]"
     return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + _table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))

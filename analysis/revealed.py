@@ -276,13 +276,14 @@ def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str])
     """One revealed-angle fit per group of ``by`` columns of a run's decisions.
 
     Columns: ``*by``, ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n``, ``identification``
-    (``point``/``set``/``none``, see the module docstring) and ``target_angle`` (the mean assigned
-    angle of the decisions). Decisions without a choice are skipped.
+    (``point``/``set``/``none``, see the module docstring) and ``target_angle`` (the mean value in
+    force when the decisions were made). Only behaviour is fitted: decisions without a choice and
+    invalid replies (whose choice came from a fallback) are skipped.
     """
-    from hvae.analysis.rationality import menu_options
+    from hvae.analysis.rationality import behavioural, menu_options
 
     options_by_menu = menu_options(menus)
-    usable = decisions[decisions["choice"] >= 0]
+    usable = decisions[behavioural(decisions)]
     rows = []
     for key, part in usable.groupby(by, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)

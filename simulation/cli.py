@@ -221,21 +221,23 @@ def print_run_summary(run_dir: Path) -> None:
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
         f"(status: {summary['status']})",
-        caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
-        "random chooser on the same menus; ceiling = value-rational oracle. revealed θ: maximum-likelihood "
+        caption="Figures use valid decisions only (fallback choices of unusable replies are excluded), scored against "
+        "the value in force when decided. decision VR: 1 = always the best option for the agent's own value; chance = "
+        "uniform random chooser on the same menus; ceiling = value-rational oracle. slider VR: mean per-profile score "
+        "against the attainable target, beside chance and ceiling of the same score. revealed θ: maximum-likelihood "
         "angle of a logit choice model over the group's decisions with its 95% interval; bounded [a, b] = the "
         "choices fit every angle in a range, only the set is identified; n/i = not identified.",
     )
     columns = [
-        ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
+        ("group", "group", None), ("decider", "decider", None), ("n_agents", "n", None),
         ("value", "value", None), ("revealed", "revealed θ (95% CI)", None), ("mean_payoff", "payoff", ".1f"),
+        ("n_valid", "valid", ".0f"), ("invalid_rate", "invalid", ".0%"),
         ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
-        ("invalid_rate", "invalid", ".0%"),
     ]
     if "slider_vr" in table_data:
         columns += [
-            ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
-            ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"),
+            ("n_profiles", "profiles", ".0f"), ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
+            ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"), ("ceiling_slider_vr", "ceiling", ".2f"),
         ]
     for _, header, _fmt in columns:
         table.add_column(header, justify="left" if _fmt is None else "right")
@@ -382,6 +384,13 @@ def _backend_is_embedded(name: str, backends: dict) -> bool:
     )
 
 
+def _goal_text(goal: Any) -> str:
+    """``on``/``off`` for LLM cells; ``–`` for rule deciders, which have no prompt."""
+    if goal is None or goal != goal:  # None or NaN
+        return "–"
+    return "on" if goal else "off"
+
+
 def print_evaluation_table(table, embedded: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -396,7 +405,7 @@ def print_evaluation_table(table, embedded: bool) -> None:
         ci = "" if row["angle_ci_low"] != row["angle_ci_low"] else f" ({row['angle_ci_low']:.1f}, {row['angle_ci_high']:.1f})"
         out.add_row(
             row["agent"], row["model"] if row["model"] != row["agent"] else "", str(row["value"]),
-            "on" if row["goal_prompting"] else "off", str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
+            _goal_text(row["goal_prompting"]), str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
             f"{row['attainable_angle']:.1f}", shares, f"{row['transitive_rate']:.0%}", f"{row['decision_vr']:.3f}",
             f"{row['chance_vr']:.3f}", f"{row['slider_vr']:.3f}", f"{row['chance_slider_vr']:.3f}", f"{row['invalid_rate']:.0%}",
         )

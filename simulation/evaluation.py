@@ -9,8 +9,8 @@ do not depend on the order of earlier items. Rule deciders (``oracle``, ``random
 ``reciprocal``) answer the same items and serve as ceiling and chance: ``baselines=True`` adds the
 oracle and random rows to any evaluation.
 
-The cells of an evaluation are (agent, value, goal prompting); for rule deciders goal prompting
-has no effect and their cells differ only by sampling. Repeats of LLM agents run concurrently
+The cells of an evaluation are (agent, value, goal prompting) for LLM agents and (agent, value)
+for rule deciders, which have no prompt: their ``goal_prompting`` is empty (None). Repeats of LLM agents run concurrently
 within their backend's ``max_concurrency``.
 
 Outputs (one folder): ``evaluation.parquet`` (one row per repeat: answers, angle, category,
@@ -86,7 +86,7 @@ class Cell:
     value: str
     theta: float
     value_name: str | None
-    goal_prompting: bool
+    goal_prompting: bool | None  # None for rule deciders (no prompt)
     agent_ids: np.ndarray
     decider: Decider
     model: str
@@ -127,7 +127,7 @@ class Evaluation:
         for agent in plan.agents:
             for value in plan.values:
                 label, theta, name = _value_label(value)
-                for goal in plan.goal_prompting:
+                for goal in plan.goal_prompting if agent == "llm" else [None]:
                     ids = np.arange(next_id, next_id + plan.repeats)
                     next_id += plan.repeats
                     decider, model = self._decider(agent, label, name, goal)
@@ -135,7 +135,7 @@ class Evaluation:
                     cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
         return cells
 
-    def _decider(self, agent: str, label: str, name: str | None, goal: bool) -> tuple[Decider, str]:
+    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None) -> tuple[Decider, str]:
         if agent == "llm":
             from hvae.agents.llm.decider import LLMDecider
 
@@ -234,24 +234,27 @@ class Evaluation:
     def _repeats_table(self, answers: pd.DataFrame) -> pd.DataFrame:
         rows = []
         keys = ["agent", "model", "value", "value_angle", "goal_prompting", "agent_id", "repeat"]
-        for key, part in answers.groupby(keys, sort=False):
+        for key, part in answers.groupby(keys, sort=False, dropna=False):
             row = dict(zip(keys, key))
             by_item = part.set_index("item")
+            usable = by_item["valid"] & (by_item["choice"] >= 0)  # fallback choices are not behaviour
             primary = [int(by_item.loc[i, "choice"]) for i in range(1, 7)]
             row.update({f"item{i}": primary[i - 1] for i in range(1, 7)})
             row["invalid"] = int((~part["valid"]).sum())
-            if all(c >= 0 for c in primary):
+            row["n_valid"] = int(usable.sum())
+            if all(usable.loc[i] for i in range(1, 7)):
                 angle = svo.slider_angle(primary)
                 row.update(angle=angle, category=svo.category(angle), transitive=svo.is_transitive(primary))
-            else:
+            else:  # a profile with an unusable answer is not scored
                 row.update(angle=np.nan, category=None, transitive=None)
             row["attainable_angle"] = svo.attainable_angle(row["value_angle"])
-            row["slider_vr"] = 1 - abs(row["angle"] - row["attainable_angle"]) / svo.SLIDER_RANGE
-            row["decision_vr"], row["chance_vr"] = _decision_vr(part, self.schedule, row["value_angle"])
+            row["slider_vr"] = float(svo.slider_vr(row["angle"], row["value_angle"]))
+            row["decision_vr"], row["chance_vr"] = _decision_vr(part[part["valid"]], self.schedule, row["value_angle"])
             if self.plan.secondary:
                 secondary = [int(by_item.loc[i, "choice"]) for i in range(7, 16)]
                 row.update({f"item{i}": secondary[i - 7] for i in range(7, 16)})
-                row["prosocial_subtype"] = svo.prosocial_subtype(secondary) if all(c >= 0 for c in secondary) else None
+                complete = all(usable.loc[i] for i in range(7, 16))
+                row["prosocial_subtype"] = svo.prosocial_subtype(secondary) if complete else None
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -258,7 +258,10 @@ class HvaeModel(mesa.Model):
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
-        self._recent.append((menu.menu_id, deciding, choice[deciding]))
+        behaved = choice[deciding].copy()  # what the dynamics may read as behaviour: no fallback choices
+        for ids, decisions in per_group.values():
+            behaved[np.searchsorted(deciding, ids[~decisions.valid])] = NO_CHOICE
+        self._recent.append((menu.menu_id, deciding, behaved))
         self.round += 1
         dynamics = self.scenario.dynamics
         if dynamics.rule != "none" and self.round % dynamics.every == 0:
