@@ -200,6 +200,9 @@ class Decider(ABC):
     description: ClassVar[str] = ""
     #: True for deciders whose :meth:`adecide` waits on I/O (LLM backends).
     is_async: ClassVar[bool] = False
+    #: False for deciders that never look at the agent's value (``random``, ``fixed``): their
+    #: agents' values are only labels, so value shares do not count them.
+    acts_on_value: ClassVar[bool] = True
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> int | Decision:
         """Choose for one agent; return an option index or a :class:`Decision`."""
@@ -291,6 +294,7 @@ class RandomDecider(Decider):
 
     name = "random"
     description = "Chooses uniformly at random (the chance baseline)."
+    acts_on_value = False
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
         return Decisions.from_choices(rng.integers(0, len(request.options), size=request.n))
@@ -339,6 +343,7 @@ class FixedDecider(Decider):
 
     name = "fixed"
     description = "Always picks one fixed option index."
+    acts_on_value = False
 
     def __init__(self, option: int) -> None:
         self.option = option
@@ -358,6 +363,10 @@ RULE_DECIDERS: dict[str, type[Decider]] = {
     "reciprocal": ReciprocalDecider,
     "fixed": FixedDecider,
 }
+
+
+#: Names of the deciders that ignore the agent's value (see :attr:`Decider.acts_on_value`).
+VALUE_BLIND_DECIDERS: frozenset[str] = frozenset(name for name, cls in RULE_DECIDERS.items() if not cls.acts_on_value)
 
 
 def build_rule_decider(config: BaseModel) -> Decider:

@@ -13,7 +13,7 @@ over seeds with a 95% t-interval band (see :mod:`hvae.analysis.population`). The
 ``payoff_by_group``    mean payoff per round of an agent that played, per group
 ``welfare``            total payoff of the population per round
 ``gini``               Gini coefficient of cumulative payoff (population and per group)
-``value_shares``       stacked population shares of the four value categories
+``value_shares``       stacked shares of the value categories among agents that act on their value
 ``revealed_drift``     revealed angle θ̂ per group over a rolling window; dashed: assigned angle
 ``pair_payoffs``       heatmap: mean payoff per game of a row group against a column group
 ``network``            the network, nodes coloured by value category, shaped by decider
@@ -355,11 +355,12 @@ def fig_value_shares(analysis: Analysis) -> Figure | None:
     ax.stackplot(x, shares.T.to_numpy(), labels=names, colors=[CATEGORY_COLORS.get(n, "#777") for n in names], alpha=0.85)
     ax.set_ylim(0, 1)
     ax.set_xlim(x.min(), max(x.max(), x.min() + 1))
-    ax.set_ylabel("share of the population")
+    ax.set_ylabel("share of agents that act on their value")
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     note = "mean over seeds" if analysis.multi else f"seed {analysis.seeds[0]}"
-    ax.set_title(f"Value shares: fraction of agents in each SVO category per round ({note})\n"
-                 f"{analysis.scenario.get('name', '?')} — flat unless an update rule changes values")
+    ax.set_title(f"Value shares: fraction of the agents that act on their value in each SVO category per round ({note})\n"
+                 f"{analysis.scenario.get('name', '?')} — random and fixed deciders not counted; flat unless an update "
+                 "rule changes values", fontsize=10.5)
     _round_axis(ax)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="category")
@@ -601,7 +602,9 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
     ("payoff_by_group", fig_payoff_by_group, "Mean payoff per round of an agent that played, per group."),
     ("welfare", fig_welfare, "Total payoff of the population per round."),
     ("gini", fig_gini, "Inequality of cumulative payoff over time, in the whole population and within each group."),
-    ("value_shares", fig_value_shares, "Shares of the four SVO categories in the population per round."),
+    ("value_shares", fig_value_shares,
+     "Shares of the four SVO categories per round among the agents that act on their value (random and fixed "
+     "deciders carry a value only as a label and are not counted)."),
     ("pair_payoffs", fig_pair_payoffs,
      "Mean payoff per game an agent of the row group earns against a partner of the column group."),
     ("network", fig_network, "The interaction network, coloured by value category and shaped by decider kind."),

@@ -305,9 +305,11 @@ def _reciprocity_section(analysis: Analysis) -> str:
     if table.empty:
         return ""
     intro = ("<p><strong>Reciprocity index</strong>: the correlation between how generous an agent's partners were to it "
-             "in one game and how generous it is in its next game (generosity = where the amount given sits in the "
-             "menu's range of 'other' amounts, centred on the menu's mean). +1 = gives back in proportion, 0 = no link; "
-             "– = undefined (generosity never varies, e.g. an oracle). ")
+             "in one game (centred on what that menu usually gets) and how generous it is in its next game (centred on "
+             "its own habit on that menu); generosity = where the amount given sits in the menu's range of 'other' "
+             "amounts. +1 = gives back in proportion, 0 = no link; – = undefined: the agent acts the same on each menu "
+             "every time (a history-blind oracle without ties), so it neither reciprocates nor fails to. History-blind "
+             "agents that vary only by chance (random choosers, oracles breaking ties) score near 0. ")
     intro += ("Mean over seeds, 95% t-interval over seeds.</p>" if analysis.multi
               else f"95% interval: cluster bootstrap over agents (only with ≥ {pop.MIN_BOOTSTRAP_AGENTS} agents).</p>")
     rows = []

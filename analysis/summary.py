@@ -152,6 +152,43 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
+    """What the value dynamics did in a run, or None when the scenario has none.
+
+    Keys: ``rule``, ``every``, ``changes`` (rows of ``value_changes.parquet``), ``agents_changed``,
+    ``initial_shares`` and ``final_shares`` (category → share among the agents that act on their
+    value, before the first round and after the last update; see
+    :func:`hvae.analysis.population.value_shares`).
+    """
+    from hvae.agents.deciders import VALUE_BLIND_DECIDERS
+    from hvae.agents.svo import CATEGORY_ORDER, categories
+    from hvae.analysis.runfolder import NotARunFolder
+
+    dynamics = run.scenario.get("dynamics") or {}
+    if dynamics.get("rule", "none") == "none":
+        return None
+    try:
+        changes = run.frame("value_changes")
+    except NotARunFolder:
+        changes = pd.DataFrame(columns=["agent_id"])
+    agents = run.agents()
+    agents = agents[~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS)]
+
+    def shares(angles: pd.Series) -> dict[str, float]:
+        counts = pd.Series(categories(angles.to_numpy(float))).value_counts(normalize=True)
+        return {name: float(counts.get(name, 0.0)) for name in CATEGORY_ORDER}
+
+    initial = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
+    return {
+        "rule": dynamics["rule"],
+        "every": dynamics.get("every"),
+        "changes": len(changes),
+        "agents_changed": int(changes["agent_id"].nunique()),
+        "initial_shares": shares(initial) if len(agents) else {},
+        "final_shares": shares(agents["value_angle"]) if len(agents) else {},
+    }
+
+
 def group_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """The group table as JSON-ready dicts: numpy scalars become Python ones, NaN becomes None."""
     records = []

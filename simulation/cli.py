@@ -270,10 +270,31 @@ def print_run_summary(run_dir: Path) -> None:
             f"invalid replies: {summary.get('llm_invalid', 0)}, tokens in/out: {summary.get('tokens_in', 0)}/"
             f"{summary.get('tokens_out', 0)}"
         )
+    _print_dynamics(console, run)
     from hvae.analysis.report import value_blind_groups
 
     if value_blind_groups(run.scenario):
         console.print(VALUE_BLIND_NOTE)
+
+
+def _print_dynamics(console, run) -> None:
+    """Under value dynamics: how many values changed and the value shares before and after."""
+    from hvae.analysis.summary import dynamics_summary
+
+    dynamics = dynamics_summary(run)
+    if dynamics is None:
+        return
+    shares = ", ".join(
+        f"{name} {dynamics['initial_shares'][name]:.0%} → {dynamics['final_shares'][name]:.0%}"
+        for name in dynamics["initial_shares"]
+        if dynamics["initial_shares"][name] or dynamics["final_shares"][name]
+    )
+    console.print(
+        f"Value dynamics ({dynamics['rule']}, every {dynamics['every']} rounds): {dynamics['changes']} value changes "
+        f"in {dynamics['agents_changed']} agents. Value shares (agents acting on their value), first round → after "
+        f"the last update: {shares or 'none'}.",
+        highlight=False,
+    )
 
 
 @cli.command()

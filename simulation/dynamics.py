@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class ValueChange:
     """One agent's value change."""
 
-    round: int
+    round: int  # the round after which it happened (0-based, as ``decisions.round``)
     agent_id: int
     old_angle: float
     new_angle: float
@@ -141,6 +141,8 @@ def apply_dynamics(model: HvaeModel) -> list[ValueChange]:
     changed = np.flatnonzero(new != old)
     state.theta[:] = new
     model.payoff_at_last_update = state.cumulative_payoff.copy()
+    # the change follows the round just played (``model.round - 1`` in the 0-based numbering of
+    # ``decisions.round``) and holds from the next round on
     return [
-        ValueChange(model.round, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed
+        ValueChange(model.round - 1, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed
     ]

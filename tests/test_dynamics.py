@@ -21,12 +21,16 @@ def star_file(tmp_path, leaves: int):
 
 
 def star_scenario(tmp_path, rule: str, strength: float, **dynamics):
-    """One keeper (keeps everything) and five givers (give everything) on a star."""
+    """One keeper (keeps everything) and five givers (give everything) on a star.
+
+    Oracles: on the dictator menu (10, 0), (5, 5), (0, 10) a competitive oracle always keeps all
+    and an altruistic one always gives all, with no ties.
+    """
     return make_scenario(
         rounds=1,
         population=[
-            {"name": "keepers", "count": 1, "value": "competitive", "decider": {"kind": "fixed", "option": 0}},
-            {"name": "givers", "count": 5, "value": "altruistic", "decider": {"kind": "fixed", "option": 2}},
+            {"name": "keepers", "count": 1, "value": "competitive", "decider": "oracle"},
+            {"name": "givers", "count": 5, "value": "altruistic", "decider": "oracle"},
         ],
         network={"kind": "file", "path": star_file(tmp_path, 5)},
         matching="all_edges",
@@ -178,3 +182,28 @@ def test_llm_agents_are_reprompted_after_a_value_change(tmp_path) -> None:
 
     phases = [json.loads(line)["phase"] for line in (result.path / "transcripts.jsonl").read_text().splitlines()]
     assert phases == ["value", "goal", "decision", "value", "goal", "decision"]
+
+
+def test_a_value_change_is_numbered_like_the_decisions_before_it(tmp_path) -> None:
+    # every=1: the keeper's value spreads after round 0; the change row says round 0, the last
+    # round played under the old value, and the decisions of round 1 carry the new one
+    seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
+    scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed, "rounds": 2})
+    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    changes = run.frame("value_changes")
+    assert set(changes["round"]) == {0}
+    decisions = run.decisions()
+    for agent in changes["agent_id"]:
+        mine = decisions[decisions["agent_id"] == agent].set_index("round")["value_angle"]
+        assert mine[0] == changes.loc[changes["agent_id"] == agent, "old_angle"].item()
+        assert mine[1] == changes.loc[changes["agent_id"] == agent, "new_angle"].item()
+
+
+def test_the_terminal_summary_reports_value_changes_and_shares(tmp_path, cli) -> None:
+    out = tmp_path / "run"
+    result = cli("run", "oracle_population", "--out", str(out), "--set", "rounds=12",
+                 "--set", "dynamics={rule: imitation, every: 6, strength: 1000}", "--no-report")
+    assert result.returncode == 0, result.stderr
+    changes = len(RunFolder(out).frame("value_changes"))
+    assert f"Value dynamics (imitation, every 6 rounds): {changes} value changes" in result.stdout
+    assert changes > 0 and "altruistic 25% →" in result.stdout
