@@ -153,6 +153,9 @@ def slider_scores(profiles: pd.DataFrame) -> pd.DataFrame:
     three columns over the same profiles keeps every figure beside chance and ceiling of the same
     estimator.
     """
+    if profiles.empty:
+        return pd.DataFrame(columns=["attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"],
+                            index=profiles.index, dtype=float)
     target = np.where(profiles["scored"].to_numpy(dtype=bool), profiles["value_angle"].to_numpy(dtype=float), np.nan)
     return pd.DataFrame(
         {

@@ -39,7 +39,7 @@ from hvae.analysis import population as pop
 from hvae.analysis.plots import FIGURES, Analysis, check_same_scenario, save_figure
 from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
-from hvae.analysis.summary import group_summary
+from hvae.analysis.summary import group_summary, played_slider
 
 LLM_ACCOUNTING = (
     ("llm_calls", "LLM calls"), ("llm_cache_hits", "cache hits"), ("llm_invalid", "invalid replies"),
@@ -223,7 +223,7 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
 
 def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     summaries = [group_summary(r) for r in runs]
-    slider = any("slider_vr" in s for s in summaries)
+    slider = played_slider(runs[0])
     intro = ("<p>Only <strong>valid decisions</strong> are measured (the fallback choices of unusable LLM replies are "
              "excluded and counted as invalid), each scored against the value the agent held when it decided. "
              "<strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "

@@ -29,7 +29,7 @@ Columns (one row per group, in scenario order):
                            unless point-identified; ``revealed_ci_low``/``high`` its 95% interval
                            (or the identified set), ``revealed_identification`` ``point``/``set``/
                            ``none``, ``revealed_beta``, ``revealed_n`` (decisions fitted)
-``n_profiles``             scored slider profiles (slider menus only) and, over them, the mean
+``n_profiles``             scored slider profiles (0 off slider menus) and, over them, the mean
                            ``slider_angle``, ``attainable_angle``, ``slider_vr`` (mean over agents of
                            their mean per-profile VR) beside ``chance_slider_vr`` and
                            ``ceiling_slider_vr`` (exact expectations of the same per-profile score)
@@ -64,9 +64,9 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
     Columns: ``agent_id``, ``group``, ``decider``, ``value_spec``, ``value_angle`` (final),
     ``target_angle`` (mean value in force over its valid decisions; its final value when it has
     none), ``n_decisions``, ``n_valid``, ``mean_payoff``, ``decision_vr``, ``chance_vr``,
-    ``ceiling_vr`` and, when slider menus were played, ``n_profiles`` (scored), ``slider_angle``,
+    ``ceiling_vr``, ``n_profiles`` (scored slider profiles; 0 off slider menus) and ``slider_angle``,
     ``attainable_angle``, ``slider_vr``, ``chance_slider_vr``, ``ceiling_slider_vr`` (means over its
-    scored profiles).
+    scored profiles; NaN without one).
     """
     agents = run.agents()
     decisions = run.decisions()
@@ -88,15 +88,14 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
     out[["n_decisions", "n_valid"]] = out[["n_decisions", "n_valid"]].fillna(0).astype(int)
     out["target_angle"] = out["target_angle"].fillna(out["value_angle"])
     profiles = slider_profiles(decisions)
-    if not profiles.empty:
-        profiles = pd.concat([profiles, slider_scores(profiles)], axis=1)
-        profiles = profiles[profiles["scored"].astype(bool)]
-        per_profile = profiles.groupby("agent_id").agg(
-            n_profiles=("angle", "size"), slider_angle=("angle", "mean"),
-            attainable_angle=("attainable_angle", "mean"), **{m: (m, "mean") for m in _SLIDER_MEASURES},
-        )
-        out = out.join(per_profile)
-        out["n_profiles"] = out["n_profiles"].fillna(0).astype(int)
+    profiles = pd.concat([profiles, slider_scores(profiles)], axis=1)
+    profiles = profiles[profiles["scored"].astype(bool)]
+    per_profile = profiles.groupby("agent_id").agg(
+        n_profiles=("angle", "size"), slider_angle=("angle", "mean"),
+        attainable_angle=("attainable_angle", "mean"), **{m: (m, "mean") for m in _SLIDER_MEASURES},
+    )
+    out = out.join(per_profile.astype(float))
+    out["n_profiles"] = out["n_profiles"].fillna(0).astype(int)
     return out.reset_index()
 
 
@@ -140,14 +139,13 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
             revealed_beta=float(fit["beta"]) if fit is not None else np.nan,
             revealed_n=int(fit["n"]) if fit is not None else 0,
         )
-        if "n_profiles" in members:
-            has = members["n_profiles"] > 0
-            row.update(
-                n_profiles=int(members["n_profiles"].sum()),
-                slider_angle=members.loc[has, "slider_angle"].mean(),
-                attainable_angle=members.loc[has, "attainable_angle"].mean(),
-                **{m: members.loc[has, m].mean() for m in _SLIDER_MEASURES},
-            )
+        has = members["n_profiles"] > 0
+        row.update(
+            n_profiles=int(members["n_profiles"].sum()),
+            slider_angle=members.loc[has, "slider_angle"].mean(),
+            attainable_angle=members.loc[has, "attainable_angle"].mean(),
+            **{m: members.loc[has, m].mean() for m in _SLIDER_MEASURES},
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -187,6 +185,12 @@ def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
         "initial_shares": shares(initial) if len(agents) else {},
         "final_shares": shares(agents["value_angle"]) if len(agents) else {},
     }
+
+
+def played_slider(run: RunFolder) -> bool:
+    """Whether the run's menus were the SVO Slider (so slider figures apply)."""
+    menus = run.scenario.get("menus") or {"kind": "slider"}
+    return menus.get("kind", "slider") == "slider"
 
 
 def group_records(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
+    hvae summary RUN_DIR [--json]
     hvae validate SCENARIO.yaml [--set ...]
     hvae scenarios
     hvae slider --choices AIAAII [--json]
@@ -197,6 +198,32 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     click.echo(f"report: {path}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, one object per group (null = not defined).")
+@friendly_errors
+def summary(run_dir: Path, as_json: bool) -> None:
+    """Print RUN_DIR's per-group table (the one 'hvae run' prints and writes to groups.parquet)."""
+    from hvae.analysis.runfolder import NotARunFolder, RunFolder
+    from hvae.analysis.summary import group_records, group_summary
+
+    try:
+        if not run_dir.is_dir():
+            raise NotARunFolder(f"no such run folder: {run_dir}")
+        run = RunFolder(run_dir)
+        if run.summary.get("kind") == "evaluation":
+            raise UserError(f"{run_dir} is an evaluation folder: its table is evaluation_summary.csv")
+        if not (run.path / "scenario.yaml").is_file():
+            raise NotARunFolder(f"{run_dir} is not an hvae run folder (no scenario.yaml)")
+        table = group_summary(run)
+    except NotARunFolder as error:
+        raise UserError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(group_records(table)))
+        return
+    print_run_summary(run.path, table)
+
+
 def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     """``--no-cache`` / ``--cache-dir`` as scenario overrides (so the run folder records them)."""
     extra: tuple[str, ...] = ()
@@ -207,16 +234,16 @@ def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     return extra
 
 
-def print_run_summary(run_dir: Path) -> None:
+def print_run_summary(run_dir: Path, table_data=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from hvae.analysis.revealed import format_revealed
     from hvae.analysis.runfolder import RunFolder
-    from hvae.analysis.summary import group_summary
+    from hvae.analysis.summary import group_summary, played_slider
 
     run = RunFolder(run_dir)
-    table_data = group_summary(run)
+    table_data = group_summary(run) if table_data is None else table_data
     summary = run.summary
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
@@ -234,7 +261,7 @@ def print_run_summary(run_dir: Path) -> None:
         ("n_valid", "valid", ".0f"), ("invalid_rate", "invalid", ".0%"),
         ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
     ]
-    if "slider_vr" in table_data:
+    if played_slider(run):
         columns += [
             ("n_profiles", "profiles", ".0f"), ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
             ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"), ("ceiling_slider_vr", "ceiling", ".2f"),

@@ -144,3 +144,58 @@ def test_oracle_population_intervals_have_width_and_contain_the_assigned_angles(
             assert np.isnan(row["revealed_theta"]), group
     assert table.loc["prosocials", "revealed_identification"] == "point"
     assert table.loc["competitors", "revealed_identification"] == "set"
+
+
+# ---------------------------------------------------------------------------------- the table as data
+REQUIRED_KEYS = {
+    "group", "n_agents", "n_valid", "invalid_rate", "decision_vr", "chance_vr", "slider_vr", "chance_slider_vr",
+    "revealed_theta", "revealed_ci_low", "revealed_ci_high",
+}
+
+
+def test_a_finished_run_writes_its_group_table(tmp_path) -> None:
+    import pandas as pd
+
+    run = RunFolder(run_scenario(make_scenario(rounds=6), tmp_path / "run").path)
+    written = pd.read_parquet(run.path / "groups.parquet")
+    pd.testing.assert_frame_equal(written, group_summary(run))
+    csv = pd.read_csv(run.path / "groups.csv")
+    assert list(csv.columns) == list(written.columns) and csv["group"].tolist() == ["alt", "pro", "ind", "com"]
+    assert np.allclose(csv["decision_vr"], written["decision_vr"])
+
+
+def test_hvae_summary_json_has_one_object_per_group(tmp_path, cli) -> None:
+    import json
+
+    out = tmp_path / "run"
+    scenario = tmp_path / "dictator.yaml"
+    scenario.write_text(
+        "name: dictator\nrounds: 6\nmenus: {kind: dictator, endowment: 10, step: 5}\nnetwork: {kind: complete}\n"
+        "population:\n  - {name: splitters, count: 4, value: 45, decider: {kind: fixed, option: 1}}\n"
+        "  - {name: givers, count: 4, value: altruistic, decider: oracle}\n"
+    )
+    assert cli("run", str(scenario), "--out", str(out), "--quiet", "--no-report").returncode == 0
+    result = cli("summary", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["group"] for row in rows] == ["splitters", "givers"]
+    for row in rows:
+        assert REQUIRED_KEYS <= set(row)
+        assert row["n_agents"] == 4 and row["n_valid"] == 24 and row["invalid_rate"] == 0.0
+        assert row["slider_vr"] is None and row["chance_slider_vr"] is None  # no slider menus: not defined
+    splitters, givers = rows
+    # every option ties for a 45° agent on a dictator menu: decision VR undefined, angle not identified
+    assert splitters["decision_vr"] is None and splitters["chance_vr"] is None
+    assert splitters["revealed_theta"] is None and splitters["revealed_ci_low"] is None
+    assert givers["decision_vr"] == 1.0 and givers["revealed_theta"] is None  # only bounded: a set
+    assert givers["revealed_ci_high"] == 90.0 and 40 < givers["revealed_ci_low"] < 50
+    text = cli("summary", str(out))
+    assert text.returncode == 0 and "│ splitters" in text.stdout and "n/i" in text.stdout
+
+
+def test_hvae_summary_bad_input(tmp_path, cli) -> None:
+    from conftest import assert_user_error
+
+    assert_user_error(cli("summary", str(tmp_path / "missing")), "no such run folder")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(cli("summary", str(tmp_path / "empty")), "not an hvae run folder")
