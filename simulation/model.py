@@ -80,6 +80,8 @@ class PopulationState:
     n_decisions: np.ndarray
     n_idle: np.ndarray
     n_invalid: np.ndarray
+    n_games: np.ndarray  # games played (pairs in which both sides chose), all rounds
+    n_games_at_update: np.ndarray  # n_games when the dynamics last updated values (fitness per game)
     # History, most recent first, NaN = empty.
     hist_given: np.ndarray
     hist_kept: np.ndarray
@@ -99,6 +101,8 @@ class PopulationState:
             n_decisions=np.zeros(n, dtype=np.int64),
             n_idle=np.zeros(n, dtype=np.int64),
             n_invalid=np.zeros(n, dtype=np.int64),
+            n_games=np.zeros(n, dtype=np.int64),
+            n_games_at_update=np.zeros(n, dtype=np.int64),
             hist_given=nan_history(),
             hist_kept=nan_history(),
             hist_generosity=nan_history(),
@@ -372,6 +376,7 @@ class HvaeModel(mesa.Model):
             (other_amount - others.min()) / spread if spread > 0 else np.where(choice >= 0, 0.5, np.nan)
         )
         self.state.cumulative_payoff += payoff
+        self.state.n_games += n_played
         return {
             "self_amount": self_amount,
             "other_amount": other_amount,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import make_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -207,3 +208,102 @@ def test_the_terminal_summary_reports_value_changes_and_shares(tmp_path, cli) ->
     changes = len(RunFolder(out).frame("value_changes"))
     assert f"Value dynamics (imitation, every 6 rounds): {changes} value changes" in result.stdout
     assert changes > 0 and "altruistic 25% →" in result.stdout
+
+
+def test_moran_parents_never_pass_on_a_value_they_have_not_played(tmp_path) -> None:
+    # Path 0 - 1 - 2. Agent 0 (-45°) is by far the fittest; 1 and 2 hold 90°. Once 1 dies and takes
+    # 0's value, 1's fitness was earned as an altruist: it must not reproduce -45° into 2 within the
+    # same update (with frozen fitness it did, in most seeds).
+    from hvae.simulation.dynamics import Neighbours, moran
+
+    neighbours = Neighbours(np.array([[0, 1], [1, 2]]), 3)
+    theta = np.array([-45.0, 90.0, 90.0])
+    fit = np.array([10.0, 0.0, 0.0])
+    converted = 0
+    for seed in range(60):
+        new, source = moran(theta, fit, neighbours, 1000.0, 30, np.random.default_rng(seed))
+        assert new[2] == 90.0, seed  # its only neighbour never played as -45° in this update
+        converted += new[1] == -45.0
+    assert converted > 0  # 1 itself is taken over whenever it dies before 0 does
+
+
+def test_fitness_per_game_removes_the_degree_confound(tmp_path) -> None:
+    # A star where everyone keeps everything: 10 coins per game for the hub and the leaves alike.
+    # Total payoff makes the hub 5x fitter (it plays 5 games a round); per game they are equal.
+    from hvae.simulation.dynamics import fitness
+
+    population = [{"name": "hub_value", "count": 1, "value": "competitive", "decider": "oracle"},
+                  {"name": "leaf_value", "count": 5, "value": "individualistic", "decider": "oracle"}]
+
+    def model_with(fitness_kind: str) -> HvaeModel:
+        config = make_scenario(rounds=1, population=population, network={"kind": "file", "path": star_file(tmp_path, 5)},
+                               matching="all_edges", menus=DICTATOR,
+                               dynamics={"rule": "imitation", "every": 10, "fitness": fitness_kind})
+        for seed in range(200):
+            model = HvaeModel(config, seed=seed)
+            if model.degree[int(np.flatnonzero(model.state.group_code == 0)[0])] == 5:
+                model.step()
+                return model
+        raise AssertionError("no seed put the competitive agent on the hub")
+
+    model = model_with("payoff_per_game")
+    values = fitness(model, model.scenario.dynamics)
+    assert np.allclose(values, 10.0 / 20.0)  # 10 coins per game, in units of the 20-coin range
+    model = model_with("total_payoff")
+    values = fitness(model, model.scenario.dynamics)
+    hub = int(np.argmax(model.degree))
+    assert values[hub] == pytest.approx(5 * values[(hub + 1) % 6])
+
+
+def test_idle_agents_have_unknown_fitness_per_game() -> None:
+    from hvae.simulation.dynamics import Neighbours, fitness, imitation
+
+    # random matching of 3 agents on a triangle: one agent sits out every round
+    scenario = make_scenario(rounds=1, size=3, population=[{"name": "o", "share": 1.0, "value": 0, "decider": "oracle"}],
+                             network={"kind": "complete"}, dynamics={"rule": "imitation", "every": 10})
+    model = HvaeModel(scenario)
+    model.step()
+    values = fitness(model, scenario.dynamics)
+    assert np.isnan(values).sum() == 1
+    idle = int(np.flatnonzero(np.isnan(values))[0])
+    # a comparison with an agent of unknown fitness never changes anyone's value
+    theta = np.array([10.0, 20.0, 30.0])
+    neighbours = Neighbours(model.edges, 3)
+    for seed in range(30):
+        new, source = imitation(theta, values, neighbours, 5.0, np.random.default_rng(seed))
+        assert new[idle] == theta[idle] and idle not in source.tolist()
+
+
+def test_default_selection_is_neither_a_coin_flip_nor_deterministic_on_the_slider() -> None:
+    from hvae.scenarios.loader import load_scenario
+    from hvae.simulation.dynamics import fitness
+
+    departures = []
+    for seed in range(3):
+        scenario = load_scenario("oracle_population", ["dynamics={rule: imitation, every: 6}"], seed=seed)
+        assert scenario.dynamics.fitness == "payoff_per_game" and scenario.dynamics.strength == 5.0
+        model = HvaeModel(scenario)
+        for _ in range(6):  # one window of play, without the update that would follow it
+            menu = model.schedule.menu_for_round(model.round)
+            pairs = model.match()
+            deciding = np.flatnonzero(np.bincount(pairs.ravel(), minlength=model.n_agents) > 0)
+            choice, _ = model.decide(menu, deciding)
+            model.pay(menu, pairs, choice)
+            model.round += 1
+        values = fitness(model, scenario.dynamics)
+        theta = model.state.theta
+        for u, v in model.edges:
+            if theta[u] != theta[v]:
+                p = 1 / (1 + np.exp(-scenario.dynamics.strength * abs(values[u] - values[v])))
+                departures.append(abs(p - 0.5))
+    mean = float(np.mean(departures))
+    assert 0.15 < mean < 0.4, mean  # 0 = a coin flip, 0.5 = deterministic
+
+
+def test_dynamics_defaults_by_rule() -> None:
+    from hvae.scenarios.schema import DynamicsConfig
+
+    assert DynamicsConfig(rule="imitation").strength == 5.0 == DynamicsConfig(rule="moran").strength
+    assert DynamicsConfig(rule="influence").strength == 1.0
+    assert DynamicsConfig(rule="moran", strength=2).strength == 2.0
+    assert DynamicsConfig().fitness == "payoff_per_game"
