@@ -166,10 +166,15 @@ def primary_allocations(choices: Sequence[int]) -> np.ndarray:
 
 
 def angle_from_allocations(allocations: np.ndarray) -> float:
-    """Slider angle (degrees) from six (self, other) allocations, or their per-item means."""
+    """Slider angle (degrees) from six (self, other) allocations, or their per-item means.
+
+    ``atan2(mean_other − 50, mean_self − 50)``: the direction of the mean allocation seen from the
+    slider's centre (50, 50). On the slider items mean_self > 50, where this equals the published
+    ``atan`` form; for general allocations ``atan`` would put the angle in the wrong quadrant.
+    """
     allocations = np.asarray(allocations, dtype=float)
     mean_self, mean_other = allocations[..., 0].mean(), allocations[..., 1].mean()
-    return math.degrees(math.atan((mean_other - 50.0) / (mean_self - 50.0)))
+    return math.degrees(math.atan2(mean_other - 50.0, mean_self - 50.0))
 
 
 def slider_angle(choices: Sequence[int]) -> float:
@@ -182,11 +187,16 @@ def slider_angles(choice_matrix: np.ndarray) -> np.ndarray:
     choice_matrix = np.asarray(choice_matrix, dtype=int)
     allocations = PRIMARY_ITEMS[np.arange(6)[None, :], choice_matrix]  # (n, 6, 2)
     means = allocations.mean(axis=1)
-    return np.degrees(np.arctan((means[:, 1] - 50.0) / (means[:, 0] - 50.0)))
+    return np.degrees(np.arctan2(means[:, 1] - 50.0, means[:, 0] - 50.0))
 
 
-def category(angle_deg: float) -> str:
-    """SVO category of an angle (boundary values go to the upper category, see module doc)."""
+def category(angle_deg: float) -> str | None:
+    """SVO category of an angle (boundary values go to the upper category, see module doc).
+
+    None for an undefined angle (NaN): it has no category.
+    """
+    if math.isnan(angle_deg):
+        return None
     for name, lower in CATEGORY_LOWER_BOUNDS:
         if angle_deg >= lower:
             return name
@@ -198,14 +208,17 @@ CATEGORY_ORDER: tuple[str, ...] = ("altruistic", "prosocial", "individualistic",
 
 
 def category_codes_of(angles_deg: np.ndarray) -> np.ndarray:
-    """Vectorised category as an index into :data:`CATEGORY_ORDER` (same boundary rule)."""
+    """Vectorised category as an index into :data:`CATEGORY_ORDER` (same boundary rule); −1 for NaN."""
+    angles = np.asarray(angles_deg, dtype=float)
     bounds = -np.array([lower for _, lower in CATEGORY_LOWER_BOUNDS])
-    return np.searchsorted(bounds, -np.asarray(angles_deg, dtype=float), side="left")
+    return np.where(np.isnan(angles), -1, np.searchsorted(bounds, -angles, side="left"))
 
 
 def categories(angles_deg: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`category` (returns an array of names)."""
-    return np.array(CATEGORY_ORDER)[category_codes_of(angles_deg)]
+    """Vectorised :func:`category` (an object array of names; None for NaN)."""
+    codes = category_codes_of(angles_deg)
+    names = np.array([*CATEGORY_ORDER, None], dtype=object)
+    return names[codes]  # code -1 picks the trailing None
 
 
 def preference_edges(choices: Sequence[int]) -> list[tuple[str, str]]:

@@ -140,7 +140,7 @@ def slider_profiles(decisions: pd.DataFrame) -> pd.DataFrame:
     angles = np.full(len(out), np.nan)
     angles[scored] = svo.slider_angles(choices[scored])
     out["angle"] = angles
-    out["category"] = np.where(scored, svo.categories(np.where(scored, angles, 0.0)), None)
+    out["category"] = svo.categories(angles)  # None where not scored (NaN angle)
     out["transitive"] = [svo.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
     return out[columns]
 

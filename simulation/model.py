@@ -285,9 +285,16 @@ class HvaeModel(mesa.Model):
         self.log.collect_value_changes(changes, self.scenario.dynamics.rule)
 
     def recent_choices(self, since_round: int) -> dict[int, list[tuple[str, int]]]:
-        """Per agent, (menu_id, choice) of its decisions in the rounds kept for dynamics."""
+        """Per agent, (menu_id, choice) of its valid decisions from round ``since_round`` on.
+
+        Only the last ``dynamics.every`` rounds are kept; the newest entry is round
+        ``self.round - 1``, so the entries' rounds follow from their positions.
+        """
         out: dict[int, list[tuple[str, int]]] = {}
-        for menu_id, ids, choices in self._recent:
+        first_kept = self.round - len(self._recent)
+        for offset, (menu_id, ids, choices) in enumerate(self._recent):
+            if first_kept + offset < since_round:
+                continue
             for agent, choice in zip(ids.tolist(), choices.tolist()):
                 if choice >= 0:
                     out.setdefault(agent, []).append((menu_id, choice))
@@ -372,9 +379,8 @@ class HvaeModel(mesa.Model):
         partner[v[single]] = u[single]
         others = menu.options[:, 1]
         spread = others.max() - others.min()
-        generosity = (
-            (other_amount - others.min()) / spread if spread > 0 else np.where(choice >= 0, 0.5, np.nan)
-        )
+        # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
+        generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
         self.state.cumulative_payoff += payoff
         self.state.n_games += n_played
         return {
