@@ -243,17 +243,61 @@ def is_transitive(choices: Sequence[int]) -> bool:
     graph: dict[str, list[str]] = {name: [] for name in ENDPOINTS}
     for preferred, other in preference_edges(choices):
         graph[preferred].append(other)
+    return not _has_cycle(graph)
+
+
+def _preference_codes() -> np.ndarray:
+    """Per primary item and option: 0 = the item's first endpoint preferred, 1 = the second, 2 = none."""
+    codes = np.full((6, 9), 2, dtype=np.int64)
+    for i, (first, second) in enumerate(PRIMARY_ITEM_ENDPOINTS):
+        for j, (s, o) in enumerate(PRIMARY_ITEMS[i]):
+            d_first, d_second = math.dist((s, o), ENDPOINTS[first]), math.dist((s, o), ENDPOINTS[second])
+            codes[i, j] = 0 if d_first < d_second else 1 if d_second < d_first else 2
+    return codes
+
+
+def _transitive_by_pattern() -> np.ndarray:
+    """Transitivity of each of the 3⁶ preference patterns (one code per item, base 3)."""
+    names = list(ENDPOINTS)
+    table = np.zeros(3**6, dtype=bool)
+    for pattern in range(3**6):
+        graph: dict[str, list[str]] = {name: [] for name in names}
+        for i, (first, second) in enumerate(PRIMARY_ITEM_ENDPOINTS):
+            code = pattern // 3**i % 3
+            if code == 0:
+                graph[first].append(second)
+            elif code == 1:
+                graph[second].append(first)
+        table[pattern] = not _has_cycle(graph)
+    return table
+
+
+def _has_cycle(graph: dict[str, list[str]]) -> bool:
     state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = finished
 
-    def has_cycle(node: str) -> bool:
+    def visit(node: str) -> bool:
         state[node] = 1
         for nxt in graph[node]:
-            if state.get(nxt) == 1 or (nxt not in state and has_cycle(nxt)):
+            if state.get(nxt) == 1 or (nxt not in state and visit(nxt)):
                 return True
         state[node] = 2
         return False
 
-    return not any(node not in state and has_cycle(node) for node in graph)
+    return any(node not in state and visit(node) for node in graph)
+
+
+_TRANSITIVITY: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def transitivity(choice_matrix: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`is_transitive` for an ``(n, 6)`` matrix of primary answers (0..8)."""
+    global _TRANSITIVITY
+    if _TRANSITIVITY is None:
+        _TRANSITIVITY = (_preference_codes(), _transitive_by_pattern())
+    codes, table = _TRANSITIVITY
+    choice_matrix = np.asarray(choice_matrix, dtype=np.int64).reshape(-1, 6)
+    patterns = (codes[np.arange(6)[None, :], choice_matrix] * 3 ** np.arange(6)[None, :]).sum(axis=1)
+    return table[patterns]
 
 
 def secondary_distances(choices: Sequence[int]) -> dict[str, float]:
@@ -280,6 +324,24 @@ def prosocial_subtype(choices: Sequence[int]) -> str | None:
     if distances["inequality_averse"] == distances["joint_gain_max"]:
         return None
     return ranked[0]
+
+
+def prosocial_subtypes(choice_matrix: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`prosocial_subtype` for an ``(n, 9)`` matrix of secondary answers (0..8)."""
+    answers = np.asarray(choice_matrix, dtype=float).reshape(-1, 9) + 1
+    types = list(SECONDARY_IDEALS)
+    distances = np.empty((answers.shape[0], len(types)))
+    for k, ideals in enumerate(SECONDARY_IDEALS.values()):
+        items = [i for i, ideal in enumerate(ideals) if ideal is not None]
+        target = np.array([ideals[i] for i in items], dtype=float)
+        distances[:, k] = (np.abs(answers[:, items] - target[None, :]) / 8.0).mean(axis=1)
+    ranked = np.argsort(distances, axis=1, kind="stable")  # ties keep the types' order, as sorted() does
+    first_two = np.sort(ranked[:, :2], axis=1)
+    averse, joint = types.index("inequality_averse"), types.index("joint_gain_max")
+    separates = (first_two[:, 0] == min(averse, joint)) & (first_two[:, 1] == max(averse, joint))
+    separates &= distances[:, averse] != distances[:, joint]
+    nearer = np.where(distances[:, averse] < distances[:, joint], "inequality_averse", "joint_gain_max")
+    return np.where(separates, nearer, None).astype(object)
 
 
 def oracle_allocations(theta_deg: float, items: np.ndarray = PRIMARY_ITEMS) -> np.ndarray:

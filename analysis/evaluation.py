@@ -29,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student t quantiles without importing all of scipy.stats
 
 from hvae.agents import svo
 
 CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
+RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
@@ -45,7 +46,7 @@ def _t_interval(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size < 2:
         return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    half = stdtrit(values.size - 1, 0.975) * values.std(ddof=1) / math.sqrt(values.size)
     possible = svo.random_slider_angles()  # every profile's angle, sorted: the exact extremes
     low = max(float(values.mean() - half), float(possible[0]))
     high = min(float(values.mean() + half), float(possible[-1]))
@@ -124,14 +125,12 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
 
 def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") -> list[Path]:
     """The paper's radar chart: VR per value, with and without goal prompting, a panel per agent."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(table["agent"], table["model"])))
     values = list(dict.fromkeys(table["value"]))
-    fig, axes = plt.subplots(1, len(panels), subplot_kw={"projection": "polar"}, figsize=(5.6 * len(panels), 5.4), squeeze=False)
+    fig = Figure(figsize=(5.6 * len(panels), 5.4))
+    axes = fig.subplots(1, len(panels), subplot_kw={"projection": "polar"}, squeeze=False)
     fig.subplots_adjust(wspace=0.55, top=0.8)
     angles = np.linspace(0, 2 * np.pi, len(values), endpoint=False)
     closed = np.append(angles, angles[0])
@@ -159,22 +158,21 @@ def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") 
     label = "slider-angle VR (1 = the oracle's angle)" if measure == "slider_vr" else "decision VR (1 = always best option)"
     fig.suptitle(f"{label} per target value, with and without goal prompting", fontsize=11)
     paths = _save(fig, out_dir, f"radar_{measure}")
-    plt.close(fig)
     return paths
 
 
 def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Every repeat's slider angle (dot) against its target value (spoke) on the SVO ring."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(repeats["agent"], repeats["model"])))
-    fig, axes = plt.subplots(1, len(panels), subplot_kw={"projection": "polar"}, figsize=(4.6 * len(panels), 5.6), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(panels), 5.6))
+    axes = fig.subplots(1, len(panels), subplot_kw={"projection": "polar"}, squeeze=False)
     fig.subplots_adjust(top=0.78, wspace=0.3)
     targets = sorted(set(repeats["value_angle"]))
-    palette = plt.get_cmap("tab10")
+    palette = colormaps["tab10"]
+    sampled = False
     for ax, (agent, model) in zip(axes[0], panels):
         part = repeats[(repeats["agent"] == agent) & (repeats["model"] == model)]
         for bound in (57.15, 22.45, -12.04):
@@ -185,23 +183,28 @@ def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.plot([np.radians(target)] * 2, [0, 1.0], color=colour, linewidth=1.5, alpha=0.5, linestyle="--")
             attainable = svo.attainable_angle(target)
             ax.scatter(np.radians(attainable), 1.0, color=colour, marker="*", s=90, zorder=5)
-            rows = part[part["value_angle"] == target]
-            jitter = 0.55 + 0.35 * np.linspace(0, 1, max(len(rows), 1))[: len(rows)]
-            marker = np.where(rows["goal_prompting"].astype(bool), "o", "s")
-            for (angle, m), r in zip(zip(rows["angle"], marker), jitter):
-                if np.isfinite(angle):
-                    ax.scatter(np.radians(angle), r, color=colour, marker=m, s=18, alpha=0.8)
+            rows = part[(part["value_angle"] == target) & part["angle"].notna()]
+            if len(rows) > RING_REPEAT_LIMIT:  # a seeded sample keeps the figure legible (and fast)
+                rows = rows.sample(RING_REPEAT_LIMIT, random_state=index)
+                sampled = True
+            radius = 0.55 + 0.35 * np.linspace(0, 1, max(len(rows), 1))[: len(rows)]
+            goal = rows["goal_prompting"]
+            for marker, mask in (("o", goal.eq(True)), ("s", goal.eq(False)), ("D", goal.isna())):
+                mask = mask.to_numpy(dtype=bool)
+                if mask.any():  # one scatter call per marker: thousands of repeats draw at once
+                    ax.scatter(np.radians(rows["angle"].to_numpy(float)[mask]), radius[mask], color=colour,
+                               marker=marker, s=18, alpha=0.8)
             ax.plot([], [], color=colour, linestyle="--", label=f"target {target:g}° (★ attainable {svo.attainable_angle(target):.1f}°)")
         ax.set_thetamin(-90)
         ax.set_thetamax(90)
         ax.set_rticks([])
         ax.set_title(f"{agent}" + (f"\n{model}" if model != agent else ""), fontsize=10, pad=14)
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    sample_note = f" (at most {RING_REPEAT_LIMIT} per target, a seeded sample)" if sampled else ""
     fig.suptitle(
-        "Slider angle of every repeat (● goal prompting, ■ fixed goal) vs target value (dashed spoke)\n"
-        "★ the oracle's attainable angle; dotted: category boundaries; shaded: angles the slider can show",
+        f"Slider angle of every repeat{sample_note} (● goal prompting, ■ fixed goal, ◆ rule decider) vs target value "
+        "(dashed spoke)\n★ the oracle's attainable angle; dotted: category boundaries; shaded: angles the slider can show",
         fontsize=10,
     )
     paths = _save(fig, out_dir, "svo_ring")
-    plt.close(fig)
     return paths
