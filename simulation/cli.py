@@ -236,6 +236,7 @@ def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
 
 def print_run_summary(run_dir: Path, table_data=None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from hvae.analysis.revealed import format_revealed
@@ -252,7 +253,7 @@ def print_run_summary(run_dir: Path, table_data=None) -> None:
         "the value in force when decided. decision VR: 1 = always the best option for the agent's own value; chance = "
         "uniform random chooser on the same menus; ceiling = value-rational oracle. slider VR: mean per-profile score "
         "against the attainable target, beside chance and ceiling of the same score. revealed θ: maximum-likelihood "
-        "angle of a logit choice model over the group's decisions with its 95% interval; bounded [a, b] = the "
+        "angle of a logit choice model over the group's decisions with its 95% interval; bounded \\[a, b] = the "
         "choices fit every angle in a range, only the set is identified; n/i = not identified.",
     )
     columns = [
@@ -270,7 +271,7 @@ def print_run_summary(run_dir: Path, table_data=None) -> None:
         table.add_column(header, justify="left" if _fmt is None else "right")
     if "revealed_theta" in table_data:
         table_data["revealed"] = [
-            format_revealed(t, lo, hi, ident)
+            escape(format_revealed(t, lo, hi, ident))  # "[a, b]" is text, not rich markup
             for t, lo, hi, ident in zip(table_data["revealed_theta"], table_data["revealed_ci_low"],
                                         table_data["revealed_ci_high"], table_data["revealed_identification"])
         ]
