@@ -23,7 +23,7 @@ ALPHA = 0.01
 def _pooled(rows: pd.DataFrame, column: str) -> float:
     """Mean of a per-group column weighted by the groups' agents (NaN-safe)."""
     values = rows[column].to_numpy(dtype=float) if column in rows else np.array([np.nan])
-    weights = rows["agents"].to_numpy(dtype=float) if "agents" in rows else np.ones(len(values))
+    weights = rows["n_agents"].to_numpy(dtype=float) if "n_agents" in rows else np.ones(len(values))
     keep = ~np.isnan(values)
     return float(np.average(values[keep], weights=weights[keep])) if keep.any() else float("nan")
 

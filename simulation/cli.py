@@ -7,6 +7,7 @@
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
+    hvae summary RUN_DIR [--json]
     hvae validate SCENARIO.yaml [--set ...]
     hvae scenarios
     hvae slider --choices AIAAII [--json]
@@ -128,7 +129,7 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder (default $HVAE_CACHE_DIR or ~/.cache/hvae).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
-@click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 160 columns).")
+@click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 170 columns).")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
@@ -201,6 +202,33 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     click.echo(f"report: {path}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, one object per group (null = not defined).")
+@click.option("--wide", is_flag=True, help="Show every column of the table (needs about 170 columns).")
+@friendly_errors
+def summary(run_dir: Path, as_json: bool, wide: bool) -> None:
+    """Print RUN_DIR's per-group table (the one 'hvae run' prints and writes to groups.parquet)."""
+    from hvae.analysis.runfolder import NotARunFolder, RunFolder
+    from hvae.analysis.summary import group_records, group_summary
+
+    try:
+        if not run_dir.is_dir():
+            raise NotARunFolder(f"no such run folder: {run_dir}")
+        run = RunFolder(run_dir)
+        if run.summary.get("kind") == "evaluation":
+            raise UserError(f"{run_dir} is an evaluation folder: its table is evaluation_summary.csv")
+        if not (run.path / "scenario.yaml").is_file():
+            raise NotARunFolder(f"{run_dir} is not an hvae run folder (no scenario.yaml)")
+        table = group_summary(run)
+    except NotARunFolder as error:
+        raise UserError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(group_records(table)))
+        return
+    print_run_summary(run.path, table, wide=wide)
+
+
 def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     """``--no-cache`` / ``--cache-dir`` as scenario overrides (so the run folder records them)."""
     extra: tuple[str, ...] = ()
@@ -213,26 +241,32 @@ def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
 
 #: Columns of the wide per-group table: (key, header, format).
 WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
-    ("group", "group", None), ("decider", "decider", None), ("agents", "n", None), ("value", "value", None),
-    ("mean_payoff", "payoff", ".1f"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
-    ("ceiling_vr", "\nceiling", ".2f"), ("slider_angle", "slider\nθ̂", ".1f"), ("attainable_angle", "\ntarget", ".1f"),
-    ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
-    ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "\ninvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
+    ("group", "group", None), ("decider", "decider", None), ("n_agents", "n", None), ("value", "value", None),
+    ("revealed", "revealed θ\n(95% CI)", None), ("mean_payoff", "\npayoff", ".1f"), ("n_valid", "\nvalid", ".0f"),
+    ("invalid_rate", "\ninvalid", ".0%"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
+    ("ceiling_vr", "\nceiling", ".2f"), ("n_profiles", "\nprofiles", ".0f"), ("slider_angle", "slider\nθ̂", ".1f"),
+    ("attainable_angle", "\ntarget", ".1f"), ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
+    ("ceiling_slider_vr", "\nceiling", ".2f"), ("first_share", "1st\nshown", ".0%"),
 ]
 
 #: Columns of the compact table (fits 100 columns): VR and its chance level share a cell.
 COMPACT_COLUMNS: list[tuple[str, str, str | None]] = [
-    ("group", "group", None), ("agents", "n", None), ("value", "value", None),
+    ("group", "group", None), ("n_agents", "n", None), ("value", "value", None),
     ("decision_pair", "decision VR\n/ chance", None), ("slider_pair", "slider VR\n/ chance", None),
     ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "in-\nvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
 ]
 
+SLIDER_COLUMNS = ("slider_pair", "n_profiles", "slider_angle", "attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr")
+
 SUMMARY_CAPTION = (
-    "decision VR: 1 = always the best option for the agent's own value (the ceiling, reached by the "
-    "value-rational oracle); chance = a uniform random chooser on the same menus. slider VR: the slider "
-    "angle against the angle the oracle reaches. revealed θ: maximum-likelihood angle of a logit choice "
-    "model over the group's decisions (n/i = not identified). 1st shown: share of valid decisions that "
-    "took the option shown first (LLM groups; the order shown is counterbalanced)."
+    "Figures use valid decisions only (fallback choices of unusable replies are excluded), scored against the "
+    "value in force when decided. decision VR: 1 = always the best option for the agent's own value (the "
+    "ceiling, reached by the value-rational oracle); chance = a uniform random chooser on the same menus. "
+    "slider VR: mean per-profile score against the attainable target, beside the chance (and, with --wide, "
+    "the ceiling) of the same score. revealed θ: maximum-likelihood angle of a logit choice model over the "
+    "group's decisions with its 95% interval; bounded [a, b] = only a set of angles is identified; n/i = not "
+    "identified. 1st shown: share of valid decisions that took the option shown first (LLM groups; the order "
+    "shown is counterbalanced)."
 )
 
 
@@ -240,24 +274,26 @@ def _pair(value: float, chance: float) -> str:
     return "–" if value != value else f"{value:.3f} / {chance:.3f}"
 
 
-def summary_table_data(run_dir: Path):
-    """The per-group table of a run folder with the display-only columns added."""
+def summary_table_data(run_dir: Path, table=None):
+    """(run, the per-group table with the display-only columns added, the LLM groups' position bias)."""
     from hvae.analysis.position import position_bias
+    from hvae.analysis.revealed import format_revealed
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
 
     run = RunFolder(run_dir)
-    table = group_summary(run)
+    table = (group_summary(run) if table is None else table).copy()
     if "revealed_theta" in table:
         table["revealed"] = [
-            f"{t:.1f} ({lo:.0f},\u00a0{hi:.0f})" if lo == lo and t == t else "n/i"
-            for t, lo, hi in zip(table["revealed_theta"], table["revealed_ci_low"], table["revealed_ci_high"])
+            # a no-break space inside the brackets: a narrow cell wraps before "(", never inside
+            format_revealed(t, lo, hi, ident).replace(", ", ",\u00a0")
+            for t, lo, hi, ident in zip(table["revealed_theta"], table["revealed_ci_low"],
+                                        table["revealed_ci_high"], table["revealed_identification"])
         ]
     else:
         table["revealed"] = "–"
     bias = position_bias(run.decisions(), ["group"])
-    llm_groups = set(table.loc[table["decider"] == "llm", "group"])
-    bias = bias[bias["group"].isin(llm_groups)]
+    bias = bias[bias["group"].isin(set(table.loc[table["decider"] == "llm", "group"]))]
     table = table.merge(bias[["group", "first_share", "first_expected", "p_value"]], on="group", how="left")
     table["decision_pair"] = [_pair(v, c) for v, c in zip(table["decision_vr"], table["chance_vr"])]
     if "slider_vr" in table:
@@ -265,19 +301,23 @@ def summary_table_data(run_dir: Path):
     return run, table, bias
 
 
-def print_run_summary(run_dir: Path, wide: bool = False) -> None:
-    """Print the per-group table (fits 100 columns; ``wide`` adds payoff, decider, slider angles)."""
+def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> None:
+    """Print the per-group table (fits 100 columns; ``wide`` shows every column) and the headline."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from hvae.analysis.headline import headline_lines
     from hvae.analysis.report import value_blind_groups
+    from hvae.analysis.summary import played_slider
 
-    run, table_data, bias = summary_table_data(run_dir)
+    run, table_data, bias = summary_table_data(run_dir, table_data)
     summary = run.summary
     columns = [c for c in (WIDE_COLUMNS if wide else COMPACT_COLUMNS) if c[0] in table_data]
-    if table_data.get("first_share") is None or table_data["first_share"].isna().all():
+    if not played_slider(run):
+        columns = [c for c in columns if c[0] not in SLIDER_COLUMNS]
+    if table_data["first_share"].isna().all():
         columns = [c for c in columns if c[0] != "first_share"]
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
@@ -295,7 +335,7 @@ def print_run_summary(run_dir: Path, wide: bool = False) -> None:
         for key, _, fmt in columns:
             value = row.get(key)
             if fmt is None:
-                cells.append(str(value))
+                cells.append(escape(str(value)))  # "[a, b]" is text, not rich markup
             elif value is None or value != value:  # NaN
                 cells.append("–")
             else:
@@ -305,9 +345,9 @@ def print_run_summary(run_dir: Path, wide: bool = False) -> None:
     if not console.is_terminal:
         console = Console(width=100 if not wide else 200)
     console.print(table)
-    console.print(SUMMARY_CAPTION, style="dim", highlight=False)
+    console.print(escape(SUMMARY_CAPTION), style="dim", highlight=False)
     for line in headline_lines(table_data, bias):
-        console.print(line, highlight=False)
+        console.print(escape(line), highlight=False)
     if any(decider == "llm" for decider in table_data["decider"]):
         console.print(
             f"LLM calls: {summary.get('llm_calls', 0)}, cache hits: {summary.get('llm_cache_hits', 0)}, "
@@ -315,8 +355,29 @@ def print_run_summary(run_dir: Path, wide: bool = False) -> None:
             f"{summary.get('tokens_out', 0)}",
             highlight=False,
         )
+    _print_dynamics(console, run)
     if value_blind_groups(run.scenario):
         console.print(VALUE_BLIND_NOTE)
+
+
+def _print_dynamics(console, run) -> None:
+    """Under value dynamics: how many values changed and the value shares before and after."""
+    from hvae.analysis.summary import dynamics_summary
+
+    dynamics = dynamics_summary(run)
+    if dynamics is None:
+        return
+    shares = ", ".join(
+        f"{name} {dynamics['initial_shares'][name]:.0%} → {dynamics['final_shares'][name]:.0%}"
+        for name in dynamics["initial_shares"]
+        if dynamics["initial_shares"][name] or dynamics["final_shares"][name]
+    )
+    console.print(
+        f"Value dynamics ({dynamics['rule']}, every {dynamics['every']} rounds): {dynamics['changes']} value changes "
+        f"in {dynamics['agents_changed']} agents. Value shares (agents acting on their value), first round → after "
+        f"the last update: {shares or 'none'}.",
+        highlight=False,
+    )
 
 
 @cli.command()
@@ -427,6 +488,13 @@ def _backend_is_embedded(name: str, backends: dict) -> bool:
     )
 
 
+def _goal_text(goal: Any) -> str:
+    """``on``/``off`` for LLM cells; ``–`` for rule deciders, which have no prompt."""
+    if goal is None or goal != goal:  # None or NaN
+        return "–"
+    return "on" if goal else "off"
+
+
 def print_evaluation_table(table, embedded: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -441,7 +509,7 @@ def print_evaluation_table(table, embedded: bool) -> None:
         ci = "" if row["angle_ci_low"] != row["angle_ci_low"] else f" ({row['angle_ci_low']:.1f}, {row['angle_ci_high']:.1f})"
         out.add_row(
             row["agent"], row["model"] if row["model"] != row["agent"] else "", str(row["value"]),
-            "on" if row["goal_prompting"] else "off", str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
+            _goal_text(row["goal_prompting"]), str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
             f"{row['attainable_angle']:.1f}", shares, f"{row['transitive_rate']:.0%}", f"{row['decision_vr']:.3f}",
             f"{row['chance_vr']:.3f}", f"{row['slider_vr']:.3f}", f"{row['chance_slider_vr']:.3f}", f"{row['invalid_rate']:.0%}",
         )

@@ -81,6 +81,8 @@ class PopulationState:
     n_decisions: np.ndarray
     n_idle: np.ndarray
     n_invalid: np.ndarray
+    n_games: np.ndarray  # games played (pairs in which both sides chose), all rounds
+    n_games_at_update: np.ndarray  # n_games when the dynamics last updated values (fitness per game)
     # History, most recent first, NaN = empty.
     hist_given: np.ndarray
     hist_kept: np.ndarray
@@ -100,6 +102,8 @@ class PopulationState:
             n_decisions=np.zeros(n, dtype=np.int64),
             n_idle=np.zeros(n, dtype=np.int64),
             n_invalid=np.zeros(n, dtype=np.int64),
+            n_games=np.zeros(n, dtype=np.int64),
+            n_games_at_update=np.zeros(n, dtype=np.int64),
             hist_given=nan_history(),
             hist_kept=nan_history(),
             hist_generosity=nan_history(),
@@ -259,7 +263,10 @@ class HvaeModel(mesa.Model):
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
-        self._recent.append((menu.menu_id, deciding, choice[deciding]))
+        behaved = choice[deciding].copy()  # what the dynamics may read as behaviour: no fallback choices
+        for ids, decisions in per_group.values():
+            behaved[np.searchsorted(deciding, ids[~decisions.valid])] = NO_CHOICE
+        self._recent.append((menu.menu_id, deciding, behaved))
         self.round += 1
         dynamics = self.scenario.dynamics
         if dynamics.rule != "none" and self.round % dynamics.every == 0:
@@ -279,9 +286,16 @@ class HvaeModel(mesa.Model):
         self.log.collect_value_changes(changes, self.scenario.dynamics.rule)
 
     def recent_choices(self, since_round: int) -> dict[int, list[tuple[str, int]]]:
-        """Per agent, (menu_id, choice) of its decisions in the rounds kept for dynamics."""
+        """Per agent, (menu_id, choice) of its valid decisions from round ``since_round`` on.
+
+        Only the last ``dynamics.every`` rounds are kept; the newest entry is round
+        ``self.round - 1``, so the entries' rounds follow from their positions.
+        """
         out: dict[int, list[tuple[str, int]]] = {}
-        for menu_id, ids, choices in self._recent:
+        first_kept = self.round - len(self._recent)
+        for offset, (menu_id, ids, choices) in enumerate(self._recent):
+            if first_kept + offset < since_round:
+                continue
             for agent, choice in zip(ids.tolist(), choices.tolist()):
                 if choice >= 0:
                     out.setdefault(agent, []).append((menu_id, choice))
@@ -396,10 +410,10 @@ class HvaeModel(mesa.Model):
         partner[v[single]] = u[single]
         others = menu.options[:, 1]
         spread = others.max() - others.min()
-        generosity = (
-            (other_amount - others.min()) / spread if spread > 0 else np.where(choice >= 0, 0.5, np.nan)
-        )
+        # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
+        generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
         self.state.cumulative_payoff += payoff
+        self.state.n_games += n_played
         return {
             "self_amount": self_amount,
             "other_amount": other_amount,

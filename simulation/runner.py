@@ -290,9 +290,20 @@ class _Play:
                     summary["n_decision_rows"] = rows
             summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
             if summary["status"] == "complete":
+                _write_groups(store.path, summary)
                 (store.path / checkpoint.CHECKPOINT_FILE).unlink(missing_ok=True)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
+
+
+def _write_groups(path: Path, summary: dict[str, Any]) -> None:
+    """The per-group table as data (``groups.parquet``/``.csv``); a failure is recorded, not raised."""
+    from hvae.analysis.summary import write_group_table
+
+    try:
+        write_group_table(path)
+    except Exception as error:  # noqa: BLE001 - the run's own data is complete either way
+        summary["groups_error"] = f"{type(error).__name__}: {error}"
 
 
 def _install_sigint(handler):

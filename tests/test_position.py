@@ -67,7 +67,7 @@ def test_an_always_first_chooser_is_flagged_and_a_uniform_one_is_not():
 
 def _groups():
     return pd.DataFrame({
-        "group": ["o", "r", "l1", "l2"], "decider": ["oracle", "random", "llm", "llm"], "agents": [1, 2, 2, 2],
+        "group": ["o", "r", "l1", "l2"], "decider": ["oracle", "random", "llm", "llm"], "n_agents": [1, 2, 2, 2],
         "decision_vr": [1.0, 0.5, 0.4, 0.6], "chance_vr": [0.5, 0.5, 0.5, 0.5],
     })
 
