@@ -199,7 +199,7 @@ class Decisions:
         )
 
 
-class Decider(ABC):
+class Decider(ABC):  # noqa: B024 - defaults only: subclasses override choose() or adecide()
     """Base class of all deciders. Subclasses set ``name`` and ``description``."""
 
     name: ClassVar[str] = "decider"

@@ -494,7 +494,7 @@ def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
     radius = 3.0 + np.arange(len(agents)) / max(len(agents) - 1, 1) * 7.0
     fig, ax = _new_figure((9.5, 8.5), projection="polar")
     r_max = 10.6
-    for name, lower in CATEGORY_LOWER_BOUNDS:
+    for _name, lower in CATEGORY_LOWER_BOUNDS:
         ax.plot([math.radians(lower)] * 2, [0, r_max], color="#555555", lw=1.0, ls="--")
         ax.text(math.radians(lower), r_max + 0.5, f"{lower:g}°", ha="center", va="center", fontsize=8, color="#555555")
     for category, angle in (("altruistic", 75), ("prosocial", 40), ("individualistic", 5), ("competitive", -35)):

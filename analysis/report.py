@@ -296,7 +296,8 @@ def _revealed_section(analysis: Analysis) -> str:
         return ""
     intro = ("<p>The <strong>revealed angle</strong> θ̂ is the maximum-likelihood SVO angle of a logit chooser "
              "P(c) ∝ exp(β·U_θ(c)) fitted to all of a group's decisions; β is its inverse temperature (0 = random). "
-             "Compare θ̂ (in brackets: its 95% profile-likelihood interval) with the group's mean assigned angle. <em>bounded [a, b]</em>: the choices fit every angle "
+             "Compare θ̂ (in brackets: its 95% profile-likelihood interval) with the group's mean assigned angle. "
+             "<em>bounded [a, b]</em>: the choices fit every angle "
              "in a range equally well (e.g. an oracle on menus that cannot tell nearby values apart), so only the "
              "95% set is shown, no point; <em>n/i</em>: the decisions identify no angle.</p>")
     if analysis.multi:

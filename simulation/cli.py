@@ -426,7 +426,10 @@ def _load_backends(path: Path | None) -> tuple[dict, dict]:
 @click.option("--goal-prompting", type=click.Choice(["both", "on", "off"]), default="both", show_default=True)
 @click.option("--repeats", type=int, default=10, show_default=True, help="Fresh agents per (agent, value, goal prompting).")
 @click.option("--secondary", is_flag=True, help="Also ask the nine secondary items (prosocial subtypes).")
-@click.option("--order", type=click.Choice(list(_ORDERS)), default="reversed", show_default=True, help="Option order shown to LLMs: fixed, reversed for a random half, or shuffled.")
+@click.option(
+    "--order", type=click.Choice(list(_ORDERS)), default="reversed", show_default=True,
+    help="Option order shown to LLMs: fixed, reversed for a random half, or shuffled.",
+)
 @click.option("--baselines", is_flag=True, help="Add the random (chance) and oracle (ceiling) rows.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (must not exist or be empty).")

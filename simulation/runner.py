@@ -223,7 +223,7 @@ class _Play:
             checkpoint.save(store.path, checkpoint.capture(model, store.rows_written, extra))
         store.write_json("summary.json", summary)
 
-    def _on_sigint(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+    def _on_sigint(self, signum, frame) -> None:
         if self.stop_requested:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self.stop_requested = True

@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 import psutil
-import pytest
 import yaml
 from autogen_core.models import AssistantMessage, UserMessage
 

@@ -247,7 +247,9 @@ class EmbeddedClient(ChatCompletionClient):
             cached=False,
         )
 
-    def create_stream(self, messages, *, tools=[], tool_choice="auto", json_output=None, extra_create_args={}, cancellation_token=None) -> AsyncGenerator[str | CreateResult, None]:  # noqa: B006
+    def create_stream(
+        self, messages, *, tools=[], tool_choice="auto", json_output=None, extra_create_args={}, cancellation_token=None  # noqa: B006
+    ) -> AsyncGenerator[str | CreateResult, None]:
         raise NotImplementedError("hvae's LLM deciders do not stream")
 
     async def close(self) -> None:

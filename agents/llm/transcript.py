@@ -25,7 +25,7 @@ class TranscriptWriter:
 
     def __init__(self, target: str | Path | IO[str]) -> None:
         if isinstance(target, (str, Path)):
-            self._stream: IO[str] = open(target, "a", encoding="utf-8")  # noqa: SIM115
+            self._stream: IO[str] = open(target, "a", encoding="utf-8")
             self._owns = True
         else:
             self._stream = target
