@@ -24,14 +24,24 @@ does not shift another group's draws::
     for _ in range(6):
         model.step()
     model.log.decision_rows()  # a pyarrow Table
+
+**Event loops.** LLM deciders are coroutines; they always run on the model's own private event
+loop, so their clients stay bound to one loop whichever way the model is driven. ``model.step()``
+works from plain Python (the private loop runs in this thread), from inside a running event loop
+such as Jupyter's or Mesa's Solara visualisation (the private loop runs in a worker thread while
+this thread waits), and async code can ``await model.astep()``, which plays the round in a worker
+thread without blocking the caller's loop. The same seed gives the same round in all three.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
+from collections.abc import Coroutine
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import mesa
 import numpy as np
@@ -55,6 +65,8 @@ from hvae.simulation.matching import random_maximal_matching, random_permutation
 from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
 from hvae.simulation.records import RoundLog
+
+T = TypeVar("T")
 
 #: Names of the independent random streams spawned from the scenario seed.
 STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
@@ -272,6 +284,10 @@ class HvaeModel(mesa.Model):
         if dynamics.rule != "none" and self.round % dynamics.every == 0:
             self.update_values()
 
+    async def astep(self) -> None:
+        """Play one round from async code: :meth:`step` in a worker thread, the caller's loop stays free."""
+        await asyncio.to_thread(self.step)
+
     def update_values(self) -> None:
         """Apply the value-dynamics rule; re-set-up deciders of agents whose value changed."""
         changes = apply_dynamics(self)
@@ -369,26 +385,38 @@ class HvaeModel(mesa.Model):
 
         for decider in deciders:
             decider.on_agent_ready = tick
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
 
         async def gather() -> None:
             await gather_all(d.ensure_setup() for d in deciders)
 
         try:
-            self._loop.run_until_complete(gather())
+            self._on_private_loop(gather())
         finally:
             for decider in deciders:
                 decider.on_agent_ready = None
 
     def _run_async(self, requests, groups) -> dict[str, Decisions]:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-
         async def gather() -> list[Decisions]:
             return await gather_all(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
 
-        return dict(zip(groups, self._loop.run_until_complete(gather())))
+        return dict(zip(groups, self._on_private_loop(gather())))
+
+    def _on_private_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` to completion on the model's private event loop and return its result.
+
+        With no loop running in this thread the private loop runs here. Inside a running loop
+        (Jupyter, Solara, a coroutine calling :meth:`step`) ``run_until_complete`` would raise
+        "Cannot run the event loop while another loop is running", so the private loop runs in
+        a worker thread and this thread waits for it.
+        """
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(coroutine)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hvae-model-loop") as worker:
+            return worker.submit(self._loop.run_until_complete, coroutine).result()
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
         """Decomposed-game payoffs of the round for every agent (zeros for idle agents)."""
@@ -472,11 +500,9 @@ class HvaeModel(mesa.Model):
         for decider in self.deciders.values():
             decider.close()
         if self.llm_pool is not None:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self.llm_pool.aclose())
+            self._on_private_loop(self.llm_pool.aclose())
             self.llm_pool = None
         if self._loop is not None:
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._on_private_loop(self._loop.shutdown_asyncgens())
             self._loop.close()
             self._loop = None
