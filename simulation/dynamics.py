@@ -176,7 +176,7 @@ def influence(theta: np.ndarray, revealed: np.ndarray, neighbours: Neighbours, s
 
 def window_revealed_angles(model: HvaeModel, since_round: int) -> np.ndarray:
     """Each agent's revealed angle from its decisions since ``since_round`` (NaN if none)."""
-    from hvae.analysis.revealed import fit_revealed_angle
+    from hvae.agents.revealed import fit_revealed_angle
 
     revealed = np.full(model.n_agents, np.nan)
     records = model.recent_choices(since_round)

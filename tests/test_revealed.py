@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hvae.agents import svo
-from hvae.analysis.revealed import fit_revealed_angle, revealed_angles
+from hvae.agents.revealed import fit_revealed_angle
+from hvae.analysis.revealed import revealed_angles
 from hvae.simulation.menus import ring_schedule, slider_schedule
 
 RING = [m.options for m in ring_schedule(24, 2).menus]
@@ -63,7 +64,7 @@ def test_sharp_choosers_with_many_decisions_keep_an_interval_that_covers() -> No
 
 def test_interval_ends_are_where_the_profile_crosses_the_threshold() -> None:
     # the defining property of the profile-likelihood interval, checked directly at both ends
-    from hvae.analysis.revealed import CHI2_95, _Profile
+    from hvae.agents.revealed import CHI2_95, _Profile
 
     rng = np.random.default_rng(11)
     options, choices = logit_choices(33.0, 1.5, SLIDER, 1200, rng)

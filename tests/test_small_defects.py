@@ -109,7 +109,7 @@ def test_an_undefined_angle_has_no_category() -> None:
 
 
 def test_readme_states_the_revealed_angle_range_the_code_uses() -> None:
-    from hvae.analysis.revealed import ANGLE_MAX, ANGLE_MIN
+    from hvae.agents.revealed import ANGLE_MAX, ANGLE_MIN
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     bullet = re.search(r"- \*\*Revealed angle\*\*.*?(?=\n- \*\*|\n## )", readme, re.S).group(0)
