@@ -23,11 +23,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.schema import Scenario
 
-
-class ScenarioError(ValueError):
-    """A scenario (file, override or value) that cannot be used; the message is one line."""
+__all__ = ["ScenarioError", "apply_overrides", "dump_scenario", "load_scenario", "shipped_scenarios", "validate_data"]
 
 
 def shipped_scenarios_dir() -> Path:

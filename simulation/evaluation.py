@@ -43,7 +43,7 @@ from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import BackendConfig, model_label
 from hvae.agents.llm.config import LLMConfig
 from hvae.agents.values import FixedAngle, parse_value
-from hvae.scenarios.loader import ScenarioError
+from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.menus import slider_schedule
 from hvae.simulation.store import RunStore
 

@@ -57,7 +57,7 @@ from hvae.agents.deciders import (
 )
 from hvae.agents.svo import categories
 from hvae.agents.tasks import gather_all
-from hvae.scenarios.loader import ScenarioError
+from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
 from hvae.simulation.dynamics import Neighbours, apply_dynamics

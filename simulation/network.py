@@ -23,7 +23,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from hvae.scenarios.loader import ScenarioError
+from hvae.scenarios.errors import ScenarioError
 
 
 class NetworkError(ScenarioError):
