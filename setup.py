@@ -1,14 +1,14 @@
 """Package discovery for hvae (metadata lives in pyproject.toml).
 
-The design card's rooms are folders at the repository root (``agents/``, ``simulation/``,
-``scenarios/``, ``analysis/``). Each is installed as ``hvae.<room>`` together with every
-subpackage found below it, and with its data files (shipped scenarios, reference tables), so a
+The rooms are folders at the repository root (``agents/``, ``scenarios/``, ``simulation/``,
+``analysis/``, ``experiments/``, ``cli/``; README: Architecture). Each is installed as
+``hvae.<room>`` together with every subpackage found below it, and with its data files (shipped scenarios, reference tables), so a
 wheel holds exactly what the checkout holds — no hand-kept list to forget a new subpackage in.
 """
 
 from setuptools import find_packages, setup
 
-ROOMS = ("agents", "simulation", "scenarios", "analysis")
+ROOMS = ("agents", "scenarios", "simulation", "analysis", "experiments", "cli")
 DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
 
 packages: list[str] = []

@@ -29,7 +29,7 @@ VALUES = "altruistic,prosocial,individualistic,competitive"
 
 def hvae_command() -> list[str]:
     executable = Path(sys.executable).with_name("hvae")
-    return [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.simulation.cli"]
+    return [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.cli.main"]
 
 
 def end_to_end(agent: str, repeats: int, runs: int) -> list[float]:
@@ -54,7 +54,7 @@ def breakdown(agent: str, repeats: int) -> dict[str, float]:
     import pandas as pd
 
     from hvae.analysis.evaluation import radar_chart, ring_plot
-    from hvae.simulation.evaluation import Evaluation, EvaluationPlan
+    from hvae.experiments.questionnaire import Evaluation, EvaluationPlan
 
     stages = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,7 @@
 
 It writes a sweep file in a temporary folder — the shipped ``oracle_population`` scenario (32
 oracle agents, small-world graph, slider menus) played for ``--runs`` seeds, ``--rounds`` rounds
-each — and runs it with :func:`hvae.simulation.sweep.run_sweep` on a local cluster of each worker
+each — and runs it with :func:`hvae.experiments.sweep.run_sweep` on a local cluster of each worker
 count given. For each it reports
 
 * **steady** — runs/s on a cluster that is already up and has imported hvae (the sweep alone:
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hvae.simulation.sweep import load_sweep, run_sweep
+from hvae.experiments.sweep import load_sweep, run_sweep
 
 
 def write_sweep(folder: Path, runs: int, rounds: int) -> Path:

@@ -444,7 +444,7 @@ def evaluate(
 ) -> None:
     """The HVAE protocol: fresh agents answer the SVO Slider under the paper's prompting pipeline."""
     from hvae.analysis.evaluation import json_rows, radar_chart, ring_plot
-    from hvae.simulation.evaluation import Evaluation, EvaluationPlan
+    from hvae.experiments.questionnaire import Evaluation, EvaluationPlan
 
     agent_list = [a.strip() for a in agents.split(",") if a.strip()]
     if baselines:
@@ -578,7 +578,7 @@ def _valid_letters(text: str) -> bool:
     return True
 
 
-from hvae.simulation.sweep import sweep  # noqa: E402 - registered after the group exists
+from hvae.experiments.sweep.execution import sweep  # noqa: E402 - registered after the group exists
 
 cli.add_command(sweep)
 

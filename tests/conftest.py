@@ -60,7 +60,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env = {**os.environ, **(env or {})}
     full_env.pop("HVAE_DEBUG", None)
     executable = Path(sys.executable).with_name("hvae")
-    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.simulation.cli"]
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.cli.main"]
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout
     )

@@ -204,7 +204,7 @@ def invoke(*args: str):
     """Run ``hvae ARGS`` in-process (click's runner: same output and exit code as the console script)."""
     from click.testing import CliRunner
 
-    from hvae.simulation.cli import cli
+    from hvae.cli.main import cli
 
     return CliRunner().invoke(cli, list(args))
 

@@ -13,7 +13,7 @@ from conftest import assert_user_error
 
 from hvae.agents import svo
 from hvae.agents.llm.backends import BackendConfig
-from hvae.simulation.evaluation import Evaluation, EvaluationPlan
+from hvae.experiments.questionnaire import Evaluation, EvaluationPlan
 
 BackendConfigAdapter = TypeAdapter(BackendConfig)
 

@@ -2,7 +2,7 @@
 
 A hand-kept package list once left ``hvae.agents.llm`` out of the wheel (the editable install
 hid it). Here the wheel is built as a user's ``pip install .`` would build it and compared with the
-checkout: every folder with an ``__init__.py`` under the four rooms, every module, and every
+checkout: every folder with an ``__init__.py`` under the rooms, every module, and every
 shipped scenario must be in it, under ``hvae/``.
 """
 
@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("agents", "simulation", "scenarios", "analysis")
+ROOMS = ("agents", "scenarios", "simulation", "analysis", "experiments", "cli")
 
 
 def _expected_files() -> set[str]:
@@ -38,6 +38,7 @@ def test_wheel_holds_every_module_and_scenario(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = _expected_files()
     assert "hvae/agents/llm/decider.py" in expected and "hvae/scenarios/quickstart.yaml" in expected
+    assert "hvae/experiments/sweep/__init__.py" in expected and "hvae/cli/main.py" in expected
     missing = sorted(expected - names)
     assert not missing, missing
     stray = sorted(n for n in names if n.startswith("hvae/") and n.split("/")[1] not in ROOMS)

@@ -21,7 +21,7 @@ import yaml
 from conftest import assert_user_error
 
 from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
-from hvae.simulation.sweep import expand, load_sweep, run_id, validate_runs
+from hvae.experiments.sweep import expand, load_sweep, run_id, validate_runs
 
 BASE = """\
 name: tiny
@@ -129,7 +129,7 @@ def test_workers_and_scheduler_exclude_each_other(cli, tmp_path) -> None:
 
 def _hvae_command() -> list[str]:
     executable = Path(sys.executable).with_name("hvae")
-    return [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.simulation.cli"]
+    return [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.cli.main"]
 
 
 def test_a_killed_worker_fails_its_run_and_the_sweep_finishes(tmp_path) -> None:

@@ -61,7 +61,7 @@ lists the failed runs and exits with status 1.
 
 From Python::
 
-    from hvae.simulation.sweep import load_sweep, run_sweep
+    from hvae.experiments.sweep import load_sweep, run_sweep
     outcome = run_sweep(load_sweep("scenarios/sweep_example.yaml"), "runs/example", workers=2)
     outcome.table        # pandas DataFrame, as in sweep.parquet
 """
@@ -817,7 +817,7 @@ def _friendly(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hvae.simulation.cli import friendly_errors
+        from hvae.cli.main import friendly_errors
 
         return friendly_errors(func)(*args, **kwargs)
 
@@ -836,7 +836,7 @@ def sweep(sweep_file: Path, workers: int | None, scheduler: str | None, out_dir:
     Runs already complete in the sweep folder are skipped, unfinished ones are redone. Writes
     one row per run to sweep.parquet and sweep.csv; exits 1 if any run failed.
     """
-    from hvae.simulation.cli import UserError
+    from hvae.cli.main import UserError
 
     if workers is not None and scheduler:
         raise UserError("--workers and --scheduler cannot be used together")
