@@ -19,62 +19,19 @@ failure inside hvae itself exits 1 with one line too; set ``HVAE_DEBUG=1`` for t
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hvae.agents.llm.backends import BackendError
-from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
-from hvae.simulation.store import RunFolderError
-
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError)
-EXIT_USER_ERROR = 2
-
-
-class UserError(click.ClickException):
-    """A problem with what the user gave us: one line, exit status 2."""
-
-    exit_code = EXIT_USER_ERROR
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"hvae: error: {self.format_message()}", err=True)
-
-
-def friendly_errors(func: Callable) -> Callable:
-    """Turn known user errors into :class:`UserError` and anything else into one line, exit 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except USER_ERRORS as error:
-            raise UserError(str(error)) from None
-        except KeyboardInterrupt:
-            click.echo("hvae: interrupted", err=True)
-            sys.exit(130)
-        except Exception as error:  # noqa: BLE001 - last line of defence for the CLI
-            if os.environ.get("HVAE_DEBUG"):
-                raise
-            click.echo(
-                f"hvae: internal error: {type(error).__name__}: {error} "
-                "(set HVAE_DEBUG=1 for the traceback)",
-                err=True,
-            )
-            sys.exit(1)
-
-    return wrapper
-
+from hvae.cli.errors import EXIT_USER_ERROR, UserError, friendly_errors
+from hvae.cli.sweep import sweep
+from hvae.scenarios.errors import ScenarioError
+from hvae.scenarios.loader import load_scenario, shipped_scenarios
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hvae")
@@ -577,8 +534,6 @@ def _valid_letters(text: str) -> bool:
         return False
     return True
 
-
-from hvae.experiments.sweep.execution import sweep  # noqa: E402 - registered after the group exists
 
 cli.add_command(sweep)
 

@@ -1,0 +1,62 @@
+"""User errors on the command line: one line ``hvae: error: ...``, exit status 2, no traceback.
+
+Every command is wrapped in :func:`friendly_errors`: the errors that mean "what you gave me cannot
+be used" (a bad scenario, a run folder in the way, an unusable backend) become a
+:class:`UserError`; anything else is an internal error, printed as one line with exit status 1
+(``HVAE_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from hvae.agents.llm.backends import BackendError
+from hvae.scenarios.errors import ScenarioError
+from hvae.simulation.store import RunFolderError
+
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError)
+EXIT_USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    """A problem with what the user gave us: one line, exit status 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hvae: error: {self.format_message()}", err=True)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn known user errors into :class:`UserError` and anything else into one line, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except USER_ERRORS as error:
+            raise UserError(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("hvae: interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:  # noqa: BLE001 - last line of defence for the CLI
+            if os.environ.get("HVAE_DEBUG"):
+                raise
+            click.echo(
+                f"hvae: internal error: {type(error).__name__}: {error} "
+                "(set HVAE_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper
