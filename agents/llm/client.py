@@ -10,16 +10,23 @@ agent and the real client and, for every call:
 2. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
-   off the event loop), calls the model with a timeout, and retries
-   timeouts, 429 and 5xx with exponential backoff;
+   off the event loop), calls the model with a timeout, and retries timeouts, connection errors,
+   408/409/429 and 5xx (see :func:`backoff_delay`);
 4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord` and
    writes a transcript line.
+
+**Backoff.** Retry ``k`` waits a uniformly random time in ``[0, min(max_backoff_s,
+backoff_s·2^(k−1))]`` ("full jitter"), so agents that hit a rate limit together do not retry
+together. When the server says how long to wait (``Retry-After`` in seconds or as an HTTP date,
+or ``retry-after-ms``), the wait is that time, capped at ``max_backoff_s``, plus the jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
+import random
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -105,6 +112,52 @@ def _is_retryable(error: BaseException) -> bool:
     return status in (408, 409, 429) or status >= 500
 
 
+def retry_after_s(error: BaseException) -> float | None:
+    """How long the server asked us to wait (``retry-after-ms`` or ``Retry-After``), if it did."""
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        value = headers.get("retry-after")
+    except Exception:  # noqa: BLE001 - not a headers mapping
+        return None
+    seconds: float | None = None
+    if millis is not None:
+        try:
+            seconds = float(millis) / 1000
+        except ValueError:
+            seconds = None
+    if seconds is None and value is not None:
+        try:
+            seconds = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value)
+                seconds = when.timestamp() - time.time()
+            except (TypeError, ValueError, OverflowError):
+                return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(
+    attempt: int, base_s: float, cap_s: float, retry_after: float | None, rng: random.Random
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): full jitter, plus Retry-After.
+
+    ``uniform(0, min(cap_s, base_s·2^(attempt−1)))``; when the server sent ``retry_after``,
+    ``min(retry_after, cap_s)`` is added, so the wait honours it (bounded) and agents told the
+    same time still spread out.
+    """
+    ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
+    jitter = rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+    return jitter if retry_after is None else min(retry_after, cap_s) + jitter
+
+
 def _message_dict(message: LLMMessage) -> dict[str, Any]:
     role = {SystemMessage: "system", UserMessage: "user", AssistantMessage: "assistant"}.get(type(message), type(message).__name__)
     return {"role": role, "source": getattr(message, "source", None), "content": message.content}
@@ -127,6 +180,7 @@ class HvaeClient(ChatCompletionClient):
         self._semaphore = semaphore
         self.cache = cache
         self.transcript = transcript
+        self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -229,7 +283,7 @@ class HvaeClient(ChatCompletionClient):
                     raise
                 attempt += 1
                 record.retries += 1
-                await asyncio.sleep(config.backoff_s * (2 ** (attempt - 1)))
+                await asyncio.sleep(backoff_delay(attempt, config.backoff_s, config.max_backoff_s, retry_after_s(error), self._jitter))
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
         async def call() -> CreateResult:
