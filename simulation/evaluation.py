@@ -168,7 +168,7 @@ class Evaluation:
         """Answer every item for every cell and write the evaluation folder."""
         from hvae.analysis.evaluation import summarise_evaluation
 
-        store = RunStore.create(out_dir)
+        store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         summary: dict[str, Any] = {"kind": "evaluation", "status": "running", "started_at": started, "plan": _plan_dict(self.plan)}
         store.write_json("summary.json", summary)
@@ -199,6 +199,7 @@ class Evaluation:
                 loop.run_until_complete(self.pool.aclose())
             loop.close()
             store.write_json("summary.json", summary)
+            store.close()  # releases the folder's lock
         return store.path
 
     def accounting(self) -> dict[str, int]:
