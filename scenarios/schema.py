@@ -199,6 +199,17 @@ class CacheConfig(_Model):
     path: str | None = None
 
 
+class BackendErrorsConfig(_Model):
+    """What a run does when an LLM backend fails (see :mod:`hvae.agents.llm.health`): by default it
+    stops as ``failed`` when a backend cannot be reached or more than ``max_error_rate`` of its last
+    ``window`` calls failed; ``keep_going: true`` (or ``hvae run --keep-going``) goes on with
+    fallbacks instead and reports the error counts."""
+
+    keep_going: bool = False
+    window: int = Field(default=20, ge=1, le=100_000)
+    max_error_rate: float = Field(default=0.5, ge=0, le=1)
+
+
 class Scenario(_Model):
     """A whole experiment: population, world, menus, rounds and seed."""
 
@@ -216,6 +227,7 @@ class Scenario(_Model):
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    backend_errors: BackendErrorsConfig = Field(default_factory=BackendErrorsConfig)
 
     @model_validator(mode="after")
     def _backends_exist(self) -> Scenario:

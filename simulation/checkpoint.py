@@ -4,8 +4,8 @@ A model is rebuilt from its resolved scenario (``scenario.yaml``) — graph, pla
 deciders come out identical because they are drawn from the seed — and then the checkpoint
 restores what changed since: the round counter, every agent's state (payoffs, histories, counts,
 current values), the state of **every** random stream (matching, decisions per group, dynamics,
-Mesa's own generators), the LLM agents' setup conversations and accounting, and how many rows
-of each table the store had written. The runner writes a checkpoint
+Mesa's own generators), the LLM agents' setup conversations and accounting, the backends' error
+counts, and how many rows of each table the store had written. The runner writes a checkpoint
 right after each flush of rows, so a run killed at any moment (even by SIGKILL) resumes from the
 last flushed round: rows written after that checkpoint are cut away on resume, so no round is
 lost or duplicated.
@@ -146,6 +146,7 @@ def capture(model: HvaeModel, rows_written: dict[str, int], extra: dict[str, Any
         "mesa_random": [random_state[0], list(random_state[1]), random_state[2]],
         "log_totals": {k: int(v) for k, v in model.log.totals.items()},
         "deciders": deciders,
+        "backend_health": model.llm_pool.health_reports() if model.llm_pool is not None else {},
         "rows_written": {k: int(v) for k, v in rows_written.items()},
         "extra": dict(extra or {}),
     }
@@ -182,6 +183,8 @@ def restore(model: HvaeModel, state: Checkpoint) -> None:
         model.log.totals.update({k: int(v) for k, v in meta["log_totals"].items()})
         for name, snapshot in meta["deciders"].items():
             model.deciders[name].restore(snapshot)
+        if model.llm_pool is not None:
+            model.llm_pool.restore_health(meta.get("backend_health") or {})
         model.round = int(meta["round"])
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise CheckpointError(f"the checkpoint is damaged ({type(error).__name__}: {error})") from None
@@ -328,6 +331,8 @@ def _manifest_problem(meta: dict[str, Any]) -> str | None:
     for key, kind in _MANIFEST_TYPES.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             return f"{key} is missing or has the wrong type"
+    if not isinstance(meta.get("backend_health", {}), dict):
+        return "backend_health has the wrong type"
     if meta["round"] < 0:
         return "round is negative"
     if not all(isinstance(v, int) and v >= 0 for v in meta["rows_written"].values()):

@@ -45,6 +45,7 @@ from hvae.agents.deciders import (
     History,
     build_rule_decider,
 )
+from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.svo import categories
 from hvae.scenarios.loader import ScenarioError
 from hvae.scenarios.schema import Scenario
@@ -62,12 +63,14 @@ STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
 def build_pool(scenario: Scenario):
     """The LLM backend pool for a scenario (with its response cache unless disabled)."""
     from hvae.agents.llm.cache import ResponseCache, default_cache_dir
+    from hvae.agents.llm.health import HealthPolicy
     from hvae.agents.llm.pool import BackendPool
 
     cache = None
     if scenario.cache.enabled:
         cache = ResponseCache(scenario.cache.path or default_cache_dir())
-    return BackendPool(dict(scenario.backends), cache=cache)
+    policy = HealthPolicy(**scenario.backend_errors.model_dump())
+    return BackendPool(dict(scenario.backends), cache=cache, policy=policy)
 
 
 @dataclass
@@ -343,7 +346,23 @@ class HvaeModel(mesa.Model):
                 *(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
             )
 
-        return dict(zip(groups, self._loop.run_until_complete(gather())))
+        try:
+            return dict(zip(groups, self._loop.run_until_complete(gather())))
+        except BackendUnavailable:
+            self._drain()
+            raise
+
+    def _drain(self) -> None:
+        """Let the other agents' tasks end after a backend was found dead.
+
+        Calls in flight finish (or time out) and calls not yet sent stop at once (the backend's
+        health refuses them), so nothing is left running when the model closes. They are not
+        cancelled: cancelling an HTTP client mid-connect leaves coroutines that warn at exit.
+        """
+        loop = self._loop
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()] if loop is not None else []
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
         """Decomposed-game payoffs of the round for every agent (zeros for idle agents)."""

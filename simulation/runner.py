@@ -8,8 +8,9 @@ how far the run got. However the run ends — finished, Ctrl-C, or an error — 
 ``complete`` run is ever marked complete. After every flush the model is checkpointed
 (:mod:`hvae.simulation.checkpoint`), so :func:`resume_run` continues an interrupted, failed or
 killed run exactly where its last checkpoint left it. The run folder is locked
-(:mod:`hvae.simulation.lock`) for as long as a run or a resume writes it. Ctrl-C stops after
-the current round (a second Ctrl-C stops at once)::
+(:mod:`hvae.simulation.lock`) for as long as a run or a resume writes it. A dead LLM backend
+(:class:`~hvae.agents.llm.health.BackendUnavailable`) stops the run as ``failed``, like any
+error. Ctrl-C stops after the current round (a second Ctrl-C stops at once)::
 
     from hvae.scenarios.loader import load_scenario
     result = run_scenario(load_scenario("oracle_population"), "runs/demo")
@@ -150,13 +151,15 @@ def run_scenario(
     return _Play(model, store, summary).run(progress=progress, on_round=on_round)
 
 
-def resume_run(run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None) -> RunResult:
+def resume_run(
+    run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None, keep_going: bool = False,
+) -> RunResult:
     """Continue an interrupted, failed or killed run from its last checkpoint.
 
     The folder is locked first (a run still being written by another process is refused). The
     model is rebuilt from the folder's resolved scenario and restored from ``checkpoint.json``;
     rows written after that checkpoint are cut away, so the finished tables equal those of an
-    uninterrupted run.
+    uninterrupted run. ``keep_going`` overrides the scenario's ``backend_errors.keep_going``.
 
     Raises:
         RunFolderError: not a run folder, a run that is already complete, a folder another
@@ -177,6 +180,10 @@ def resume_run(run_dir: str | Path, *, progress: bool = False, on_round: RoundCa
             raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
         state = checkpoint.load(store.path)  # validated before anything changes
         scenario = load_scenario(store.path / "scenario.yaml")
+        if keep_going and not scenario.backend_errors.keep_going:
+            scenario = scenario.model_copy(
+                update={"backend_errors": scenario.backend_errors.model_copy(update={"keep_going": True})}
+            )
         model = HvaeModel(scenario)
         try:
             if state is not None:
@@ -194,7 +201,10 @@ def resume_run(run_dir: str | Path, *, progress: bool = False, on_round: RoundCa
                 handle.truncate(transcript_bytes)
         summary.update(status="running", finished_at=None)
         summary.pop("error", None)
-        summary.setdefault("resumed_at", []).append({"time": _now(), "round": model.round})
+        resumed = {"time": _now(), "round": model.round}
+        if keep_going:
+            resumed["keep_going"] = True
+        summary.setdefault("resumed_at", []).append(resumed)
         store.write_json("summary.json", summary)
         model.attach_run_folder(store.path)
         return _Play(model, store, summary).run(progress=progress, on_round=on_round)
@@ -217,6 +227,7 @@ class _Play:
             store.append(name, table)
         _write_llm_agents(model, store)
         summary.update(_counts(model))
+        _record_health(model, summary)
         summary["rounds_completed"] = model.round
         summary["elapsed_s"] = round(time.perf_counter() - self.started, 3)
         if with_checkpoint:
@@ -277,6 +288,7 @@ class _Play:
                 self.flush(with_checkpoint=checkpoint_ok)  # keep the rounds that did finish
         finally:
             _write_llm_agents(model, store)
+            _record_health(model, summary)
             model.close()
             summary["finished_at"] = _now()
             summary.update(_counts(model))
@@ -309,6 +321,17 @@ def _write_llm_agents(model: HvaeModel, store: RunStore) -> None:
     records = model.llm_setup_records()
     if records:
         store.write_table("llm_agents", pa.Table.from_pylist(records))
+
+
+def _record_health(model: HvaeModel, summary: dict[str, Any]) -> None:
+    """Calls and failures per LLM backend (``backend_health`` in ``summary.json``)."""
+    if model.llm_pool is None:
+        return
+    reports = model.llm_pool.health_reports()
+    if reports:
+        summary["backend_health"] = {
+            name: {key: value for key, value in report.items() if key != "recent"} for name, report in reports.items()
+        }
 
 
 LLM_COUNTS = (

@@ -12,8 +12,11 @@ agent and the real client and, for every call:
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
    off the event loop), calls the model with a timeout, and retries timeouts, connection errors,
    408/409/429 and 5xx (see :func:`backoff_delay`);
-4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord` and
-   writes a transcript line.
+4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord`,
+   writes a transcript line, and tells the backend's
+   :class:`~hvae.agents.llm.health.BackendHealth` whether the call (after its retries) got an
+   answer — which raises :class:`~hvae.agents.llm.health.BackendUnavailable` when the backend
+   is dead.
 
 **Backoff.** Retry ``k`` waits a uniformly random time in ``[0, min(max_backoff_s,
 backoff_s·2^(k−1))]`` ("full jitter"), so agents that hit a rate limit together do not retry
@@ -48,6 +51,7 @@ from autogen_core.models import (
 
 from hvae.agents.llm.backends import BackendConfig, EmbeddedBackend, model_identity
 from hvae.agents.llm.cache import ResponseCache, request_key
+from hvae.agents.llm.health import BackendHealth, BackendUnavailable
 from hvae.agents.llm.transcript import TranscriptWriter
 
 
@@ -100,6 +104,8 @@ class RetryableError(Exception):
 
 
 def _is_retryable(error: BaseException) -> bool:
+    if isinstance(error, BackendUnavailable):
+        return False
     if isinstance(error, (asyncio.TimeoutError, TimeoutError, RetryableError, ConnectionError)):
         return True
     try:
@@ -174,12 +180,14 @@ class HvaeClient(ChatCompletionClient):
         semaphore: asyncio.Semaphore | None = None,
         cache: ResponseCache | None = None,
         transcript: TranscriptWriter | None = None,
+        health: BackendHealth | None = None,
     ) -> None:
         self._raw = raw
         self.config = config
         self._semaphore = semaphore
         self.cache = cache
         self.transcript = transcript
+        self.health = health
         self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
@@ -248,7 +256,11 @@ class HvaeClient(ChatCompletionClient):
                 record.errors += 1
                 record.last_error = error_text
                 self._transcribe(settings, request, None, record.latency_s - latency_before, False, retries, error_text)
+                if self.health is not None and not isinstance(error, BackendUnavailable):
+                    self.health.failed(error_text)  # raises BackendUnavailable when fail-fast trips
                 raise
+            if self.health is not None:
+                self.health.succeeded()
             if self.cache is not None and isinstance(result.content, str):
                 self.cache.put(
                     key,
@@ -275,6 +287,8 @@ class HvaeClient(ChatCompletionClient):
         config = self.config
         attempt = 0
         while True:
+            if self.health is not None:
+                self.health.check()  # a backend found dead gets no more requests
             try:
                 record.calls += 1
                 return await self._call_once(messages, args, record), attempt

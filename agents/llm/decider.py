@@ -13,7 +13,9 @@ is recorded (``shown_order``) so letters map back to options. A reply that canno
 re-asked up to ``reasks`` times with the reason; after that the decision is recorded invalid with
 its raw reply and the ``fallback`` applies: ``random`` (a uniformly random option, counted) or
 ``skip`` (no choice: the pair's game is void). A backend failure after its retries is treated the
-same way. Nothing an LLM says can crash a run.
+same way, unless the backend is dead: :class:`~hvae.agents.llm.health.BackendUnavailable`
+(unreachable, or failing too often) passes through and stops the run. Nothing an LLM *says* can
+crash a run.
 
 An agent never has two calls in flight: its setup and its decisions run one after another in its
 own task; different agents run concurrently, bounded by their backend's ``max_concurrency``.
@@ -36,6 +38,7 @@ from hvae.agents.deciders import NO_CHOICE, Decider, Decision, DecisionRequest, 
 from hvae.agents.llm import prompts
 from hvae.agents.llm.client import CallSettings, HvaeClient, call_scope
 from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.llm.parsing import parse_reply
 from hvae.agents.llm.pool import BackendPool
 
@@ -146,6 +149,8 @@ class LLMDecider(Decider):
                 )
                 text = response.chat_message.content
                 reply = text if isinstance(text, str) else str(text)
+            except BackendUnavailable:
+                raise  # a dead backend stops the run (see hvae.agents.llm.health)
             except Exception:  # noqa: BLE001 - backend failures become invalid decisions
                 if before is not None:
                     await agent.load_state(before)  # drop the dangling user message
