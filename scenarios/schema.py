@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
@@ -210,10 +210,21 @@ class BackendErrorsConfig(_Model):
     max_error_rate: float = Field(default=0.5, ge=0, le=1)
 
 
+def _one_path_component(name: str) -> str:
+    if set(name) == {"."}:
+        raise ValueError(f"{name!r} names a folder ('.' or '..'), not a new one: use letters, digits or _.-")
+    return name
+
+
+#: A name that becomes one path component (a run or sweep folder): letters, digits and ``_.-``,
+#: but not only dots (``.`` and ``..`` are the current and the parent folder).
+SafeName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(_one_path_component)]
+
+
 class Scenario(_Model):
     """A whole experiment: population, world, menus, rounds and seed."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName
     description: str = ""
     seed: int = 0
     rounds: int = Field(gt=0)

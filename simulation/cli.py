@@ -15,7 +15,8 @@ User errors (a bad file, argument or value, a folder another process is writing)
 ``hvae: error: …`` to stderr and exit with status 2, without a traceback and without leaving a run
 folder that looks complete. A run stopped because an LLM backend is unavailable (see
 :mod:`hvae.agents.llm.health`) prints one line naming the backend and its error and exits 1; so
-does a failure inside hvae itself (set ``HVAE_DEBUG=1`` for the traceback).
+does a failure inside hvae itself (set ``HVAE_DEBUG=1`` for the traceback). Credentials in URLs
+are masked in every line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import click
 
 from hvae.agents.llm.backends import BackendError
 from hvae.agents.llm.health import BackendUnavailable
+from hvae.agents.llm.secrets import redact_text
 from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
 from hvae.simulation.store import RunFolderError
 
@@ -46,7 +48,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"hvae: error: {self.format_message()}", err=True)
+        click.echo(f"hvae: error: {redact_text(self.format_message())}", err=True)
 
 
 def friendly_errors(func: Callable) -> Callable:
@@ -63,7 +65,7 @@ def friendly_errors(func: Callable) -> Callable:
         except USER_ERRORS as error:
             raise UserError(str(error)) from None
         except BackendUnavailable as error:
-            click.echo(f"hvae: error: {error}", err=True)
+            click.echo(f"hvae: error: {redact_text(str(error))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("hvae: interrupted", err=True)
@@ -72,8 +74,8 @@ def friendly_errors(func: Callable) -> Callable:
             if os.environ.get("HVAE_DEBUG"):
                 raise
             click.echo(
-                f"hvae: internal error: {type(error).__name__}: {error} "
-                "(set HVAE_DEBUG=1 for the traceback)",
+                redact_text(f"hvae: internal error: {type(error).__name__}: {error} ")
+                + "(set HVAE_DEBUG=1 for the traceback)",
                 err=True,
             )
             sys.exit(1)
@@ -164,7 +166,7 @@ def run(
         sys.exit(130)
     except BackendUnavailable as error:
         click.echo(
-            f"hvae: error: {error}; the run stopped as failed: once the backend works, "
+            f"hvae: error: {redact_text(str(error))}; the run stopped as failed: once the backend works, "
             f"resume it with: hvae run --resume {target} (or add --keep-going to go on with fallbacks)",
             err=True,
         )
@@ -241,7 +243,7 @@ def backend_warnings(summary: dict[str, Any]) -> list[str]:
         )
         if report.get("tripped"):
             line += f" — it went on (keep_going) although the backend {report['tripped']}"
-        lines.append(line)
+        lines.append(redact_text(line))
     return lines
 
 

@@ -37,6 +37,7 @@ from hvae.agents.deciders import NO_CHOICE, Decider, DecisionRequest, Decisions,
 from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import BackendConfig, model_label
 from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm.secrets import redact_text
 from hvae.agents.values import FixedAngle, parse_value
 from hvae.scenarios.loader import ScenarioError
 from hvae.simulation.menus import slider_schedule
@@ -190,7 +191,7 @@ class Evaluation:
             summary["status"] = "complete"
         except BaseException as error:
             summary["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            summary["error"] = f"{type(error).__name__}: {error}"
+            summary["error"] = redact_text(f"{type(error).__name__}: {error}")
             raise
         finally:
             summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.llm.secrets import check_credentials_restored, redact_text, redacted_fields
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
@@ -143,6 +144,8 @@ def run_scenario(
         "finished_at": None,
         "versions": _versions(),
     }
+    if redacted_fields(scenario):
+        summary["redacted"] = redacted_fields(scenario)
     store.write_json("summary.json", summary)
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
@@ -180,6 +183,7 @@ def resume_run(
             raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
         state = checkpoint.load(store.path)  # validated before anything changes
         scenario = load_scenario(store.path / "scenario.yaml")
+        check_credentials_restored(scenario, summary.get("redacted") or [], store.path)
         if keep_going and not scenario.backend_errors.keep_going:
             scenario = scenario.model_copy(
                 update={"backend_errors": scenario.backend_errors.model_copy(update={"keep_going": True})}
@@ -271,7 +275,7 @@ class _Play:
             raise RunInterrupted(self.store.path) from None
         except BaseException as error:
             summary["status"] = "failed"
-            summary["error"] = f"{type(error).__name__}: {error}"
+            summary["error"] = redact_text(f"{type(error).__name__}: {error}")
             summary["resumable"] = True
             raise
         finally:

@@ -2,7 +2,7 @@
 
 A **sweep file** (YAML) names a base scenario and the runs to make from it::
 
-    name: competition_by_graph           # letters, digits, _.- ; default --out is runs/<name>
+    name: competition_by_graph           # letters, digits, _.- (not only dots); default --out is runs/<name>
     description: share of competitive agents x graph family
     scenario: sweep_base                 # a path relative to this file, or a shipped scenario's name
     seeds: [1, 2]                        # every run point is played once per seed
@@ -103,6 +103,8 @@ from hvae.scenarios.loader import (
     read_yaml,
     resolve_scenario_path,
 )
+from hvae.agents.llm.secrets import redact_text, strip_credentials
+from hvae.scenarios.schema import SafeName
 from hvae.simulation.lock import FolderLock, check_unlocked
 from hvae.simulation.store import RunFolderError
 
@@ -120,7 +122,7 @@ class SweepFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName
     description: str = ""
     scenario: str = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
@@ -283,7 +285,7 @@ def value_label(value: Any) -> str:
         return "-".join(parts)
     if isinstance(value, (list, tuple)):
         return "-".join(value_label(v) for v in value)
-    return str(value)
+    return strip_credentials(str(value))  # a base_url's password never becomes a folder name
 
 
 def _safe(text: str) -> str:
@@ -581,7 +583,7 @@ def _run_locked(sweep, out_dir, resolved, started, workers, scheduler, client, p
             client = client or _connect(workers, scheduler, owned)  # before anything is written
         for folder in stale:
             shutil.rmtree(folder)
-        (out_dir / "sweep.yaml").write_text(sweep.text, encoding="utf-8")
+        (out_dir / "sweep.yaml").write_text(redact_text(sweep.text), encoding="utf-8")
         table.write()
         if work:
             _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)
@@ -784,7 +786,8 @@ class _Table:
         }
 
     def _base(self, run: PlannedRun) -> dict[str, Any]:
-        return {"run_id": run.run_id, "index": run.index, **run.params, "seed": run.seed,
+        params = {key: _redacted(value) for key, value in run.params.items()}
+        return {"run_id": run.run_id, "index": run.index, **params, "seed": run.seed,
                 "run_folder": str(self.out_dir / run.run_id)}
 
     def set(self, run: PlannedRun, row: dict[str, Any]) -> None:
@@ -834,6 +837,17 @@ class _Table:
         tmp = csv.with_name(f".{csv.name}.tmp")
         frame.to_csv(tmp, index=False)
         os.replace(tmp, csv)
+
+
+def _redacted(value: Any) -> Any:
+    """A parameter value with credentials in URLs masked (for the table)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _plain_column(column: Any) -> Any:

@@ -23,7 +23,9 @@ Shared settings: ``temperature``, ``top_p``, ``seed`` (the base of every per-cal
 ``retries`` on timeouts, 429 and 5xx (exponential ``backoff_s`` with full jitter, at most
 ``max_backoff_s``, honouring a server's ``Retry-After``; see :mod:`.client`), and
 ``max_concurrency`` (requests in flight; the embedded model always runs one call at a time — two
-concurrent calls on one llama.cpp model abort the process).
+concurrent calls on one llama.cpp model abort the process). An ``openai`` ``base_url`` may hold
+``${VARIABLE}`` references, expanded from the environment when the client is built (see
+:mod:`.secrets`: credentials are never written to a run folder).
 
 ``structured`` says how to ask for a JSON reply: ``json_schema`` (OpenAI standard; vLLM, Ollama,
 OpenAI), ``json_object_schema`` (llama.cpp's ``{"type": "json_object", "schema": …}``; the
@@ -174,7 +176,9 @@ def build_raw_client(config: BackendConfig):
                 )
         kwargs: dict[str, object] = {}
         if config.base_url:
-            kwargs["base_url"] = config.base_url
+            from hvae.agents.llm.secrets import expand_env
+
+            kwargs["base_url"] = expand_env(config.base_url, f"backend model {config.model!r}: base_url")
         return OpenAIChatCompletionClient(
             model=config.model,
             api_key=api_key,

@@ -52,6 +52,7 @@ from autogen_core.models import (
 from hvae.agents.llm.backends import BackendConfig, EmbeddedBackend, model_identity
 from hvae.agents.llm.cache import ResponseCache, request_key
 from hvae.agents.llm.health import BackendHealth, BackendUnavailable
+from hvae.agents.llm.secrets import redact_text
 from hvae.agents.llm.transcript import TranscriptWriter
 
 
@@ -252,7 +253,7 @@ class HvaeClient(ChatCompletionClient):
                 result, retries = await self._call_with_retries(messages, args, record)
             except Exception as error:  # after retries: recorded, transcribed, re-raised
                 retries = record.retries - retries_before
-                error_text = f"{type(error).__name__}: {error}"
+                error_text = redact_text(f"{type(error).__name__}: {error}")
                 record.errors += 1
                 record.last_error = error_text
                 self._transcribe(settings, request, None, record.latency_s - latency_before, False, retries, error_text)

@@ -128,6 +128,8 @@ class BackendHealth:
 
 def describe_backend(name: str, config: Any) -> str:
     """How messages name a backend: ``'srv' (openai, model stub at http://127.0.0.1:9/v1)``."""
+    from hvae.agents.llm.secrets import redact_url
+
     kind = getattr(config, "kind", "?")
     details = kind
     model = getattr(config, "model", None)
@@ -135,5 +137,5 @@ def describe_backend(name: str, config: Any) -> str:
         details += f", model {model}"
     base_url = getattr(config, "base_url", None)
     if base_url:
-        details += f" at {base_url}"
+        details += f" at {redact_url(base_url)}"
     return f"{name!r} ({details})"

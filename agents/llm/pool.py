@@ -60,6 +60,10 @@ class BackendPool:
                 raise BackendError(
                     f"backend {name!r} reads its API key from ${config.api_key_env}, which is not set"
                 )
+            if config.base_url:
+                from hvae.agents.llm.secrets import expand_env
+
+                expand_env(config.base_url, f"backend {name!r}: base_url")
 
     def health(self, name: str) -> BackendHealth:
         """The health monitor of backend ``name`` (shared by all its clients)."""
