@@ -44,16 +44,22 @@ from hvae.agents.svo import UTILITY_TOLERANCE, menu_utilities
 
 NO_CHOICE = -1  #: choice value meaning "no decision" (an invalid reply whose pair is skipped)
 
+#: Two generosities closer than this count as equal (they are ratios of whole coins; this only
+#: absorbs floating-point noise).
+GENEROSITY_TOLERANCE = 1e-12
+
 
 @dataclass(frozen=True)
 class History:
     """What recent partners did to each requesting agent, most recent first, NaN-padded.
 
     All arrays have shape ``(n_agents, length)``. ``given`` is the amount a partner gave the agent
-    (the partner's chosen "other" amount, summed over partners when an agent plays several at
-    once); ``kept`` what the partner kept for itself; ``generosity`` where ``given`` sat in the
-    range of "other" amounts on that menu (0 = least generous option, 1 = most generous);
-    ``partner`` the partner's agent id (−1 with several partners); ``round`` the round.
+    (the partner's chosen "other" amount; the **mean** over partners when an agent plays several
+    at once, so it is always "what one partner gave"); ``kept`` what the partner kept for itself
+    (mean likewise); ``generosity`` where ``given`` sat in the range of "other" amounts on that menu
+    (0 = least generous option, 1 = most generous; NaN on a menu whose options all give the same;
+    the mean over partners); ``partner`` the partner's agent id (−1 with several partners);
+    ``round`` the round.
     """
 
     given: np.ndarray
@@ -200,6 +206,9 @@ class Decider(ABC):
     description: ClassVar[str] = ""
     #: True for deciders whose :meth:`adecide` waits on I/O (LLM backends).
     is_async: ClassVar[bool] = False
+    #: False for deciders that never look at the agent's value (``random``, ``fixed``): their
+    #: agents' values are only labels, so value shares do not count them.
+    acts_on_value: ClassVar[bool] = True
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> int | Decision:
         """Choose for one agent; return an option index or a :class:`Decision`."""
@@ -291,6 +300,7 @@ class RandomDecider(Decider):
 
     name = "random"
     description = "Chooses uniformly at random (the chance baseline)."
+    acts_on_value = False
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
         return Decisions.from_choices(rng.integers(0, len(request.options), size=request.n))
@@ -301,10 +311,12 @@ class ReciprocalDecider(Decider):
 
     Rule: let ``g`` be the mean generosity of the agent's last ``memory`` games, where the
     generosity of a game is where the amount the partner gave sat in the range of "other"
-    amounts on that game's menu (0 = the stingiest option, 1 = the most generous). On the current
-    menu the agent picks the option whose "other" amount sits nearest to ``g`` of the way up that
-    menu's range; ties go to the option with the higher utility for its own value, then at random.
-    With no history yet it acts as the oracle of its own value.
+    amounts on that game's menu (0 = the stingiest option, 1 = the most generous; undefined, and
+    skipped, on a menu where every option gives the same). On the current menu the agent picks the
+    option whose "other" amount sits nearest to ``g`` of the way up that menu's range —
+    lexicographically: however small the difference in distance, utility only decides between
+    options equally near, then chance. With no history yet (or on a menu whose options all give
+    the other the same) it acts as the oracle of its own value.
     """
 
     name = "reciprocal"
@@ -325,12 +337,14 @@ class ReciprocalDecider(Decider):
             target[has_history] = np.nanmean(recent[has_history], axis=1)
         others = options[:, 1]
         spread = others.max() - others.min()
-        position = (others - others.min()) / spread if spread > 0 else np.full(len(others), 0.5)
+        if spread == 0:  # every option gives the other the same: generosity cannot be matched
+            return Decisions.from_choices(argmax_random_ties(utilities, rng))
+        position = (others - others.min()) / spread
         distance = np.abs(position[None, :] - target[:, None])
-        span = np.ptp(utilities, axis=1, keepdims=True)
-        utility_rank = (utilities - utilities.min(axis=1, keepdims=True)) / np.where(span > 0, span, 1)
-        # Distance dominates; utility breaks ties; argmax_random_ties breaks the rest.
-        score = np.where(has_history[:, None], -np.round(distance, 9) * 1e3 + utility_rank, utilities)
+        # Lexicographic: only the options nearest the target generosity stay in play (however small
+        # the margin), utility decides among them, and argmax_random_ties breaks what is left.
+        nearest = distance <= distance.min(axis=1, keepdims=True) + GENEROSITY_TOLERANCE
+        score = np.where(has_history[:, None], np.where(nearest, utilities, -np.inf), utilities)
         return Decisions.from_choices(argmax_random_ties(score, rng))
 
 
@@ -339,6 +353,7 @@ class FixedDecider(Decider):
 
     name = "fixed"
     description = "Always picks one fixed option index."
+    acts_on_value = False
 
     def __init__(self, option: int) -> None:
         self.option = option
@@ -358,6 +373,10 @@ RULE_DECIDERS: dict[str, type[Decider]] = {
     "reciprocal": ReciprocalDecider,
     "fixed": FixedDecider,
 }
+
+
+#: Names of the deciders that ignore the agent's value (see :attr:`Decider.acts_on_value`).
+VALUE_BLIND_DECIDERS: frozenset[str] = frozenset(name for name, cls in RULE_DECIDERS.items() if not cls.acts_on_value)
 
 
 def build_rule_decider(config: BaseModel) -> Decider:

@@ -166,10 +166,15 @@ def primary_allocations(choices: Sequence[int]) -> np.ndarray:
 
 
 def angle_from_allocations(allocations: np.ndarray) -> float:
-    """Slider angle (degrees) from six (self, other) allocations, or their per-item means."""
+    """Slider angle (degrees) from six (self, other) allocations, or their per-item means.
+
+    ``atan2(mean_other − 50, mean_self − 50)``: the direction of the mean allocation seen from the
+    slider's centre (50, 50). On the slider items mean_self > 50, where this equals the published
+    ``atan`` form; for general allocations ``atan`` would put the angle in the wrong quadrant.
+    """
     allocations = np.asarray(allocations, dtype=float)
     mean_self, mean_other = allocations[..., 0].mean(), allocations[..., 1].mean()
-    return math.degrees(math.atan((mean_other - 50.0) / (mean_self - 50.0)))
+    return math.degrees(math.atan2(mean_other - 50.0, mean_self - 50.0))
 
 
 def slider_angle(choices: Sequence[int]) -> float:
@@ -182,11 +187,16 @@ def slider_angles(choice_matrix: np.ndarray) -> np.ndarray:
     choice_matrix = np.asarray(choice_matrix, dtype=int)
     allocations = PRIMARY_ITEMS[np.arange(6)[None, :], choice_matrix]  # (n, 6, 2)
     means = allocations.mean(axis=1)
-    return np.degrees(np.arctan((means[:, 1] - 50.0) / (means[:, 0] - 50.0)))
+    return np.degrees(np.arctan2(means[:, 1] - 50.0, means[:, 0] - 50.0))
 
 
-def category(angle_deg: float) -> str:
-    """SVO category of an angle (boundary values go to the upper category, see module doc)."""
+def category(angle_deg: float) -> str | None:
+    """SVO category of an angle (boundary values go to the upper category, see module doc).
+
+    None for an undefined angle (NaN): it has no category.
+    """
+    if math.isnan(angle_deg):
+        return None
     for name, lower in CATEGORY_LOWER_BOUNDS:
         if angle_deg >= lower:
             return name
@@ -198,14 +208,17 @@ CATEGORY_ORDER: tuple[str, ...] = ("altruistic", "prosocial", "individualistic",
 
 
 def category_codes_of(angles_deg: np.ndarray) -> np.ndarray:
-    """Vectorised category as an index into :data:`CATEGORY_ORDER` (same boundary rule)."""
+    """Vectorised category as an index into :data:`CATEGORY_ORDER` (same boundary rule); −1 for NaN."""
+    angles = np.asarray(angles_deg, dtype=float)
     bounds = -np.array([lower for _, lower in CATEGORY_LOWER_BOUNDS])
-    return np.searchsorted(bounds, -np.asarray(angles_deg, dtype=float), side="left")
+    return np.where(np.isnan(angles), -1, np.searchsorted(bounds, -angles, side="left"))
 
 
 def categories(angles_deg: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`category` (returns an array of names)."""
-    return np.array(CATEGORY_ORDER)[category_codes_of(angles_deg)]
+    """Vectorised :func:`category` (an object array of names; None for NaN)."""
+    codes = category_codes_of(angles_deg)
+    names = np.array([*CATEGORY_ORDER, None], dtype=object)
+    return names[codes]  # code -1 picks the trailing None
 
 
 def preference_edges(choices: Sequence[int]) -> list[tuple[str, str]]:
@@ -230,17 +243,61 @@ def is_transitive(choices: Sequence[int]) -> bool:
     graph: dict[str, list[str]] = {name: [] for name in ENDPOINTS}
     for preferred, other in preference_edges(choices):
         graph[preferred].append(other)
+    return not _has_cycle(graph)
+
+
+def _preference_codes() -> np.ndarray:
+    """Per primary item and option: 0 = the item's first endpoint preferred, 1 = the second, 2 = none."""
+    codes = np.full((6, 9), 2, dtype=np.int64)
+    for i, (first, second) in enumerate(PRIMARY_ITEM_ENDPOINTS):
+        for j, (s, o) in enumerate(PRIMARY_ITEMS[i]):
+            d_first, d_second = math.dist((s, o), ENDPOINTS[first]), math.dist((s, o), ENDPOINTS[second])
+            codes[i, j] = 0 if d_first < d_second else 1 if d_second < d_first else 2
+    return codes
+
+
+def _transitive_by_pattern() -> np.ndarray:
+    """Transitivity of each of the 3⁶ preference patterns (one code per item, base 3)."""
+    names = list(ENDPOINTS)
+    table = np.zeros(3**6, dtype=bool)
+    for pattern in range(3**6):
+        graph: dict[str, list[str]] = {name: [] for name in names}
+        for i, (first, second) in enumerate(PRIMARY_ITEM_ENDPOINTS):
+            code = pattern // 3**i % 3
+            if code == 0:
+                graph[first].append(second)
+            elif code == 1:
+                graph[second].append(first)
+        table[pattern] = not _has_cycle(graph)
+    return table
+
+
+def _has_cycle(graph: dict[str, list[str]]) -> bool:
     state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = finished
 
-    def has_cycle(node: str) -> bool:
+    def visit(node: str) -> bool:
         state[node] = 1
         for nxt in graph[node]:
-            if state.get(nxt) == 1 or (nxt not in state and has_cycle(nxt)):
+            if state.get(nxt) == 1 or (nxt not in state and visit(nxt)):
                 return True
         state[node] = 2
         return False
 
-    return not any(node not in state and has_cycle(node) for node in graph)
+    return any(node not in state and visit(node) for node in graph)
+
+
+_TRANSITIVITY: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def transitivity(choice_matrix: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`is_transitive` for an ``(n, 6)`` matrix of primary answers (0..8)."""
+    global _TRANSITIVITY
+    if _TRANSITIVITY is None:
+        _TRANSITIVITY = (_preference_codes(), _transitive_by_pattern())
+    codes, table = _TRANSITIVITY
+    choice_matrix = np.asarray(choice_matrix, dtype=np.int64).reshape(-1, 6)
+    patterns = (codes[np.arange(6)[None, :], choice_matrix] * 3 ** np.arange(6)[None, :]).sum(axis=1)
+    return table[patterns]
 
 
 def secondary_distances(choices: Sequence[int]) -> dict[str, float]:
@@ -269,6 +326,24 @@ def prosocial_subtype(choices: Sequence[int]) -> str | None:
     return ranked[0]
 
 
+def prosocial_subtypes(choice_matrix: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`prosocial_subtype` for an ``(n, 9)`` matrix of secondary answers (0..8)."""
+    answers = np.asarray(choice_matrix, dtype=float).reshape(-1, 9) + 1
+    types = list(SECONDARY_IDEALS)
+    distances = np.empty((answers.shape[0], len(types)))
+    for k, ideals in enumerate(SECONDARY_IDEALS.values()):
+        items = [i for i, ideal in enumerate(ideals) if ideal is not None]
+        target = np.array([ideals[i] for i in items], dtype=float)
+        distances[:, k] = (np.abs(answers[:, items] - target[None, :]) / 8.0).mean(axis=1)
+    ranked = np.argsort(distances, axis=1, kind="stable")  # ties keep the types' order, as sorted() does
+    first_two = np.sort(ranked[:, :2], axis=1)
+    averse, joint = types.index("inequality_averse"), types.index("joint_gain_max")
+    separates = (first_two[:, 0] == min(averse, joint)) & (first_two[:, 1] == max(averse, joint))
+    separates &= distances[:, averse] != distances[:, joint]
+    nearer = np.where(distances[:, averse] < distances[:, joint], "inequality_averse", "joint_gain_max")
+    return np.where(separates, nearer, None).astype(object)
+
+
 def oracle_allocations(theta_deg: float, items: np.ndarray = PRIMARY_ITEMS) -> np.ndarray:
     """Per item, the mean allocation over the utility-maximising options (ties averaged)."""
     return np.array([item[best_options(theta_deg, item)].mean(axis=0) for item in items])
@@ -279,9 +354,22 @@ def attainable_angle(theta_deg: float) -> float:
     return angle_from_allocations(oracle_allocations(theta_deg))
 
 
-def slider_vr(measured_angle: float | np.ndarray, target_theta_deg: float | np.ndarray):
-    """Slider-angle value rationality: ``1 − |θ̂ − θ_att| / 77.65`` (1 = the oracle's angle)."""
-    target = np.vectorize(attainable_angle)(np.asarray(target_theta_deg, dtype=float))
+def attainable_angles(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`attainable_angle` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(attainable_angle, thetas_deg)
+
+
+def slider_vr(measured_angle: float | np.ndarray, target_theta_deg: float | np.ndarray) -> np.ndarray:
+    """Slider-angle value rationality of **one answer profile**: ``1 − |θ̂ − θ_att| / 77.65``.
+
+    This is the only implementation of slider VR in hvae. An agent's (or a repeat's, or a
+    group's) slider VR is the mean of this per-profile score over its scored profiles, and is
+    always shown beside :func:`chance_slider_vr` and :func:`ceiling_slider_vr`, the expectations
+    of the same per-profile score for a uniform random answerer and for the value-rational oracle.
+    (Scoring the *mean angle* over profiles instead would let a random answerer, whose angles
+    average out near the middle of the slider, "beat" the per-profile chance level.)
+    """
+    target = attainable_angles(target_theta_deg)
     return 1.0 - np.abs(np.asarray(measured_angle, dtype=float) - target) / SLIDER_RANGE
 
 
@@ -307,9 +395,39 @@ def _random_angles_and_prefix() -> tuple[np.ndarray, np.ndarray]:
 
 
 def chance_slider_vr(target_theta_deg: float) -> float:
-    """Exact expected slider-angle VR of a uniform random chooser for a target angle."""
+    """Exact expected per-profile slider VR (:func:`slider_vr`) of a uniform random answerer."""
     target = attainable_angle(target_theta_deg)
     angles, prefix = _random_angles_and_prefix()
     k, n = int(np.searchsorted(angles, target)), angles.size
     mean_abs = (target * k - prefix[k] + (prefix[n] - prefix[k]) - target * (n - k)) / n
     return float(1.0 - mean_abs / SLIDER_RANGE)
+
+
+def ceiling_slider_vr(target_theta_deg: float) -> float:
+    """Exact expected per-profile slider VR (:func:`slider_vr`) of the value-rational oracle.
+
+    The oracle breaks ties uniformly at random, so where several options of an item are best its
+    profile angle varies around the attainable target (the angle of the tie-averaged allocations)
+    and its expected per-profile score is below 1 (e.g. 0° ties on all nine options of item 1).
+    Computed over every combination of tied best options.
+    """
+    best = [best_options(target_theta_deg, item) for item in PRIMARY_ITEMS]
+    grids = np.meshgrid(*best, indexing="ij")
+    profiles = np.stack([g.ravel() for g in grids], axis=1)
+    return float(np.mean(slider_vr(slider_angles(profiles), np.full(len(profiles), target_theta_deg))))
+
+
+def chance_slider_vrs(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`chance_slider_vr` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(chance_slider_vr, thetas_deg)
+
+
+def ceiling_slider_vrs(thetas_deg: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`ceiling_slider_vr` (computed once per distinct angle; NaN stays NaN)."""
+    return _per_distinct(ceiling_slider_vr, thetas_deg)
+
+
+def _per_distinct(function, thetas_deg: np.ndarray) -> np.ndarray:
+    thetas = np.asarray(thetas_deg, dtype=float)
+    unique, inverse = np.unique(thetas, return_inverse=True)
+    return np.array([function(t) if np.isfinite(t) else np.nan for t in unique])[inverse].reshape(thetas.shape)

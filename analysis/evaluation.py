@@ -1,15 +1,21 @@
 """Evaluation results: one row per (agent, value, goal prompting) and the paper's figures.
 
 :func:`summarise_evaluation` turns the per-repeat table of ``hvae evaluate`` into one row per
-cell with: ``repeats``; ``angle_mean`` and its 95% t-interval over repeats (``angle_ci_low``,
-``angle_ci_high``; NaN with a single repeat); ``category_shares`` (category → share of repeats);
-``transitive_rate``; ``decision_vr`` beside ``chance_vr`` (a uniform chooser on the same items,
-exact) and ``ceiling_vr`` (1.0, the oracle); ``slider_vr`` against the attainable target
-(``attainable_angle``) beside ``chance_slider_vr`` (exact over all 9⁶ answer profiles);
-``slider_vr_of_mean_angle`` (the same score for the cell's mean angle: an oracle whose ties are
-broken at random scores 1 here in expectation, while its per-repeat mean ``slider_vr`` stays below
-1 on items where several options tie); ``invalid_rate``; and, when the secondary items were
-asked, ``subtype_shares``.
+cell with: ``repeats``; ``n_valid`` (valid item answers: fallback choices of unusable LLM replies
+are never measured) and ``n_scored`` (repeats whose six primary answers are all valid: only those
+have an angle); ``angle_mean`` and its 95% t-interval over scored repeats (``angle_ci_low``,
+``angle_ci_high``; NaN with fewer than two, and clipped to the angles the slider can show,
+[−16.26°, 61.39°], which the mean of slider angles can never leave); ``category_shares`` (category
+→ share of scored repeats); ``transitive_rate``; ``decision_vr`` beside ``chance_vr`` (a uniform
+chooser on the same items, exact) and ``ceiling_vr`` (1.0, the oracle); ``slider_vr`` — the mean
+over scored repeats of the per-profile score of :func:`hvae.agents.svo.slider_vr` against the
+attainable target (``attainable_angle``) — beside ``chance_slider_vr`` and ``ceiling_slider_vr``,
+the exact expectations of the same per-profile score for a uniform random answerer and for the
+oracle (below 1 where items tie); ``invalid_rate``; and, when the secondary items were asked,
+``subtype_shares``.
+
+Rule deciders (oracle, random, reciprocal) ignore goal prompting, so they have one cell per value
+with ``goal_prompting`` empty (None) rather than two identical-but-for-sampling rows.
 
 Figures: :func:`radar_chart` — the paper's radar of VR per value, with and without goal
 prompting, one panel per agent/model; :func:`ring_plot` — every repeat's slider angle against its
@@ -23,19 +29,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student t quantiles without importing all of scipy.stats
 
 from hvae.agents import svo
 
 CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
+RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """95% t-interval of the mean slider angle, clipped to the angles the slider can show.
+
+    The mean of slider angles lies in [SLIDER_MIN_ANGLE, SLIDER_MAX_ANGLE], so clipping never
+    loses coverage; with few repeats the unclipped interval would run far outside [−90°, 90°].
+    """
     values = values[np.isfinite(values)]
     if values.size < 2:
         return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean() - half), float(values.mean() + half)
+    half = stdtrit(values.size - 1, 0.975) * values.std(ddof=1) / math.sqrt(values.size)
+    possible = svo.random_slider_angles()  # every profile's angle, sorted: the exact extremes
+    low = max(float(values.mean() - half), float(possible[0]))
+    high = min(float(values.mean() + half), float(possible[-1]))
+    return low, high
 
 
 def _shares(values: pd.Series, names: list[str]) -> dict[str, float]:
@@ -49,12 +64,15 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, part in repeats.groupby(CELL_KEYS, sort=False, dropna=False):
         angles = part["angle"].to_numpy(dtype=float)
+        scored = np.isfinite(angles)
         low, high = _t_interval(angles)
         theta = float(key[3])
         row = dict(zip(CELL_KEYS, key))
         row.update(
             repeats=len(part),
-            angle_mean=float(np.nanmean(angles)) if np.isfinite(angles).any() else float("nan"),
+            n_valid=int(part["n_valid"].sum()),
+            n_scored=int(scored.sum()),
+            angle_mean=float(angles[scored].mean()) if scored.any() else float("nan"),
             angle_ci_low=low,
             angle_ci_high=high,
             category_shares=_shares(part["category"].dropna(), list(svo.CATEGORY_ORDER)),
@@ -63,10 +81,9 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
             chance_vr=float(part["chance_vr"].mean()),
             ceiling_vr=1.0,
             attainable_angle=svo.attainable_angle(theta),
-            slider_vr=float(part["slider_vr"].mean()),
-            slider_vr_of_mean_angle=1 - abs(float(np.nanmean(angles)) - svo.attainable_angle(theta)) / svo.SLIDER_RANGE
-            if np.isfinite(angles).any() else float("nan"),
+            slider_vr=float(part["slider_vr"].mean()) if scored.any() else float("nan"),
             chance_slider_vr=svo.chance_slider_vr(theta),
+            ceiling_slider_vr=svo.ceiling_slider_vr(theta),
             invalid_rate=float(part["invalid"].sum() / (len(part) * _items(part))),
         )
         if "prosocial_subtype" in part:
@@ -108,22 +125,23 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
 
 def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") -> list[Path]:
     """The paper's radar chart: VR per value, with and without goal prompting, a panel per agent."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(table["agent"], table["model"])))
     values = list(dict.fromkeys(table["value"]))
-    fig, axes = plt.subplots(1, len(panels), subplot_kw={"projection": "polar"}, figsize=(5.6 * len(panels), 5.4), squeeze=False)
+    fig = Figure(figsize=(5.6 * len(panels), 5.4))
+    axes = fig.subplots(1, len(panels), subplot_kw={"projection": "polar"}, squeeze=False)
     fig.subplots_adjust(wspace=0.55, top=0.8)
     angles = np.linspace(0, 2 * np.pi, len(values), endpoint=False)
     closed = np.append(angles, angles[0])
-    styles = {True: ("tab:blue", "with goal prompting"), False: ("tab:orange", "without goal prompting")}
+    styles = {True: ("tab:blue", "with goal prompting"), False: ("tab:orange", "without goal prompting"),
+              None: ("tab:purple", "rule decider (no prompt)")}
     for ax, (agent, model) in zip(axes[0], panels):
         part = table[(table["agent"] == agent) & (table["model"] == model)]
+        goal_column = part["goal_prompting"].astype(object).where(part["goal_prompting"].notna(), None)
         for goal, (colour, label) in styles.items():
-            rows = part[part["goal_prompting"] == goal].set_index("value")
+            rows = part[goal_column.map(lambda g, goal=goal: g is goal or (g is not None and goal is not None and bool(g) == goal))]
+            rows = rows.set_index("value")
             if rows.empty:
                 continue
             vr = [float(rows.loc[v, measure]) if v in rows.index else np.nan for v in values]
@@ -140,22 +158,21 @@ def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") 
     label = "slider-angle VR (1 = the oracle's angle)" if measure == "slider_vr" else "decision VR (1 = always best option)"
     fig.suptitle(f"{label} per target value, with and without goal prompting", fontsize=11)
     paths = _save(fig, out_dir, f"radar_{measure}")
-    plt.close(fig)
     return paths
 
 
 def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Every repeat's slider angle (dot) against its target value (spoke) on the SVO ring."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(repeats["agent"], repeats["model"])))
-    fig, axes = plt.subplots(1, len(panels), subplot_kw={"projection": "polar"}, figsize=(4.6 * len(panels), 5.6), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(panels), 5.6))
+    axes = fig.subplots(1, len(panels), subplot_kw={"projection": "polar"}, squeeze=False)
     fig.subplots_adjust(top=0.78, wspace=0.3)
     targets = sorted(set(repeats["value_angle"]))
-    palette = plt.get_cmap("tab10")
+    palette = colormaps["tab10"]
+    sampled = False
     for ax, (agent, model) in zip(axes[0], panels):
         part = repeats[(repeats["agent"] == agent) & (repeats["model"] == model)]
         for bound in (57.15, 22.45, -12.04):
@@ -166,23 +183,28 @@ def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.plot([np.radians(target)] * 2, [0, 1.0], color=colour, linewidth=1.5, alpha=0.5, linestyle="--")
             attainable = svo.attainable_angle(target)
             ax.scatter(np.radians(attainable), 1.0, color=colour, marker="*", s=90, zorder=5)
-            rows = part[part["value_angle"] == target]
-            jitter = 0.55 + 0.35 * np.linspace(0, 1, max(len(rows), 1))[: len(rows)]
-            marker = np.where(rows["goal_prompting"].astype(bool), "o", "s")
-            for (angle, m), r in zip(zip(rows["angle"], marker), jitter):
-                if np.isfinite(angle):
-                    ax.scatter(np.radians(angle), r, color=colour, marker=m, s=18, alpha=0.8)
+            rows = part[(part["value_angle"] == target) & part["angle"].notna()]
+            if len(rows) > RING_REPEAT_LIMIT:  # a seeded sample keeps the figure legible (and fast)
+                rows = rows.sample(RING_REPEAT_LIMIT, random_state=index)
+                sampled = True
+            radius = 0.55 + 0.35 * np.linspace(0, 1, max(len(rows), 1))[: len(rows)]
+            goal = rows["goal_prompting"]
+            for marker, mask in (("o", goal.eq(True)), ("s", goal.eq(False)), ("D", goal.isna())):
+                mask = mask.to_numpy(dtype=bool)
+                if mask.any():  # one scatter call per marker: thousands of repeats draw at once
+                    ax.scatter(np.radians(rows["angle"].to_numpy(float)[mask]), radius[mask], color=colour,
+                               marker=marker, s=18, alpha=0.8)
             ax.plot([], [], color=colour, linestyle="--", label=f"target {target:g}° (★ attainable {svo.attainable_angle(target):.1f}°)")
         ax.set_thetamin(-90)
         ax.set_thetamax(90)
         ax.set_rticks([])
         ax.set_title(f"{agent}" + (f"\n{model}" if model != agent else ""), fontsize=10, pad=14)
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    sample_note = f" (at most {RING_REPEAT_LIMIT} per target, a seeded sample)" if sampled else ""
     fig.suptitle(
-        "Slider angle of every repeat (● goal prompting, ■ fixed goal) vs target value (dashed spoke)\n"
-        "★ the oracle's attainable angle; dotted: category boundaries; shaded: angles the slider can show",
+        f"Slider angle of every repeat{sample_note} (● goal prompting, ■ fixed goal, ◆ rule decider) vs target value "
+        "(dashed spoke)\n★ the oracle's attainable angle; dotted: category boundaries; shaded: angles the slider can show",
         fontsize=10,
     )
     paths = _save(fig, out_dir, "svo_ring")
-    plt.close(fig)
     return paths

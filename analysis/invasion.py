@@ -12,7 +12,11 @@ the value invaded; below: it receded), with the fixation times beside it.
     table = invasion_table(["runs/sweep/run-0001_…", "runs/sweep/run-0002_…"])
     invasion_plot(table, "runs/sweep/figures")
 
-Reads only run-folder files (``rounds.parquet``, ``agents.parquet``, ``summary.json``).
+Shares are among the agents that act on their value: random and fixed deciders carry a value only
+as a label and are not counted (see :func:`hvae.analysis.population.value_shares`).
+
+Reads only run-folder files (``rounds.parquet``, ``agents.parquet``, ``value_changes.parquet``,
+``summary.json``).
 """
 
 from __future__ import annotations
@@ -31,19 +35,23 @@ CATEGORY_COLORS = {"altruistic": "#2a9d8f", "prosocial": "#8ab17d", "individuali
 
 def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:
     """One row per (run, category): initial and final share and fixation (see module docstring)."""
+    from hvae.agents.deciders import VALUE_BLIND_DECIDERS
+    from hvae.agents.svo import categories
+    from hvae.analysis.population import category_counts
+
     rows = []
     for item in run_dirs:
         run = item if isinstance(item, RunFolder) else RunFolder(item)
         agents = run.agents()
+        agents = agents[~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS)]
+        if agents.empty:
+            continue
         initial_angles = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
-        from hvae.agents.svo import categories
-
         initial = pd.Series(categories(initial_angles.to_numpy())).value_counts(normalize=True)
         final = pd.Series(categories(agents["value_angle"].to_numpy())).value_counts(normalize=True)
-        rounds = run.rounds()
-        # a round's row shows the values its decisions were made with (updates come after it)
-        shares = rounds[rounds["grouping"] == "category"].pivot_table(index="round", columns="group", values="share", fill_value=0.0)
-        fixed = shares[(shares >= 1.0 - 1e-12).any(axis=1)] if not shares.empty else shares
+        # a round's row counts the values its decisions were made with (updates come after it)
+        counts = category_counts(run)
+        fixed = counts[(counts >= counts.sum(axis=1).to_numpy()[:, None] - 0.5).any(axis=1)] if not counts.empty else counts
         if len(fixed):
             fixation_round, winner = int(fixed.index[0]), fixed.iloc[0].idxmax()
         elif final.max() >= 1.0 - 1e-12:  # fixed by the update after the last round

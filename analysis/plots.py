@@ -13,11 +13,11 @@ over seeds with a 95% t-interval band (see :mod:`hvae.analysis.population`). The
 ``payoff_by_group``    mean payoff per round of an agent that played, per group
 ``welfare``            total payoff of the population per round
 ``gini``               Gini coefficient of cumulative payoff (population and per group)
-``value_shares``       stacked population shares of the four value categories
+``value_shares``       stacked shares of the value categories among agents that act on their value
 ``revealed_drift``     revealed angle θ̂ per group over a rolling window; dashed: assigned angle
 ``pair_payoffs``       heatmap: mean payoff per game of a row group against a column group
 ``network``            the network, nodes coloured by value category, shaped by decider
-``svo_ring``           polar SVO ring: each agent's assigned angle (open) and revealed angle (dot)
+``svo_ring``           polar SVO ring: each agent's assigned angle (open) and revealed angle (dot or set)
 ``value_rationality``  decision VR (and slider VR) per group with chance and ceiling marked
 =====================  ===========================================================================
 
@@ -168,16 +168,18 @@ class Analysis:
 
     @cached_property
     def revealed_agents(self) -> pd.DataFrame:
-        """Revealed angle per agent of the first run, with group and category.
+        """Revealed angle per agent **and value it held** in the first run, with group and category.
 
-        ``target`` is the mean assigned angle over the agent's decisions (under an update rule an
-        agent's value can change during the run); agents that never decided fall back to their
-        final ``value_angle``.
+        Under an update rule an agent's value can change during the run; each value it held gets
+        its own fit from the decisions made under it, and ``target`` is that value (the value in
+        force when the decisions were made). Agents that never decided have one row with their
+        final value as ``target`` and no fit.
         """
-        fits = pop.revealed_by(self.first, "agent_id")
+        fits = pop.revealed_by(self.first, ["agent_id", "value_angle"]).drop(columns="value_angle")
         agents = self.first.agents()[["agent_id", "group", "decider", "value_category", "value_angle"]]
         merged = agents.merge(fits, on="agent_id", how="left")
         merged["target"] = merged["target"].fillna(merged["value_angle"])
+        merged["identification"] = merged["identification"].fillna("none")
         return merged
 
     # -------------------------------------------------------------- games
@@ -218,7 +220,7 @@ class Analysis:
         One run: the interval is a t-interval over the group's agents; several runs: over seeds
         (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
         """
-        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr"]
+        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"]
         per_run = []
         for table in self.agent_vr:
             present = [m for m in measures if m in table]
@@ -353,11 +355,12 @@ def fig_value_shares(analysis: Analysis) -> Figure | None:
     ax.stackplot(x, shares.T.to_numpy(), labels=names, colors=[CATEGORY_COLORS.get(n, "#777") for n in names], alpha=0.85)
     ax.set_ylim(0, 1)
     ax.set_xlim(x.min(), max(x.max(), x.min() + 1))
-    ax.set_ylabel("share of the population")
+    ax.set_ylabel("share of agents that act on their value")
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     note = "mean over seeds" if analysis.multi else f"seed {analysis.seeds[0]}"
-    ax.set_title(f"Value shares: fraction of agents in each SVO category per round ({note})\n"
-                 f"{analysis.scenario.get('name', '?')} — flat unless an update rule changes values")
+    ax.set_title(f"Value shares: fraction of the agents that act on their value in each SVO category per round ({note})\n"
+                 f"{analysis.scenario.get('name', '?')} — random and fixed deciders not counted; flat unless an update "
+                 "rule changes values", fontsize=10.5)
     _round_axis(ax)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="category")
@@ -372,27 +375,38 @@ def fig_revealed_drift(analysis: Analysis) -> Figure | None:
     colors = _palette(names, analysis.by)
     fig, ax = _new_figure()
     window = int(drift["round_end"].iloc[0] - drift["round_start"].iloc[0] + 1)
+    strip = ax.get_xaxis_transform()  # x in data, y in axes fraction: unidentified windows sit at the bottom
     for name in names:
         part = drift[drift["group"] == name].sort_values("round_end")
         x = part["round_end"].to_numpy() + 1
         color = colors[name]
-        known = part["theta_low"].notna().to_numpy()
-        ax.plot(x, part["theta"].where(known), color=color, lw=1.8, label=f"{name}: revealed θ̂")
-        ax.scatter(x[known], part["theta"].to_numpy()[known], color=color, s=22, zorder=3)
-        ax.scatter(x[~known], part["theta"].to_numpy()[~known], color="white", edgecolors=color, marker="X", s=40, zorder=3)
-        width = (part["theta_high"] - part["theta_low"]).to_numpy()
-        if known.any() and np.nanmax(width) <= WIDE_BAND:
-            ax.fill_between(x, part["theta_low"], part["theta_high"], color=color, alpha=0.15, lw=0)
-        elif known.any():  # a very wide band would hide everything: outline it
-            ax.plot(x, part["theta_low"], color=color, lw=0.8, ls=(0, (1, 2)))
-            ax.plot(x, part["theta_high"], color=color, lw=0.8, ls=(0, (1, 2)))
+        theta = part["theta"].to_numpy(float)
+        if "identification" in part:
+            identification = part["identification"].to_numpy()
+        else:  # several seeds: theta is the mean of the seeds' point estimates (NaN when none had one)
+            identification = np.where(np.isnan(theta), "none", "point")
+        point, bounded, unknown = (identification == k for k in ("point", "set", "none"))
+        ax.plot(x, np.where(point, theta, np.nan), color=color, lw=1.8, label=f"{name}: revealed θ̂")
+        ax.scatter(x[point], theta[point], color=color, s=22, zorder=3)
+        low = np.where(point, part["theta_low"].to_numpy(float), np.nan)
+        high = np.where(point, part["theta_high"].to_numpy(float), np.nan)
+        if point.any() and np.nanmax(high - low, initial=0.0) <= WIDE_BAND:
+            ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
+        elif point.any():  # a very wide band would hide everything: outline it
+            ax.plot(x, low, color=color, lw=0.8, ls=(0, (1, 2)))
+            ax.plot(x, high, color=color, lw=0.8, ls=(0, (1, 2)))
+        if bounded.any():  # only a set is identified: its 95% set as a bar, no point
+            ax.vlines(x[bounded], part["ci_low"].to_numpy(float)[bounded], part["ci_high"].to_numpy(float)[bounded],
+                      color=color, lw=3.0, alpha=0.45, zorder=2)
+        ax.scatter(x[unknown], np.full(unknown.sum(), 0.03), transform=strip, color="white", edgecolors=color,
+                   marker="X", s=40, zorder=3, clip_on=False)
         ax.plot(x, part["target"], color=color, lw=1.4, ls="--", label=f"{name}: assigned (mean)")
     for _, bound in CATEGORY_LOWER_BOUNDS:
         ax.axhline(bound, color="#999999", lw=0.7, ls=":")
     if analysis.multi:
-        band = "95% t-interval over seeds"
+        band = "95% t-interval over seeds of the point estimates; X at the bottom = no seed identifies a point"
     else:
-        band = "95% profile-likelihood interval; X = angle not identified"
+        band = "95% profile-likelihood interval; bar without a dot = only a set is identified; X at the bottom = not identified"
     ax.set_title(
         f"Value drift: revealed angle θ̂ of each group's pooled choices in a {window}-round window\n"
         f"solid = θ̂ (band: {band}; bands wider than {WIDE_BAND:g}° outlined)\n"
@@ -402,7 +416,7 @@ def fig_revealed_drift(analysis: Analysis) -> Figure | None:
     ax.set_ylabel("revealed angle θ̂ (degrees)")
     ax.set_xlabel(f"last round of the {window}-round window")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    values = drift[["theta", "target"]].to_numpy(dtype=float)
+    values = drift[[c for c in ("theta", "target", "ci_low", "ci_high") if c in drift]].to_numpy(dtype=float)
     ax.set_ylim(max(min(-60.0, np.nanmin(values) - 10), -185), min(max(100.0, np.nanmax(values) + 10), 185))
     _legend_outside(ax, fontsize=8.5)
     return fig
@@ -466,12 +480,12 @@ def fig_network(analysis: Analysis, seed: int = 0) -> Figure | None:
 
 def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
     agents = analysis.revealed_agents
-    if agents.empty or agents["theta"].isna().all():
+    if agents.empty or agents["ci_low"].isna().all():
         return None
     note = ""
     if len(agents) > RING_AGENT_LIMIT:
         agents = agents.sample(RING_AGENT_LIMIT, random_state=seed)
-        note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agents)"
+        note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agent-values)"
     names = analysis.order("group", agents["group"].astype(str).unique())
     colors = _palette(names)
     agents = agents.assign(group=agents["group"].astype(str))
@@ -487,37 +501,47 @@ def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
         ax.text(math.radians(angle), r_max + 1.7, category, ha="center", va="center", fontsize=9,
                 color="#333333", fontstyle="italic")
     agents["radius"] = radius
-    agents["identified"] = agents["ci_low"].notna() & agents["theta"].notna()
     target = np.radians(agents["target"].to_numpy(float))
-    delta = (np.radians(agents["theta"].to_numpy(float)) - target + math.pi) % (2 * math.pi) - math.pi  # shorter way
-    agents["_target"], agents["_revealed"] = target, target + delta
+    agents["_target"] = target
+    # revealed angles and their sets lie in [-90, 90], as do the targets: no wrap-around
+    agents["_revealed"] = np.radians(agents["theta"].to_numpy(float))
+    steps = np.linspace(0.0, 1.0, 24)
+
+    def arcs(starts: pd.Series, ends: pd.Series, radii: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Arcs at constant radius from ``starts`` to ``ends`` (radians), one line separated by NaN."""
+        t = [np.append(a + (b - a) * steps, np.nan) for a, b in zip(starts, ends)]
+        r = [np.append(np.full(steps.size, rr), np.nan) for rr in radii]
+        return (np.concatenate(t), np.concatenate(r)) if t else (np.array([]), np.array([]))
+
     for name in names:
         part = agents[agents["group"] == name]
         color = colors[name]
         ax.scatter(part["_target"], part["radius"], s=28, facecolors="none", edgecolors=color, linewidths=1.2, zorder=3)
-        fitted = part[part["_revealed"].notna()]
-        steps = np.linspace(0.0, 1.0, 20)
-        arcs_t = [np.append(t + (v - t) * steps, np.nan) for t, v in zip(fitted["_target"], fitted["_revealed"])]
-        arcs_r = [np.append(np.full(steps.size, r), np.nan) for r in fitted["radius"]]
-        if arcs_t:  # one line per group: arcs separated by NaN
-            ax.plot(np.concatenate(arcs_t), np.concatenate(arcs_r), color=color, lw=0.9, alpha=0.7)
-        known = fitted[fitted["identified"]]
-        unknown = fitted[~fitted["identified"]]
-        ax.scatter(known["_revealed"], known["radius"], s=22, color=color, zorder=4)
-        ax.scatter(unknown["_revealed"], unknown["radius"], s=30, color="white", edgecolors=color, marker="X", zorder=4)
+        point = part[part["identification"] == "point"]
+        bounded = part[part["identification"] == "set"]
+        unknown = part[part["identification"] == "none"]
+        ax.plot(*arcs(point["_target"], point["_revealed"], point["radius"]), color=color, lw=0.9, alpha=0.7)
+        ax.scatter(point["_revealed"], point["radius"], s=22, color=color, zorder=4)
+        # only a set is identified: draw the 95% set itself as a thick translucent arc, no point
+        ax.plot(*arcs(np.radians(bounded["ci_low"]), np.radians(bounded["ci_high"]), bounded["radius"]),
+                color=color, lw=4.0, alpha=0.35, solid_capstyle="butt")
+        ax.scatter(unknown["_target"], unknown["radius"], s=30, color="white", edgecolors=color, marker="X", zorder=4)
+    ax.set_thetamin(-90)
+    ax.set_thetamax(90)
     ax.set_ylim(0, r_max + 2.3)
     ax.set_yticks([])
-    ax.set_thetagrids(range(0, 360, 45), labels=["0° self", "45°", "90° other", "135°", "±180°", "−135°", "−90°", "−45°"])
+    ax.set_thetagrids(range(-90, 91, 45), labels=["−90°", "−45°", "0° self", "45°", "90° other"])
     handles = [Line2D([], [], color=colors[g], lw=2, label=g) for g in names]
     handles += [
-        Line2D([], [], ls="", marker="o", mfc="none", mec="#333333", label="assigned angle"),
-        Line2D([], [], ls="", marker="o", color="#333333", label="revealed angle θ̂"),
-        Line2D([], [], ls="", marker="X", mfc="white", mec="#333333", label="θ̂ not identified (no 95% CI)"),
+        Line2D([], [], ls="", marker="o", mfc="none", mec="#333333", label="assigned angle (value in force)"),
+        Line2D([], [], ls="", marker="o", color="#333333", label="revealed angle θ̂ (point-identified)"),
+        Line2D([], [], color="#333333", lw=4.0, alpha=0.35, label="only bounded: 95% set, no point"),
+        Line2D([], [], ls="", marker="X", mfc="white", mec="#333333", label="not identified"),
         Line2D([], [], color="#555555", ls="--", label="category boundaries"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), frameon=False, fontsize=9)
-    ax.set_title(f"SVO ring: each agent's assigned angle (open circle) and revealed angle θ̂ (dot), joined by an arc\n"
-                 f"one agent per radius, grouped by population group{note} — seed {analysis.seeds[0]}",
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9)
+    ax.set_title(f"SVO ring: assigned angle (open circle) and revealed angle θ̂ (dot, joined by an arc) or its set\n"
+                 f"one agent and value per radius, grouped by population group{note} — seed {analysis.seeds[0]}",
                  fontsize=10.5, pad=28)
     return fig
 
@@ -544,8 +568,9 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
         ax.scatter(table[chance], y, marker="|", s=300, color="#d95f02", linewidths=2.5, label="chance (uniform random)", zorder=3)
         if measure == "decision_vr":
             ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling (oracle) = 1")
-        else:
-            ax.axvline(1.0, color="#1b9e77", lw=2, ls="--", label="ceiling = 1 (attainable target)")
+        else:  # the oracle's expected per-profile score: below 1 where items tie
+            ax.scatter(table["ceiling_slider_vr"], y, marker="|", s=300, color="#1b9e77", linewidths=2.5,
+                       label="ceiling (oracle, same score)", zorder=3)
         ax.set_xlim(min(0.0, np.nanmin(np.concatenate([values, low, table[chance].to_numpy(float)])) - 0.05), 1.05)
         ax.set_xlabel(xlabel)
         ax.set_title(title)
@@ -554,7 +579,7 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
     axes[0].invert_yaxis()
     interval = "over seeds" if analysis.multi else "over the group's agents"
     interval += ", clipped to [0, 1]"
-    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance (|) and ceiling (dashed)\n"
+    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance and ceiling\n"
                  f"{_scenario_label(analysis, band=False)}", fontsize=11)
     return fig
 
@@ -566,15 +591,20 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
      "chance level of a uniform random chooser on the same menus and the ceiling of the value-rational oracle; "
      "slider-angle VR where slider menus were played."),
     ("svo_ring", fig_svo_ring,
-     "Each agent's assigned SVO angle and the angle its choices reveal (maximum-likelihood logit fit). "
-     "Long arcs are agents that do not act on their value; a cross marks an angle the decisions do not identify."),
+     "Each agent's assigned SVO angle (per value it held) and the angle its choices reveal (maximum-likelihood "
+     "logit fit). A long arc from the assigned angle to a dot means the choices reveal a different value. Where "
+     "the menus cannot tell nearby values apart (an altruist or competitor on the slider, an individualist on "
+     "dictator menus) even a value-rational oracle is only bounded: its 95% set is drawn as a thick band, not a "
+     "point, and says nothing against the agent. A cross marks decisions that identify no angle."),
     ("revealed_drift", fig_revealed_drift,
      "Value drift: the revealed angle of each group's pooled choices in a rolling window of one menu cycle, "
      "against the group's mean assigned angle."),
     ("payoff_by_group", fig_payoff_by_group, "Mean payoff per round of an agent that played, per group."),
     ("welfare", fig_welfare, "Total payoff of the population per round."),
     ("gini", fig_gini, "Inequality of cumulative payoff over time, in the whole population and within each group."),
-    ("value_shares", fig_value_shares, "Shares of the four SVO categories in the population per round."),
+    ("value_shares", fig_value_shares,
+     "Shares of the four SVO categories per round among the agents that act on their value (random and fixed "
+     "deciders carry a value only as a label and are not counted)."),
     ("pair_payoffs", fig_pair_payoffs,
      "Mean payoff per game an agent of the row group earns against a partner of the column group."),
     ("network", fig_network, "The interaction network, coloured by value category and shaped by decider kind."),

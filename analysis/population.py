@@ -18,8 +18,10 @@ the agents that played that round (under ``all_edges`` matching a round's payoff
 of the agent's games). **Welfare** (``welfare``): the sum of all payoffs in a round.
 **Gini** (``gini``): inequality of *cumulative* payoff among the group's agents after the round
 (0 = everyone has the same, 1 = one agent has everything). **Value share** (``share``): the
-fraction of the population in the group or category (it moves only under an update rule).
-These four come straight from ``rounds.parquet``, which the run writes as it goes.
+fraction of the population in the group or, by value category, among the agents that act on
+their value (random and fixed deciders only carry a value as a label; :func:`value_shares`). It
+moves only under an update rule. Payoffs, welfare and Gini come straight from ``rounds.parquet``,
+which the run writes as it goes.
 
 **Value drift** (:func:`revealed_drift`): the revealed angle θ̂ (maximum-likelihood angle of a
 logit chooser, :mod:`hvae.analysis.revealed`) of each group's pooled decisions in a rolling
@@ -32,13 +34,22 @@ start every half window by default (each fit costs time; see :func:`revealed_dri
 **Reciprocity index** (:func:`reciprocity`): does what an agent received predict what it gives
 back? The **generosity** of a choice is where its "other" amount sits in the range of "other"
 amounts on that menu (0 = stingiest option, 1 = most generous; undefined when all options give
-the same). Because some menus invite generosity more than others, generosities are centred on
-the run-wide mean generosity of the same menu (the residual says "more or less generous than
-usual on this menu"). For every agent and every two consecutive games it played (rounds ``t`` and
-the next round ``t'`` it played), we pair
+the same, and for fallback choices of invalid replies). Because some menus invite generosity more
+than others, both sides are centred per menu. For every agent and every two consecutive games it
+played (rounds ``t`` and the next round ``t'`` it played), we pair
 
-* ``received`` — the mean residual generosity of its partners towards it in round ``t``, with
-* ``given``    — its own residual generosity in round ``t'``.
+* ``received`` — the mean generosity of its partners towards it in round ``t``, centred on the
+  run-wide mean generosity of that menu ("more or less generous than this menu usually gets"),
+  with
+* ``given``    — its own generosity in round ``t'``, centred on **its own** mean generosity on that
+  menu ("more or less generous than it usually is there").
+
+Centring ``given`` on the agent's own habit per menu is what makes the index about responses: a
+history-blind agent (an oracle) acts the same on a menu every time, so its ``given`` is always 0
+and its index is undefined, however its menu-to-menu pattern happens to line up with its partners'
+(centring on the menu's population mean instead gave history-blind oracles r ≈ 0.35 from the
+menu cycle alone); an oracle that breaks ties at random varies only by chance, so its index is
+near 0.
 
 The index of a group is the **pooled within-agent** Pearson correlation of ``received`` and
 ``given``: each agent's pairs are taken as deviations from that agent's own means, then pooled
@@ -50,7 +61,7 @@ With ``T`` pairs per agent the centring biases r by about −1/T, so short runs 
 Pairs from one agent are not independent, so the 95% interval is a **cluster bootstrap over
 agents** (agents resampled with replacement, r recomputed), not the Fisher-z interval, which would
 assume independent pairs and be too narrow. An agent whose generosity never varies (a fixed
-decider, an oracle on a single menu) adds nothing; if no agent varies the index is undefined
+decider, an oracle without ties) adds nothing; if no agent varies the index is undefined
 (NaN): they neither reciprocate nor fail to.
 
 **Value-pair payoff matrix** (:func:`pair_payoffs`): the mean payoff per game of an agent of row
@@ -78,7 +89,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.runfolder import NotARunFolder, RunFolder
 
 Grouping = Literal["group", "value_category"]
 
@@ -121,9 +132,54 @@ def per_round(run: RunFolder | str | Path, by: Grouping | Literal["all"] = "grou
 
 
 def value_shares(run: RunFolder | str | Path, by: Grouping = "value_category") -> pd.DataFrame:
-    """Wide table: one row per round, one column per group/category, the population share."""
-    table = per_round(run, by).pivot(index="round", columns="group", values="share").fillna(0.0)
-    return table.reindex(columns=group_order(run, by, table.columns))
+    """Wide table: one row per round, one column per group/category, the population share.
+
+    By ``value_category``: the share of each category among the agents that **act on their value**
+    in the round — the value each held while it decided in that round (initial values, then every
+    row of ``value_changes.parquet``). Agents of deciders that ignore their value (``random``,
+    ``fixed``: :data:`~hvae.agents.deciders.VALUE_BLIND_DECIDERS`) hold a value only as a label and
+    are not counted, so four random agents labelled prosocial do not make prosocial 50%.
+    Empty when no agent acts on its value. By ``group``: the groups' shares of the population.
+    """
+    run = as_run(run)
+    if by != "value_category":
+        table = per_round(run, by).pivot(index="round", columns="group", values="share").fillna(0.0)
+        return table.reindex(columns=group_order(run, by, table.columns))
+    return category_counts(run).pipe(lambda counts: counts.div(counts.sum(axis=1), axis=0).fillna(0.0))
+
+
+def category_counts(run: RunFolder) -> pd.DataFrame:
+    """Agents that act on their value, per round (rows) and value category (columns, ring order).
+
+    The value each agent held while it decided in that round; categories nobody held are left out.
+    """
+    from hvae.agents.deciders import VALUE_BLIND_DECIDERS
+    from hvae.agents.svo import CATEGORY_ORDER, category_codes_of
+
+    agents = run.agents()
+    acting = ~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS).to_numpy()
+    played = np.sort(run.rounds()["round"].unique())
+    if not acting.any() or played.size == 0:
+        return pd.DataFrame(index=pd.Index(played, name="round"), columns=[], dtype=float)
+    initial = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
+    k = len(CATEGORY_ORDER)
+    start = np.bincount(category_codes_of(initial.to_numpy(float)[acting]), minlength=k).astype(float)
+    delta = np.zeros((played.size, k))
+    try:
+        changes = run.frame("value_changes")
+    except NotARunFolder:
+        changes = pd.DataFrame(columns=["round", "agent_id", "old_angle", "new_angle"])
+    ids = set(agents.loc[acting, "agent_id"].tolist())
+    changes = changes[changes["agent_id"].isin(ids)]
+    if len(changes):
+        effective = np.searchsorted(played, changes["round"].to_numpy() + 1)  # holds from the next round
+        keep = effective < played.size
+        rows = effective[keep]
+        np.add.at(delta, (rows, category_codes_of(changes["old_angle"].to_numpy(float)[keep])), -1.0)
+        np.add.at(delta, (rows, category_codes_of(changes["new_angle"].to_numpy(float)[keep])), 1.0)
+    counts = start[None, :] + np.cumsum(delta, axis=0)
+    table = pd.DataFrame(counts, index=pd.Index(played, name="round"), columns=list(CATEGORY_ORDER))
+    return table.loc[:, (table > 0).any(axis=0)]
 
 
 def group_order(run: RunFolder, by: Grouping, present: Sequence[str] | None = None) -> list[str]:
@@ -167,15 +223,17 @@ def revealed_drift(
 
     Returns:
         One row per (group, window): ``group``, ``round_start``, ``round_end`` (inclusive),
-        ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n`` and ``target`` (mean assigned angle of
-        the decisions in the window). Empty if no round was played.
+        ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n``, ``identification`` (``point``, ``set``
+        or ``none``: see :mod:`hvae.analysis.revealed`) and ``target`` (mean assigned angle of the
+        decisions in the window). Empty if no round was played.
     """
+    from hvae.analysis.rationality import behavioural
     from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
     decisions = run.decisions()
-    columns = ["group", "round_start", "round_end", "theta", "beta", "ci_low", "ci_high", "n", "target"]
-    decisions = decisions[decisions["choice"] >= 0]
+    columns = ["group", "round_start", "round_end", "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
+    decisions = decisions[behavioural(decisions)]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
     first, last = int(decisions["round"].min()), int(decisions["round"].max())
@@ -204,15 +262,16 @@ def revealed_by(run: RunFolder | str | Path, by: str | list[str]) -> pd.DataFram
     """Revealed angle of all of a run's decisions per ``by`` (e.g. ``"agent_id"``, ``"group"``).
 
     Adds ``target`` (mean assigned angle) beside the fit's ``theta``, ``beta``, ``ci_low``,
-    ``ci_high`` and ``n``.
+    ``ci_high``, ``n`` and ``identification``.
     """
+    from hvae.analysis.rationality import behavioural
     from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
     keys = [by] if isinstance(by, str) else list(by)
     decisions = run.decisions()
-    decisions = decisions[decisions["choice"] >= 0]
-    columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "target"]
+    decisions = decisions[behavioural(decisions)]
+    columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
     for key in keys:
@@ -232,13 +291,16 @@ def menu_generosity(menus: pd.DataFrame) -> dict[str, tuple[float, float]]:
 
 
 def _decision_generosity(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
+    """Generosity of each decision; NaN where undefined (zero spread) or not behaviour (a fallback)."""
+    from hvae.analysis.rationality import behavioural
+
     bounds = menu_generosity(menus)
     menu_ids = decisions["menu_id"].astype(str)
     low = menu_ids.map(lambda m: bounds[m][0]).to_numpy(dtype=float)
     span = menu_ids.map(lambda m: bounds[m][1]).to_numpy(dtype=float)
     given = decisions["other_amount"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((span > 0) & (decisions["choice"].to_numpy() >= 0), (given - low) / span, np.nan)
+        return np.where((span > 0) & behavioural(decisions), (given - low) / span, np.nan)
 
 
 def games(run: RunFolder | str | Path) -> pd.DataFrame:
@@ -247,20 +309,26 @@ def games(run: RunFolder | str | Path) -> pd.DataFrame:
     Columns: ``round``, ``agent_id``, ``partner_id``, ``group``, ``partner_group``,
     ``value_category``, ``partner_category``, ``menu_id``, ``kept`` (what the agent kept),
     ``gave`` (what it gave), ``got`` (what the partner gave it), ``game_payoff`` (= kept + got),
-    ``generosity`` and ``partner_generosity`` (raw, in [0, 1]) and ``residual`` /
-    ``partner_residual`` (centred on the menu's run-wide mean generosity). Only games where both
-    sides chose are included.
+    ``generosity`` and ``partner_generosity`` (raw, in [0, 1]; NaN for a fallback choice of an
+    invalid reply, which is no behaviour), ``residual`` / ``partner_residual`` (centred on the
+    menu's run-wide mean generosity: more or less generous than this menu usually gets) and
+    ``own_residual`` (the agent's generosity centred on **its own** mean generosity on that menu:
+    more or less generous than it usually is there; always 0 for an agent that acts the same on a
+    menu every time). Only games where both sides chose are included.
     """
     run = as_run(run)
     decisions = run.decisions()
     decisions = decisions[decisions["choice"] >= 0].copy()
     decisions["generosity"] = _decision_generosity(decisions, run.menus())
-    menu_mean = decisions.groupby(decisions["menu_id"].astype(str))["generosity"].transform("mean")
-    decisions["residual"] = decisions["generosity"] - menu_mean.to_numpy()
     for column in ("group", "value_category", "menu_id"):
         decisions[column] = decisions[column].astype(str)
+    menu_mean = decisions.groupby("menu_id")["generosity"].transform("mean")
+    decisions["residual"] = decisions["generosity"] - menu_mean.to_numpy()
+    own_mean = decisions.groupby(["agent_id", "menu_id"])["generosity"].transform("mean")
+    decisions["own_residual"] = decisions["generosity"] - own_mean.to_numpy()
     side = decisions[
-        ["round", "agent_id", "group", "value_category", "menu_id", "self_amount", "other_amount", "generosity", "residual"]
+        ["round", "agent_id", "group", "value_category", "menu_id", "self_amount", "other_amount", "generosity", "residual",
+         "own_residual"]
     ]
     matching = run.scenario.get("matching", "random")
     if matching == "all_edges":
@@ -275,14 +343,14 @@ def games(run: RunFolder | str | Path) -> pd.DataFrame:
             "self_amount": "partner_kept", "other_amount": "got", "generosity": "partner_generosity",
             "residual": "partner_residual",
         }
-    ).drop(columns="menu_id")
+    ).drop(columns=["menu_id", "own_residual"])
     out = pairs.merge(side, on=["round", "agent_id"]).merge(partner, on=["round", "partner_id"])
     out = out.rename(columns={"self_amount": "kept", "other_amount": "gave"})
     out["game_payoff"] = out["kept"] + out["got"]
     columns = [
         "round", "agent_id", "partner_id", "group", "partner_group", "value_category", "partner_category",
         "menu_id", "kept", "gave", "got", "game_payoff", "generosity", "partner_generosity", "residual",
-        "partner_residual",
+        "partner_residual", "own_residual",
     ]
     return out[columns].sort_values(["round", "agent_id", "partner_id"]).reset_index(drop=True)
 
@@ -319,8 +387,9 @@ def reciprocity_pairs(run: RunFolder | str | Path) -> pd.DataFrame:
 
     Columns: ``agent_id``, ``group``, ``value_category`` (at the later game), ``round`` (the
     earlier game), ``next_round``, ``received`` (mean residual generosity of its partners in
-    ``round``), ``given`` (its own residual generosity in ``next_round``). Rows with an undefined
-    generosity on either side are dropped.
+    ``round``, each centred on its menu's mean), ``given`` (its own generosity in ``next_round``,
+    centred on its own mean on that menu). Rows with an undefined generosity on either side are
+    dropped.
     """
     played = games(as_run(run))
     columns = ["agent_id", "group", "value_category", "round", "next_round", "received", "given"]
@@ -330,7 +399,7 @@ def reciprocity_pairs(run: RunFolder | str | Path) -> pd.DataFrame:
         played.groupby(["agent_id", "round"], sort=True)
         .agg(
             received=("partner_residual", "mean"),
-            given=("residual", "first"),
+            given=("own_residual", "first"),
             group=("group", "first"),
             value_category=("value_category", "first"),
         )
@@ -451,9 +520,13 @@ def per_round_across_seeds(
 def revealed_drift_across_seeds(
     runs: Sequence[RunFolder | str | Path], by: Grouping = "group", window: int | None = None, step: int | None = None
 ) -> pd.DataFrame:
-    """:func:`revealed_drift` of several runs: mean θ̂ and target with t-intervals over seeds."""
+    """:func:`revealed_drift` of several runs: mean θ̂ and target with t-intervals over seeds.
+
+    Only point-identified windows enter the mean θ̂ (``n_seeds`` counts the seeds that have one).
+    """
     frames = [revealed_drift(r, by, window=window, step=step) for r in runs]
-    frames = [f for f in frames if not f.empty]
+    # only point-identified angles are averaged (a set's middle or an unidentified fit is no estimate)
+    frames = [f.assign(theta=f["theta"].where(f["identification"] == "point")) for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame()
     return across_seeds(frames, ["group", "round_start", "round_end"], ["theta", "target"])

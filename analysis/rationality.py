@@ -1,19 +1,28 @@
 """Value rationality: how well behaviour follows the value an agent was given.
 
-Two measures live here (the revealed angle arrives with the full analysis layer):
+Every figure here is scored against the value an agent held **when it made the decision** (the
+``value_angle`` of each decision row; under value dynamics an agent's value changes during a run),
+uses only **behaviour** — decisions whose reply was valid and had a choice; fallback choices for
+unusable LLM replies are never measured (:func:`behavioural`) — and comes with chance and ceiling
+computed by the same estimator:
 
-* **Decision VR** — on a menu with utilities ``U_θ*(option)`` for the agent's assigned angle θ*,
-  a choice ``c`` scores ``(U(c) − min U) / (max U − min U)``; menus where all options are equal
-  are skipped. An agent's decision VR is the mean over its decisions. The value-rational oracle
+* **Decision VR** — on a menu with utilities ``U_θ*(option)`` for the angle θ* in force, a choice
+  ``c`` scores ``(U(c) − min U) / (max U − min U)``; menus where all options are equal are
+  skipped. An agent's decision VR is the mean over its scored decisions. The value-rational oracle
   scores 1.0 (the **ceiling**); a uniform random chooser scores the mean of the normalised
   utilities of the options on the same menus (the **chance** level), computed exactly per decision.
-* **Slider-angle VR** — the agent's slider angle θ̂ against the **attainable** target θ_att (what
-  the oracle for θ* scores on the slider, ties averaged): ``1 − |θ̂ − θ_att| / 77.65``.
-  Profiles come from slider rounds: an agent's k-th profile uses its k-th answer to each of the
-  six primary items (so idle rounds only delay a profile, they never mix answers).
+* **Slider-angle VR** — per answer profile, the profile's slider angle θ̂ against the
+  **attainable** target θ_att (what the oracle for θ* scores on the slider, ties averaged):
+  ``1 − |θ̂ − θ_att| / 77.65`` (:func:`hvae.agents.svo.slider_vr`, the one implementation). An
+  agent's slider VR is the mean over its scored profiles; chance and ceiling are the exact
+  expectations of the same per-profile score for a uniform random answerer (over all 9⁶ profiles)
+  and for the oracle (over its tie-breaks; below 1 where items tie, e.g. 0.944 at 0°). Profiles come
+  from slider rounds: an agent's k-th profile uses its k-th answer to each of the six primary items
+  (so idle rounds only delay a profile, they never mix answers); a profile with an invalid answer,
+  or whose answers span a value change, is not scored.
 
-Every figure is reported beside chance and ceiling; :func:`decision_scores` returns all three per
-decision so that any grouping can average them.
+:func:`decision_scores` and :func:`slider_scores` return figure, chance and ceiling per decision and
+per profile, so that any grouping can average all three over the same rows.
 """
 
 from __future__ import annotations
@@ -48,11 +57,25 @@ def normalised_utilities(thetas: np.ndarray, options: np.ndarray) -> np.ndarray:
     return np.where(defined[:, None], normalised, np.nan)
 
 
+def behavioural(decisions: pd.DataFrame) -> np.ndarray:
+    """Mask of the decisions that are behaviour: a usable reply (``valid``) with a choice.
+
+    Rows with ``valid = False`` got their choice from a fallback (``random``) or have none
+    (``skip``): they say nothing about the agent, so no behavioural figure (decision VR, slider
+    profiles, the revealed angle, reciprocity) uses them; summaries report how many there were.
+    """
+    choice = decisions["choice"].to_numpy()
+    valid = decisions["valid"].to_numpy(dtype=bool) if "valid" in decisions else np.ones(len(decisions), dtype=bool)
+    return valid & (choice >= 0)
+
+
 def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFrame:
     """Per decision: ``decision_vr`` (NaN where undefined), ``chance_vr`` and ``ceiling_vr``.
 
-    Decisions without a choice (``choice < 0``) get NaN. Returned frame shares the index of
-    ``decisions``.
+    Each decision is scored against ``value_angle``, the value the agent held **when it made
+    the decision** (under value dynamics an agent's value changes during a run). Decisions that
+    are not behaviour (see :func:`behavioural`) get NaN in all three columns. Returned frame
+    shares the index of ``decisions``.
     """
     options_by_menu = menu_options(menus)
     vr = np.full(len(decisions), np.nan)
@@ -60,59 +83,86 @@ def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFram
     menu_ids = decisions["menu_id"].astype(str).to_numpy()
     thetas = decisions["value_angle"].to_numpy(dtype=float)
     choices = decisions["choice"].to_numpy(dtype=np.int64)
-    for menu_id in np.unique(menu_ids):
-        rows = np.flatnonzero(menu_ids == menu_id)
+    scored = behavioural(decisions)
+    for menu_id in np.unique(menu_ids[scored]):
+        rows = np.flatnonzero((menu_ids == menu_id) & scored)
         normalised = normalised_utilities(thetas[rows], options_by_menu[menu_id])
-        chosen = choices[rows]
-        has_choice = chosen >= 0
-        picked = np.full(rows.size, np.nan)
-        picked[has_choice] = normalised[np.flatnonzero(has_choice), chosen[has_choice]]
-        vr[rows] = picked
-        chance[rows] = np.where(has_choice, normalised.mean(axis=1), np.nan)
+        vr[rows] = normalised[np.arange(rows.size), choices[rows]]
+        chance[rows] = normalised.mean(axis=1)
     ceiling = np.where(np.isnan(chance), np.nan, 1.0)
     return pd.DataFrame({"decision_vr": vr, "chance_vr": chance, "ceiling_vr": ceiling}, index=decisions.index)
 
 
+PRIMARY_MENUS = tuple(f"slider{i}" for i in range(1, 7))
+
+
 def slider_profiles(decisions: pd.DataFrame) -> pd.DataFrame:
-    """Complete slider profiles per agent: one row per (agent, profile number).
+    """Slider profiles per agent: one row per (agent, profile number), scored or not.
+
+    An agent's k-th profile uses its k-th answer to each of the six primary items (``slider1`` ..
+    ``slider6``), counting every decision row on that item, so idle rounds only delay a profile and
+    answers are never mixed across profiles. A profile is **scored** (``scored`` True, ``angle``
+    defined) only when all six answers are behaviour (valid replies with a choice, see
+    :func:`behavioural`) and were made under one value; ``value_angle`` is that value (NaN when the
+    answers span a value change). Profiles missing an answer (the run ended) are left out.
 
     Columns: ``agent_id``, ``profile`` (0-based), ``round`` (of the profile's last answer),
-    ``item1..item6`` (chosen option indices), ``angle``, ``category``, ``transitive``.
-    Only decisions on primary slider menus (``slider1``..``slider6``) with a choice count.
+    ``item1..item6`` (chosen option indices, −1 = none), ``value_angle``, ``scored``, ``angle``,
+    ``category``, ``transitive`` (the last three NaN/None unless scored).
     """
     ids = decisions["menu_id"].astype(str)
-    mask = ids.isin([f"slider{i}" for i in range(1, 7)]) & (decisions["choice"] >= 0)
-    rows = decisions.loc[mask, ["agent_id", "round", "choice"]].copy()
-    columns = ["agent_id", "profile", "round", *[f"item{i}" for i in range(1, 7)], "angle", "category", "transitive"]
+    mask = ids.isin(PRIMARY_MENUS).to_numpy()
+    rows = decisions.loc[mask, ["agent_id", "round", "choice", "value_angle"]].copy()
+    columns = ["agent_id", "profile", "round", *[f"item{i}" for i in range(1, 7)], "value_angle", "scored", "angle",
+               "category", "transitive"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
+    rows["ok"] = behavioural(decisions.loc[mask])
     rows["item"] = ids[mask].str.slice(6).astype(int).to_numpy()
     rows = rows.sort_values(["agent_id", "item", "round"], kind="stable")
     rows["profile"] = rows.groupby(["agent_id", "item"]).cumcount()
-    wide = rows.pivot_table(index=["agent_id", "profile"], columns="item", values="choice", aggfunc="first")
-    last_round = rows.groupby(["agent_id", "profile"])["round"].max()
+    keys = ["agent_id", "profile"]
+    wide = rows.pivot_table(index=keys, columns="item", values="choice", aggfunc="first")
     wide = wide.reindex(columns=range(1, 7)).dropna()
     if wide.empty:
         return pd.DataFrame(columns=columns)
+    per_profile = rows.groupby(keys).agg(
+        round=("round", "max"), ok=("ok", "all"), low=("value_angle", "min"), high=("value_angle", "max")
+    ).loc[wide.index]
     choices = wide.to_numpy(dtype=np.int64)
     out = wide.reset_index()
     out.columns = ["agent_id", "profile", *[f"item{i}" for i in range(1, 7)]]
-    out["round"] = last_round.loc[wide.index].to_numpy()
-    out["angle"] = svo.slider_angles(choices)
-    out["category"] = svo.categories(out["angle"].to_numpy())
-    out["transitive"] = [svo.is_transitive(row) for row in choices]
+    out["round"] = per_profile["round"].to_numpy()
+    one_value = (per_profile["low"] == per_profile["high"]).to_numpy()
+    out["value_angle"] = np.where(one_value, per_profile["low"].to_numpy(dtype=float), np.nan)
+    out["scored"] = per_profile["ok"].to_numpy(dtype=bool) & one_value
+    scored = out["scored"].to_numpy()
+    angles = np.full(len(out), np.nan)
+    angles[scored] = svo.slider_angles(choices[scored])
+    out["angle"] = angles
+    out["category"] = svo.categories(angles)  # None where not scored (NaN angle)
+    out["transitive"] = [svo.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
     return out[columns]
 
 
-def attainable_angles(thetas: np.ndarray) -> np.ndarray:
-    """Attainable slider target per assigned angle (cached per distinct angle)."""
-    thetas = np.asarray(thetas, dtype=float)
-    unique, inverse = np.unique(thetas, return_inverse=True)
-    return np.array([svo.attainable_angle(t) for t in unique])[inverse]
-
-
-def chance_slider_vrs(thetas: np.ndarray) -> np.ndarray:
-    """Exact chance slider VR per assigned angle (a uniform chooser on all 9⁶ profiles)."""
-    thetas = np.asarray(thetas, dtype=float)
-    unique, inverse = np.unique(thetas, return_inverse=True)
-    return np.array([svo.chance_slider_vr(t) for t in unique])[inverse]
+def slider_scores(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Per profile of :func:`slider_profiles`: ``attainable_angle``, ``slider_vr``,
+    ``chance_slider_vr`` and ``ceiling_slider_vr`` — the per-profile score of
+    :func:`hvae.agents.svo.slider_vr` against the value in force and its exact expectations for a
+    uniform random answerer and for the oracle. NaN for profiles that are not scored. Averaging the
+    three columns over the same profiles keeps every figure beside chance and ceiling of the same
+    estimator.
+    """
+    if profiles.empty:
+        return pd.DataFrame(columns=["attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"],
+                            index=profiles.index, dtype=float)
+    target = np.where(profiles["scored"].to_numpy(dtype=bool), profiles["value_angle"].to_numpy(dtype=float), np.nan)
+    return pd.DataFrame(
+        {
+            "attainable_angle": svo.attainable_angles(target),
+            "slider_vr": svo.slider_vr(profiles["angle"].to_numpy(dtype=float), target),
+            "chance_slider_vr": svo.chance_slider_vrs(target),
+            "ceiling_slider_vr": svo.ceiling_slider_vrs(target),
+        },
+        index=profiles.index,
+    )

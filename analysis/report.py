@@ -37,8 +37,9 @@ import pandas as pd
 
 from hvae.analysis import population as pop
 from hvae.analysis.plots import FIGURES, Analysis, check_same_scenario, save_figure
+from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
-from hvae.analysis.summary import group_summary
+from hvae.analysis.summary import group_summary, played_slider
 
 LLM_ACCOUNTING = (
     ("llm_calls", "LLM calls"), ("llm_cache_hits", "cache hits"), ("llm_invalid", "invalid replies"),
@@ -220,19 +221,50 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
 
 
+def _headline_section(runs: list[RunFolder]) -> str:
+    """What a newcomer should read first: ceiling, chance, the LLM rows and their position bias."""
+    from hvae.analysis.headline import headline_lines
+    from hvae.analysis.position import position_bias
+
+    summaries = pd.concat([group_summary(r) for r in runs])
+    numeric = summaries.groupby("group", sort=False).mean(numeric_only=True)
+    labels = summaries.groupby("group", sort=False)[["decider", "value"]].first()
+    groups = labels.join(numeric).reset_index()
+    decisions = pd.concat([r.decisions() for r in runs], ignore_index=True)
+    bias = position_bias(decisions, ["group"])
+    bias = bias[bias["group"].isin(groups.loc[groups["decider"] == "llm", "group"])]
+    lines = headline_lines(groups, bias)
+    if not lines:
+        return ""
+    parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{_esc(line)}</li>" for line in lines), "</ul>"]
+    if not bias.empty:
+        rows = [[g, _fmt(n, ".0f"), _fmt(share, ".1%"), _fmt(expected, ".1%"), _fmt(p, ".2g")]
+                for g, n, share, expected, p in bias[["group", "n_valid", "first_share", "first_expected", "p_value"]].itertuples(index=False)]
+        parts.append('<p class="note">Position bias of the LLM groups: the share of valid decisions that took the option '
+                     "shown first, beside the share a chooser without a position preference would show (1/k on a k-option "
+                     "menu; the order shown is counterbalanced and recorded per decision), and the exact two-sided test of no "
+                     "preference.</p>")
+        parts.append(_table(["group", "valid decisions", "first shown", "without preference", "p-value"], rows, numeric_from=1))
+    return "".join(parts)
+
+
 def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     summaries = [group_summary(r) for r in runs]
-    slider = any("slider_vr" in s for s in summaries)
-    intro = ("<p><strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "
+    slider = played_slider(runs[0])
+    intro = ("<p>Only <strong>valid decisions</strong> are measured (the fallback choices of unusable LLM replies are "
+             "excluded and counted as invalid), each scored against the value the agent held when it decided. "
+             "<strong>Decision VR</strong>: on each menu the chosen option scores (U(c) − min U)/(max U − min U) "
              "for the agent's own assigned angle; 1 = always the best option for its value. <strong>Chance</strong> = "
              "a uniform random chooser on the same menus; <strong>ceiling</strong> = the value-rational oracle.")
     if slider:
-        intro += (" <strong>Slider VR</strong> = 1 − |θ̂ − θ_att| / 77.65° against the attainable slider target, beside "
-                  "the chance level of a uniform random answerer.")
+        intro += (" <strong>Slider VR</strong> = the mean over answer profiles of 1 − |θ̂ − θ_att| / 77.65° against "
+                  "the attainable slider target, beside the chance and ceiling levels of the same per-profile score "
+                  "(a uniform random answerer; the oracle, whose random tie-breaks keep it below 1 where items tie).")
     intro += "</p>"
-    headers = ["group", "decider", "agents", "value", "mean payoff", "decision VR", "95% CI", "chance", "ceiling", "invalid"]
+    headers = ["group", "decider", "agents", "value", "mean payoff", "valid decisions", "invalid", "decision VR",
+               "95% CI", "chance", "ceiling"]
     if slider:
-        headers += ["slider θ̂", "target θ_att", "slider VR", "95% CI ", "chance "]
+        headers += ["profiles", "slider θ̂", "target θ_att", "slider VR", "95% CI ", "chance ", "ceiling "]
     vr = analysis.group_vr.set_index("group")
     merged = pd.concat(summaries).groupby("group", sort=False)
     means = merged.mean(numeric_only=True)
@@ -241,16 +273,18 @@ def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     for group in analysis.order("group", list(means.index)):
         m, f = means.loc[group], first.loc[group] if group in first.index else None
         ci = vr.loc[group] if group in vr.index else None
-        row = [group, f["decider"] if f is not None else "", _fmt(m.get("agents"), ".0f"), f["value"] if f is not None else "",
-               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("decision_vr"), ".3f"),
+        row = [group, f["decider"] if f is not None else "", _fmt(m.get("n_agents"), ".0f"), f["value"] if f is not None else "",
+               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("n_valid"), ",.0f"), _fmt(m.get("invalid_rate"), ".1%"),
+               _fmt(m.get("decision_vr"), ".3f"),
                _interval(ci["decision_vr_low"], ci["decision_vr_high"], ".3f") if ci is not None else "–",
-               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f"), _fmt(m.get("invalid_rate"), ".1%")]
+               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f")]
         if slider:
-            row += [_fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"), _fmt(m.get("slider_vr"), ".3f"),
+            row += [_fmt(m.get("n_profiles"), ",.0f"), _fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"),
+                    _fmt(m.get("slider_vr"), ".3f"),
                     _interval(ci.get("slider_vr_low"), ci.get("slider_vr_high"), ".3f") if ci is not None else "–",
-                    _fmt(m.get("chance_slider_vr"), ".3f")]
+                    _fmt(m.get("chance_slider_vr"), ".3f"), _fmt(m.get("ceiling_slider_vr"), ".3f")]
         rows.append(row)
-    scope = (f"mean over {len(runs)} seeds; 95% CI = t-interval over seeds" if analysis.multi
+    scope = (f"mean over {len(runs)} seeds (counts: mean per seed); 95% CI = t-interval over seeds" if analysis.multi
              else "95% CI = t-interval over the group's agents")
     scope += ", clipped to [0, 1]"
     return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + _table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))
@@ -262,22 +296,35 @@ def _revealed_section(analysis: Analysis) -> str:
         return ""
     intro = ("<p>The <strong>revealed angle</strong> θ̂ is the maximum-likelihood SVO angle of a logit chooser "
              "P(c) ∝ exp(β·U_θ(c)) fitted to all of a group's decisions; β is its inverse temperature (0 = random). "
-             "Compare θ̂ with the group's mean assigned angle.</p>")
+             "Compare θ̂ (in brackets: its 95% profile-likelihood interval) with the group's mean assigned angle. <em>bounded [a, b]</em>: the choices fit every angle "
+             "in a range equally well (e.g. an oracle on menus that cannot tell nearby values apart), so only the "
+             "95% set is shown, no point; <em>n/i</em>: the decisions identify no angle.</p>")
     if analysis.multi:
-        table = pop.across_seeds(frames, ["group"], ["theta", "target", "beta"])
+        # only point-identified angles are averaged: a set's middle or an unidentified fit is no estimate
+        points = [f.assign(theta=f["theta"].where(f["identification"] == "point")) for f in frames]
+        table = pop.across_seeds(points, ["group"], ["theta", "target", "beta"])
         n = pd.concat(frames).groupby("group")["n"].sum()
-        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"), _interval(r["theta_low"], r["theta_high"]),
+        identified = pd.concat(points).groupby("group")["theta"].count()
+        rows = [(r["group"], _fmt(r["target"], ".1f"), "n/i" if pd.isna(r["theta"]) else f"{r['theta']:.1f}",
+                 _interval(r["theta_low"], r["theta_high"]), f"{int(identified.get(r['group'], 0))} of {len(frames)}",
                  _fmt(r["beta"], ".3g"), int(n.get(r["group"], 0))) for _, r in table.iterrows()]
-        headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds", "β (mean)", "decisions"]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds",
+                   "seeds with a point estimate", "β (mean)", "decisions"]
     else:
         table = frames[0]
-        rows = [(r["group"], _fmt(r["target"], ".1f"), _fmt(r["theta"], ".1f"),
-                 _interval(r["ci_low"], r["ci_high"]) if pd.notna(r["ci_low"]) else "not identified",
-                 _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
-        headers = ["group", "assigned angle (mean)", "revealed θ̂", "95% profile-likelihood CI", "β (1/coin)", "decisions"]
+        rows = [(r["group"], _fmt(r["target"], ".1f"), format_revealed(r["theta"], r["ci_low"], r["ci_high"], r["identification"]),
+                 _IDENTIFICATION_TEXT[r["identification"]], _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
+        headers = ["group", "assigned angle (mean)", "revealed θ̂", "identified", "β (1/coin)", "decisions"]
     order = {g: i for i, g in enumerate(analysis.order("group", [r[0] for r in rows]))}
     rows.sort(key=lambda r: order.get(r[0], 99))
     return f"<h2>Revealed angle per group</h2>{intro}" + _table(headers, rows, cls="revealed")
+
+
+_IDENTIFICATION_TEXT = {
+    "point": "point",
+    "set": "only a set (the choices fit every angle in a range)",
+    "none": "not identified",
+}
 
 
 def _reciprocity_section(analysis: Analysis) -> str:
@@ -285,9 +332,11 @@ def _reciprocity_section(analysis: Analysis) -> str:
     if table.empty:
         return ""
     intro = ("<p><strong>Reciprocity index</strong>: the correlation between how generous an agent's partners were to it "
-             "in one game and how generous it is in its next game (generosity = where the amount given sits in the "
-             "menu's range of 'other' amounts, centred on the menu's mean). +1 = gives back in proportion, 0 = no link; "
-             "– = undefined (generosity never varies, e.g. an oracle). ")
+             "in one game (centred on what that menu usually gets) and how generous it is in its next game (centred on "
+             "its own habit on that menu); generosity = where the amount given sits in the menu's range of 'other' "
+             "amounts. +1 = gives back in proportion, 0 = no link; – = undefined: the agent acts the same on each menu "
+             "every time (a history-blind oracle without ties), so it neither reciprocates nor fails to. History-blind "
+             "agents that vary only by chance (random choosers, oracles breaking ties) score near 0. ")
     intro += ("Mean over seeds, 95% t-interval over seeds.</p>" if analysis.multi
               else f"95% interval: cluster bootstrap over agents (only with ≥ {pop.MIN_BOOTSTRAP_AGENTS} agents).</p>")
     rows = []
@@ -397,6 +446,7 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
         if len(analysed) < len(runs):
             sections.append(f'<div class="warning">{len(runs) - len(analysed)} run(s) have no decisions yet and are left out '
                             "of the tables and figures below.</div>")
+        sections.insert(3, _headline_section(analysed))
         sections += [
             _vr_section(analysis, analysed),
             _revealed_section(analysis),

@@ -1,66 +1,113 @@
 """The end-of-run summary: one row per population group, value rationality beside chance and ceiling.
 
-``hvae run`` prints this table when a run ends; it is computed from the run folder alone::
+``hvae run`` prints this table when a run ends, writes it to the run folder as ``groups.parquet``
+and ``groups.csv``, and ``hvae summary RUN_DIR [--json]`` prints it again; it is computed from the
+run folder alone::
 
     from hvae.analysis.runfolder import RunFolder
     table = group_summary(RunFolder("runs/quickstart"))
 
-Columns: ``group``, ``decider``, ``agents``, ``value`` (the group's value spec), ``mean_angle``,
-``revealed_theta`` with its 95% interval (the group's pooled revealed angle),
-``decisions``, ``invalid_rate``, ``mean_payoff`` (per decision), ``decision_vr`` with ``chance_vr``
-and ``ceiling_vr`` on the same decisions, and — when slider menus were played — ``profiles``,
-``slider_angle`` (mean), ``attainable_angle`` (mean target), ``slider_vr`` and ``chance_slider_vr``.
+Every behavioural figure uses only **behaviour** — valid replies with a choice; fallback choices
+for unusable LLM replies are never measured — and is scored against the value each agent held
+**when it decided** (see :mod:`hvae.analysis.rationality`). Beside each figure stand the number of
+decisions (or profiles) it rests on and the chance (and ceiling) level of the same estimator.
+
+Columns (one row per group, in scenario order):
+
+=========================  ========================================================================
+``group``, ``decider``     the group and its decider kind
+``n_agents``, ``value``    agents in the group; its value spec as written in the scenario
+``target_angle``           mean over the group's valid decisions of the value in force when decided
+``n_decisions``            decision rows (valid or not); ``n_valid`` those that are behaviour
+``invalid_rate``           ``1 − n_valid / n_decisions`` (unusable replies; their fallback choices
+                           are excluded from every figure below)
+``mean_payoff``            mean payoff per decision row (payoffs are outcomes: all rows count)
+``decision_vr``            mean over agents of their mean decision VR (valid decisions only), beside
+                           ``chance_vr`` (uniform random chooser, same decisions, exact) and
+                           ``ceiling_vr`` (the oracle: 1); NaN with no valid decision
+``revealed_theta``         the group's pooled revealed angle (valid decisions, one logit fit), NaN
+                           unless point-identified; ``revealed_ci_low``/``high`` its 95% interval
+                           (or the identified set), ``revealed_identification`` ``point``/``set``/
+                           ``none``, ``revealed_beta``, ``revealed_n`` (decisions fitted)
+``n_profiles``             scored slider profiles (0 off slider menus) and, over them, the mean
+                           ``slider_angle``, ``attainable_angle``, ``slider_vr`` (mean over agents of
+                           their mean per-profile VR) beside ``chance_slider_vr`` and
+                           ``ceiling_slider_vr`` (exact expectations of the same per-profile score)
+=========================  ========================================================================
+
+:func:`group_records` gives the same table as JSON-ready dicts (NaN → ``None``), the form of
+``hvae summary --json``; :func:`write_group_table` writes the two files.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from hvae.analysis.rationality import (
-    attainable_angles,
-    chance_slider_vrs,
-    decision_scores,
-    slider_profiles,
-)
+from hvae.analysis.rationality import behavioural, decision_scores, slider_profiles, slider_scores
 from hvae.analysis.runfolder import RunFolder
-from hvae.agents.svo import SLIDER_RANGE
+
+#: Files :func:`write_group_table` writes into a run folder.
+GROUP_TABLE_FILES = ("groups.parquet", "groups.csv")
+
+_SLIDER_MEASURES = ("slider_vr", "chance_slider_vr", "ceiling_slider_vr")
 
 
 def agent_summary(run: RunFolder) -> pd.DataFrame:
-    """Per agent: decision VR (with chance and ceiling) and slider figures over all profiles."""
+    """Per agent: decisions, valid decisions, decision VR with chance and ceiling, slider figures.
+
+    Columns: ``agent_id``, ``group``, ``decider``, ``value_spec``, ``value_angle`` (final),
+    ``target_angle`` (mean value in force over its valid decisions; its final value when it has
+    none), ``n_decisions``, ``n_valid``, ``mean_payoff``, ``decision_vr``, ``chance_vr``,
+    ``ceiling_vr``, ``n_profiles`` (scored slider profiles; 0 off slider menus) and ``slider_angle``,
+    ``attainable_angle``, ``slider_vr``, ``chance_slider_vr``, ``ceiling_slider_vr`` (means over its
+    scored profiles; NaN without one).
+    """
     agents = run.agents()
     decisions = run.decisions()
     scores = decision_scores(decisions, run.menus())
-    scored = pd.concat([decisions[["agent_id", "payoff", "valid"]], scores], axis=1)
+    ok = behavioural(decisions)
+    scored = pd.concat([decisions[["agent_id", "payoff"]], scores], axis=1).assign(
+        valid=ok, target=np.where(ok, decisions["value_angle"].to_numpy(dtype=float), np.nan)
+    )
     per_agent = scored.groupby("agent_id").agg(
-        decisions=("valid", "size"),
-        invalid=("valid", lambda v: int((~v.astype(bool)).sum())),
+        n_decisions=("valid", "size"),
+        n_valid=("valid", "sum"),
+        target_angle=("target", "mean"),
         mean_payoff=("payoff", "mean"),
         decision_vr=("decision_vr", "mean"),
         chance_vr=("chance_vr", "mean"),
         ceiling_vr=("ceiling_vr", "mean"),
     )
-    out = agents.set_index("agent_id")[["group", "decider", "value_spec", "value_angle", "value_category"]].join(per_agent)
+    out = agents.set_index("agent_id")[["group", "decider", "value_spec", "value_angle"]].join(per_agent)
+    out[["n_decisions", "n_valid"]] = out[["n_decisions", "n_valid"]].fillna(0).astype(int)
+    out["target_angle"] = out["target_angle"].fillna(out["value_angle"])
     profiles = slider_profiles(decisions)
-    if not profiles.empty:
-        angles = profiles.groupby("agent_id")["angle"].agg(["mean", "size"])
-        out["profiles"] = angles["size"].reindex(out.index).fillna(0).astype(int)
-        out["slider_angle"] = angles["mean"].reindex(out.index)
-        out["attainable_angle"] = attainable_angles(out["value_angle"].to_numpy())
-        out["slider_vr"] = 1 - (out["slider_angle"] - out["attainable_angle"]).abs() / SLIDER_RANGE
-        out["chance_slider_vr"] = chance_slider_vrs(out["value_angle"].to_numpy())
+    profiles = pd.concat([profiles, slider_scores(profiles)], axis=1)
+    profiles = profiles[profiles["scored"].astype(bool)]
+    per_profile = profiles.groupby("agent_id").agg(
+        n_profiles=("angle", "size"), slider_angle=("angle", "mean"),
+        attainable_angle=("attainable_angle", "mean"), **{m: (m, "mean") for m in _SLIDER_MEASURES},
+    )
+    out = out.join(per_profile.astype(float))
+    out["n_profiles"] = out["n_profiles"].fillna(0).astype(int)
     return out.reset_index()
 
 
 def group_summary(run: RunFolder) -> pd.DataFrame:
-    """Per group means of :func:`agent_summary` (slider VR only over agents with a profile), plus
-    the group's pooled revealed angle (one logit fit over all its decisions; ``revealed_theta``,
-    ``revealed_ci_low``/``high``, ``revealed_beta``)."""
+    """One row per group (see the module docstring for the columns)."""
     from hvae.analysis.revealed import revealed_angles
 
     agents = agent_summary(run)
-    revealed = revealed_angles(run.decisions(), run.menus(), ["group"]).set_index("group")
+    decisions = run.decisions()
+    usable = decisions[behavioural(decisions)]
+    revealed = revealed_angles(usable, run.menus(), ["group"]).set_index("group") if len(usable) else pd.DataFrame()
+    targets = usable.groupby(usable["group"].astype(str))["value_angle"].mean()
     order = [g["name"] for g in run.scenario.get("population", [])]
     order += [g for g in agents["group"].unique() if g not in order]
     rows = []
@@ -68,34 +115,115 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
         members = agents[agents["group"] == group]
         if members.empty:
             continue
-        decisions = members["decisions"].fillna(0).sum()
-        row = {
+        n_decisions, n_valid = int(members["n_decisions"].sum()), int(members["n_valid"].sum())
+        row: dict[str, Any] = {
             "group": group,
             "decider": members["decider"].iloc[0],
-            "agents": len(members),
+            "n_agents": len(members),
             "value": members["value_spec"].iloc[0],
-            "mean_angle": members["value_angle"].mean(),
-            "decisions": int(decisions),
-            "invalid_rate": members["invalid"].sum() / decisions if decisions else np.nan,
+            "target_angle": float(targets.get(group, members["target_angle"].mean())),
+            "n_decisions": n_decisions,
+            "n_valid": n_valid,
+            "invalid_rate": 1 - n_valid / n_decisions if n_decisions else np.nan,
             "mean_payoff": members["mean_payoff"].mean(),
             "decision_vr": members["decision_vr"].mean(),
             "chance_vr": members["chance_vr"].mean(),
             "ceiling_vr": members["ceiling_vr"].mean(),
         }
-        if group in revealed.index:
-            fit = revealed.loc[group]
-            row.update(
-                revealed_theta=float(fit["theta"]), revealed_ci_low=float(fit["ci_low"]),
-                revealed_ci_high=float(fit["ci_high"]), revealed_beta=float(fit["beta"]),
-            )
-        if "slider_vr" in members:
-            has = members["profiles"] > 0
-            row.update(
-                profiles=int(members["profiles"].sum()),
-                slider_angle=members.loc[has, "slider_angle"].mean(),
-                attainable_angle=members.loc[has, "attainable_angle"].mean(),
-                slider_vr=members.loc[has, "slider_vr"].mean(),
-                chance_slider_vr=members.loc[has, "chance_slider_vr"].mean(),
-            )
+        fit = revealed.loc[group] if group in revealed.index else None
+        row.update(
+            revealed_theta=float(fit["theta"]) if fit is not None and fit["identification"] == "point" else np.nan,
+            revealed_ci_low=float(fit["ci_low"]) if fit is not None else np.nan,
+            revealed_ci_high=float(fit["ci_high"]) if fit is not None else np.nan,
+            revealed_identification=fit["identification"] if fit is not None else "none",
+            revealed_beta=float(fit["beta"]) if fit is not None else np.nan,
+            revealed_n=int(fit["n"]) if fit is not None else 0,
+        )
+        has = members["n_profiles"] > 0
+        row.update(
+            n_profiles=int(members["n_profiles"].sum()),
+            slider_angle=members.loc[has, "slider_angle"].mean(),
+            attainable_angle=members.loc[has, "attainable_angle"].mean(),
+            **{m: members.loc[has, m].mean() for m in _SLIDER_MEASURES},
+        )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
+    """What the value dynamics did in a run, or None when the scenario has none.
+
+    Keys: ``rule``, ``every``, ``changes`` (rows of ``value_changes.parquet``), ``agents_changed``,
+    ``initial_shares`` and ``final_shares`` (category → share among the agents that act on their
+    value, before the first round and after the last update; see
+    :func:`hvae.analysis.population.value_shares`).
+    """
+    from hvae.agents.deciders import VALUE_BLIND_DECIDERS
+    from hvae.agents.svo import CATEGORY_ORDER, categories
+    from hvae.analysis.runfolder import NotARunFolder
+
+    dynamics = run.scenario.get("dynamics") or {}
+    if dynamics.get("rule", "none") == "none":
+        return None
+    try:
+        changes = run.frame("value_changes")
+    except NotARunFolder:
+        changes = pd.DataFrame(columns=["agent_id"])
+    agents = run.agents()
+    agents = agents[~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS)]
+
+    def shares(angles: pd.Series) -> dict[str, float]:
+        counts = pd.Series(categories(angles.to_numpy(float))).value_counts(normalize=True)
+        return {name: float(counts.get(name, 0.0)) for name in CATEGORY_ORDER}
+
+    initial = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
+    return {
+        "rule": dynamics["rule"],
+        "every": dynamics.get("every"),
+        "changes": len(changes),
+        "agents_changed": int(changes["agent_id"].nunique()),
+        "initial_shares": shares(initial) if len(agents) else {},
+        "final_shares": shares(agents["value_angle"]) if len(agents) else {},
+    }
+
+
+def played_slider(run: RunFolder) -> bool:
+    """Whether the run's menus were the SVO Slider (so slider figures apply)."""
+    menus = run.scenario.get("menus") or {"kind": "slider"}
+    return menus.get("kind", "slider") == "slider"
+
+
+def group_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The group table as JSON-ready dicts: numpy scalars become Python ones, NaN becomes None."""
+    records = []
+    for record in table.to_dict(orient="records"):
+        clean = {}
+        for key, value in record.items():
+            if isinstance(value, (np.floating, np.integer, np.bool_)):
+                value = value.item()
+            if isinstance(value, float) and math.isnan(value):
+                value = None
+            clean[key] = value
+        records.append(clean)
+    return records
+
+
+def write_group_table(run_dir: str | Path, table: pd.DataFrame | None = None) -> list[Path]:
+    """Write :func:`group_summary` of ``run_dir`` into it as ``groups.parquet`` and ``groups.csv``.
+
+    Each file is written to a temporary name and renamed into place, so a reader never sees half
+    a table. Returns the two paths.
+    """
+    run_dir = Path(run_dir)
+    table = group_summary(RunFolder(run_dir)) if table is None else table
+    paths = []
+    for name in GROUP_TABLE_FILES:
+        target = run_dir / name
+        tmp = target.with_name(f".{name}.tmp")
+        if name.endswith(".parquet"):
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+        paths.append(target)
+    return paths

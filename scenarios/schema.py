@@ -181,6 +181,12 @@ class OutputConfig(_Model):
     checkpoint_every: int | None = Field(default=None, ge=1)
 
 
+#: Default selection strength of ``imitation`` and ``moran``, per payoff range of one game (see
+#: :mod:`hvae.simulation.dynamics`), and default step of ``influence``.
+DEFAULT_SELECTION_STRENGTH = 5.0
+DEFAULT_INFLUENCE_STRENGTH = 1.0
+
+
 class DynamicsConfig(BaseModel):
     """``dynamics:`` in a scenario: the value update rule (see :mod:`hvae.simulation.dynamics`)."""
 
@@ -188,8 +194,18 @@ class DynamicsConfig(BaseModel):
 
     rule: Literal["none", "imitation", "moran", "influence"] = "none"
     every: int = Field(default=6, ge=1)
-    strength: float = Field(default=1.0, ge=0)
+    strength: float = Field(default=DEFAULT_SELECTION_STRENGTH, ge=0)
+    fitness: Literal["payoff_per_game", "total_payoff"] = "payoff_per_game"
     events: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_strength(cls, data: Any) -> Any:
+        """``strength`` defaults by rule: a selection strength for imitation and moran, a step for influence."""
+        if isinstance(data, dict) and data.get("strength") is None:
+            rule = data.get("rule", "none")
+            data = {**data, "strength": DEFAULT_INFLUENCE_STRENGTH if rule == "influence" else DEFAULT_SELECTION_STRENGTH}
+        return data
 
 
 class CacheConfig(_Model):

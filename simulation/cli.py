@@ -7,6 +7,7 @@
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
+    hvae summary RUN_DIR [--json]
     hvae validate SCENARIO.yaml [--set ...]
     hvae scenarios
     hvae slider --choices AIAAII [--json]
@@ -33,7 +34,7 @@ from typing import Any
 import click
 
 from hvae.agents.llm.backends import BackendError
-from hvae.agents.llm.health import BackendUnavailable
+from hvae.agents.llm.health import BackendUnavailable, BackendUnhealthy
 from hvae.agents.llm.secrets import redact_text
 from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
 from hvae.simulation.store import RunFolderError
@@ -136,17 +137,18 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder (default $HVAE_CACHE_DIR or ~/.cache/hvae).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
+@click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 170 columns).")
 @click.option("--keep-going", is_flag=True, help="Go on with fallbacks when an LLM backend is unreachable or failing (default: stop the run as failed).")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
-    seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, keep_going: bool,
+    seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
+    keep_going: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
-    from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
+    from hvae.simulation.runner import RunFailed, RunInterrupted, resume_run, run_scenario
 
     progress = not quiet and sys.stderr.isatty()
-    target = resume_dir
     try:
         if resume_dir is not None:
             if scenario or overrides or seed is not None or out_dir is not None:
@@ -159,20 +161,16 @@ def run(
             if keep_going:
                 overrides += ("backend_errors.keep_going=true",)
             config = load_scenario(scenario, overrides, seed=seed)
-            target = out_dir or default_out_dir(config.name)
-            result = run_scenario(config, target, progress=progress)
+            result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
-    except BackendUnavailable as error:
-        click.echo(
-            f"hvae: error: {redact_text(str(error))}; the run stopped as failed: once the backend works, "
-            f"resume it with: hvae run --resume {target} (or add --keep-going to go on with fallbacks)",
-            err=True,
-        )
+    except RunFailed as failed:
+        hint = " (or add --keep-going to go on with fallbacks)" if isinstance(failed.cause, BackendUnhealthy) else ""
+        click.echo(f"hvae: error: {redact_text(str(failed))}{hint}", err=True)
         sys.exit(1)
     if not quiet:
-        print_run_summary(result.path)
+        print_run_summary(result.path, wide=wide)
     for line in backend_warnings(result.summary):
         click.echo(line, err=True)
     click.echo(f"run folder: {result.path}")
@@ -219,6 +217,33 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     click.echo(f"report: {path}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, one object per group (null = not defined).")
+@click.option("--wide", is_flag=True, help="Show every column of the table (needs about 170 columns).")
+@friendly_errors
+def summary(run_dir: Path, as_json: bool, wide: bool) -> None:
+    """Print RUN_DIR's per-group table (the one 'hvae run' prints and writes to groups.parquet)."""
+    from hvae.analysis.runfolder import NotARunFolder, RunFolder
+    from hvae.analysis.summary import group_records, group_summary
+
+    try:
+        if not run_dir.is_dir():
+            raise NotARunFolder(f"no such run folder: {run_dir}")
+        run = RunFolder(run_dir)
+        if run.summary.get("kind") == "evaluation":
+            raise UserError(f"{run_dir} is an evaluation folder: its table is evaluation_summary.csv")
+        if not (run.path / "scenario.yaml").is_file():
+            raise NotARunFolder(f"{run_dir} is not an hvae run folder (no scenario.yaml)")
+        table = group_summary(run)
+    except NotARunFolder as error:
+        raise UserError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(group_records(table)))
+        return
+    print_run_summary(run.path, table, wide=wide)
+
+
 def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     """``--no-cache`` / ``--cache-dir`` as scenario overrides (so the run folder records them)."""
     extra: tuple[str, ...] = ()
@@ -247,49 +272,103 @@ def backend_warnings(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def print_run_summary(run_dir: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+#: Columns of the wide per-group table: (key, header, format).
+WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("group", "group", None), ("decider", "decider", None), ("n_agents", "n", None), ("value", "value", None),
+    ("revealed", "revealed θ\n(95% CI)", None), ("mean_payoff", "\npayoff", ".1f"), ("n_valid", "\nvalid", ".0f"),
+    ("invalid_rate", "\ninvalid", ".0%"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
+    ("ceiling_vr", "\nceiling", ".2f"), ("n_profiles", "\nprofiles", ".0f"), ("slider_angle", "slider\nθ̂", ".1f"),
+    ("attainable_angle", "\ntarget", ".1f"), ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
+    ("ceiling_slider_vr", "\nceiling", ".2f"), ("first_share", "1st\nshown", ".0%"),
+]
 
+#: Columns of the compact table (fits 100 columns): VR and its chance level share a cell.
+COMPACT_COLUMNS: list[tuple[str, str, str | None]] = [
+    ("group", "group", None), ("n_agents", "n", None), ("value", "value", None),
+    ("decision_pair", "decision VR\n/ chance", None), ("slider_pair", "slider VR\n/ chance", None),
+    ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "in-\nvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
+]
+
+SLIDER_COLUMNS = ("slider_pair", "n_profiles", "slider_angle", "attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr")
+
+SUMMARY_CAPTION = (
+    "Figures use valid decisions only (fallback choices of unusable replies are excluded), scored against the "
+    "value in force when decided. decision VR: 1 = always the best option for the agent's own value (the "
+    "ceiling, reached by the value-rational oracle); chance = a uniform random chooser on the same menus. "
+    "slider VR: mean per-profile score against the attainable target, beside the chance (and, with --wide, "
+    "the ceiling) of the same score. revealed θ: maximum-likelihood angle of a logit choice model over the "
+    "group's decisions with its 95% interval; bounded [a, b] = only a set of angles is identified; n/i = not "
+    "identified. 1st shown: share of valid decisions that took the option shown first (LLM groups; the order "
+    "shown is counterbalanced)."
+)
+
+
+def _pair(value: float, chance: float) -> str:
+    return "–" if value != value else f"{value:.3f} / {chance:.3f}"
+
+
+def summary_table_data(run_dir: Path, table=None):
+    """(run, the per-group table with the display-only columns added, the LLM groups' position bias)."""
+    from hvae.analysis.position import position_bias
+    from hvae.analysis.revealed import format_revealed
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
 
     run = RunFolder(run_dir)
-    table_data = group_summary(run)
+    table = (group_summary(run) if table is None else table).copy()
+    if "revealed_theta" in table:
+        table["revealed"] = [
+            # a no-break space inside the brackets: a narrow cell wraps before "(", never inside
+            format_revealed(t, lo, hi, ident).replace(", ", ",\u00a0")
+            for t, lo, hi, ident in zip(table["revealed_theta"], table["revealed_ci_low"],
+                                        table["revealed_ci_high"], table["revealed_identification"])
+        ]
+    else:
+        table["revealed"] = "–"
+    bias = position_bias(run.decisions(), ["group"])
+    bias = bias[bias["group"].isin(set(table.loc[table["decider"] == "llm", "group"]))]
+    table = table.merge(bias[["group", "first_share", "first_expected", "p_value"]], on="group", how="left")
+    table["decision_pair"] = [_pair(v, c) for v, c in zip(table["decision_vr"], table["chance_vr"])]
+    if "slider_vr" in table:
+        table["slider_pair"] = [_pair(v, c) for v, c in zip(table["slider_vr"], table["chance_slider_vr"])]
+    return run, table, bias
+
+
+def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> None:
+    """Print the per-group table (fits 100 columns; ``wide`` shows every column) and the headline."""
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from hvae.analysis.headline import headline_lines
+    from hvae.analysis.report import value_blind_groups
+    from hvae.analysis.summary import played_slider
+
+    run, table_data, bias = summary_table_data(run_dir, table_data)
     summary = run.summary
+    columns = [c for c in (WIDE_COLUMNS if wide else COMPACT_COLUMNS) if c[0] in table_data]
+    if not played_slider(run):
+        columns = [c for c in columns if c[0] not in SLIDER_COLUMNS]
+    if table_data["first_share"].isna().all():
+        columns = [c for c in columns if c[0] != "first_share"]
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
         f"(status: {summary['status']})",
-        caption="decision VR: 1 = always the best option for the agent's own value; chance = uniform "
-        "random chooser on the same menus; ceiling = value-rational oracle. revealed θ: maximum-likelihood "
-        "angle of a logit choice model over the group's decisions (n/i = not identified).",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
     )
-    columns = [
-        ("group", "group", None), ("decider", "decider", None), ("agents", "n", None),
-        ("value", "value", None), ("revealed", "revealed θ (95% CI)", None), ("mean_payoff", "payoff", ".1f"),
-        ("decision_vr", "decision VR", ".3f"), ("chance_vr", "chance", ".3f"), ("ceiling_vr", "ceiling", ".2f"),
-        ("invalid_rate", "invalid", ".0%"),
-    ]
-    if "slider_vr" in table_data:
-        columns += [
-            ("slider_angle", "slider θ̂", ".1f"), ("attainable_angle", "target", ".1f"),
-            ("slider_vr", "slider VR", ".3f"), ("chance_slider_vr", "chance", ".3f"),
-        ]
-    for _, header, _fmt in columns:
-        table.add_column(header, justify="left" if _fmt is None else "right")
-    if "revealed_theta" in table_data:
-        table_data["revealed"] = [
-            f"{t:.1f} ({lo:.0f}, {hi:.0f})" if lo == lo else "n/i"
-            for t, lo, hi in zip(table_data["revealed_theta"], table_data["revealed_ci_low"], table_data["revealed_ci_high"])
-        ]
-    else:
-        table_data["revealed"] = "–"
+    for key, header, fmt in columns:
+        right = fmt is not None or key.endswith("_pair")
+        table.add_column(header, justify="right" if right else "left", no_wrap=key != "revealed",
+                         min_width=10 if key == "revealed" else None)
     for _, row in table_data.iterrows():
         cells = []
         for key, _, fmt in columns:
             value = row.get(key)
             if fmt is None:
-                cells.append(str(value))
+                cells.append(escape(str(value)))  # "[a, b]" is text, not rich markup
             elif value is None or value != value:  # NaN
                 cells.append("–")
             else:
@@ -297,18 +376,41 @@ def print_run_summary(run_dir: Path) -> None:
         table.add_row(*cells)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(width=100 if not wide else 200)
     console.print(table)
+    console.print(escape(SUMMARY_CAPTION), style="dim", highlight=False)
+    for line in headline_lines(table_data, bias):
+        console.print(escape(line), highlight=False)
     if any(decider == "llm" for decider in table_data["decider"]):
         console.print(
             f"LLM calls: {summary.get('llm_calls', 0)}, cache hits: {summary.get('llm_cache_hits', 0)}, "
             f"invalid replies: {summary.get('llm_invalid', 0)}, tokens in/out: {summary.get('tokens_in', 0)}/"
-            f"{summary.get('tokens_out', 0)}"
+            f"{summary.get('tokens_out', 0)}",
+            highlight=False,
         )
-    from hvae.analysis.report import value_blind_groups
-
+    _print_dynamics(console, run)
     if value_blind_groups(run.scenario):
         console.print(VALUE_BLIND_NOTE)
+
+
+def _print_dynamics(console, run) -> None:
+    """Under value dynamics: how many values changed and the value shares before and after."""
+    from hvae.analysis.summary import dynamics_summary
+
+    dynamics = dynamics_summary(run)
+    if dynamics is None:
+        return
+    shares = ", ".join(
+        f"{name} {dynamics['initial_shares'][name]:.0%} → {dynamics['final_shares'][name]:.0%}"
+        for name in dynamics["initial_shares"]
+        if dynamics["initial_shares"][name] or dynamics["final_shares"][name]
+    )
+    console.print(
+        f"Value dynamics ({dynamics['rule']}, every {dynamics['every']} rounds): {dynamics['changes']} value changes "
+        f"in {dynamics['agents_changed']} agents. Value shares (agents acting on their value), first round → after "
+        f"the last update: {shares or 'none'}.",
+        highlight=False,
+    )
 
 
 @cli.command()
@@ -419,6 +521,13 @@ def _backend_is_embedded(name: str, backends: dict) -> bool:
     )
 
 
+def _goal_text(goal: Any) -> str:
+    """``on``/``off`` for LLM cells; ``–`` for rule deciders, which have no prompt."""
+    if goal is None or goal != goal:  # None or NaN
+        return "–"
+    return "on" if goal else "off"
+
+
 def print_evaluation_table(table, embedded: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -433,7 +542,7 @@ def print_evaluation_table(table, embedded: bool) -> None:
         ci = "" if row["angle_ci_low"] != row["angle_ci_low"] else f" ({row['angle_ci_low']:.1f}, {row['angle_ci_high']:.1f})"
         out.add_row(
             row["agent"], row["model"] if row["model"] != row["agent"] else "", str(row["value"]),
-            "on" if row["goal_prompting"] else "off", str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
+            _goal_text(row["goal_prompting"]), str(row["repeats"]), f"{row['angle_mean']:.1f}{ci}",
             f"{row['attainable_angle']:.1f}", shares, f"{row['transitive_rate']:.0%}", f"{row['decision_vr']:.3f}",
             f"{row['chance_vr']:.3f}", f"{row['slider_vr']:.3f}", f"{row['chance_slider_vr']:.3f}", f"{row['invalid_rate']:.0%}",
         )

@@ -2,19 +2,43 @@
 
 Every ``every`` rounds the model applies one update rule to the agents' SVO angles; agents keep
 their decider (an LLM agent whose value changes is set up again — value description and goal —
-before its next decision), and every change is recorded with its round.
+before its next decision), and every change is recorded with the round after which it happened.
+
+**Fitness** (``fitness:``, used by ``imitation`` and ``moran``) is measured since the last update:
+
+* ``payoff_per_game`` (default) — payoff divided by games played. Accumulated payoff confounds
+  value with network position and matching luck: under ``all_edges`` a hub's payoff grows with its
+  degree, and under random maximal matching on a Barabási–Albert graph degree-1 nodes sit idle in
+  most rounds (69% on a 200-node graph with m = 1, never for the top 5% by degree). An agent that
+  played no game has unknown fitness and takes no part in the comparison (it neither imitates,
+  nor is imitated, nor reproduces).
+* ``total_payoff`` — the accumulated payoff (idle agents count as 0).
+
+**Selection strength** ``s`` is per **payoff range of one game** R (:func:`payoff_range`: the mean
+over the menus of one cycle of ``(max self − min self) + (max other − min other)``; 73.3 coins on
+the slider, 20 on a 10-coin dictator menu): fitness differences enter as ``s · Δπ / R``. So a
+neighbour that earns a tenth of the range more per game is copied with probability
+``1 / (1 + e^(−s/10))`` — 0.62 at the default ``s = 5`` — and one that earns the whole range more
+with ``1 / (1 + e^(−s))`` (0.993). The default was chosen on the slider menus of
+``oracle_population``: over neighbours holding different values after one 6-round window, the mean
+``|p − ½|`` of the Fermi probability is 0.29 at s = 5 (0.08 at s = 1, close to a coin flip; 0.39 at
+s = 10 and 0.46 at s = 30, close to deterministic).
 
 ``imitation`` — pairwise comparison (Szabó & Tőke 1998; Traulsen et al. 2006). Every agent picks
     a random neighbour and adopts its value with the Fermi probability
-    ``1 / (1 + exp(−s · (π_neighbour − π_self)))``, where π is the payoff earned since the last
-    update and ``s = strength`` the selection strength (s → ∞: copy whoever did better; s = 0:
+    ``1 / (1 + exp(−s · (π_neighbour − π_self) / R))`` (s → ∞: copy whoever did better; s = 0:
     a coin flip). Updates are synchronous.
 ``moran`` — death–birth on the graph (Ohtsuki et al. 2006). ``events`` times (default: the
     population size, one generation): a uniformly random agent dies and a neighbour, chosen with
-    probability proportional to fitness ``exp(strength · π)``, places a copy of its value there.
-``influence`` — social influence on θ. Each agent's angle moves a fraction ``strength`` of the way
-    toward the mean revealed angle of its neighbours, estimated from their decisions since the last
-    update (:mod:`hvae.analysis.revealed`, clipped to [−90°, 90°]).
+    probability proportional to ``exp(s · π / R)``, places a copy of its value there. Fitness is
+    never stale: an agent whose value was replaced earlier in the same update earned its payoff
+    under the value it lost, so it cannot be a parent until it has played under its new value
+    (Axelrod's MoranProcess recomputes fitness after every event for the same reason); a death with
+    no eligible neighbour leaves the agent as it was.
+``influence`` — social influence on θ. Each agent's angle moves a fraction ``strength`` (default 1)
+    of the way toward the mean revealed angle of its neighbours, estimated from their valid
+    decisions in the last ``every`` rounds (:mod:`hvae.analysis.revealed`, clipped to [−90°, 90°]);
+    neighbours whose angle the decisions do not identify are skipped.
 ``none`` — values never change (the default).
 
 Angles always stay in [−90°, 90°]. All draws use the model's ``dynamics`` random stream.
@@ -37,7 +61,7 @@ if TYPE_CHECKING:
 class ValueChange:
     """One agent's value change."""
 
-    round: int
+    round: int  # the round after which it happened (0-based, as ``decisions.round``)
     agent_id: int
     old_angle: float
     new_angle: float
@@ -66,35 +90,76 @@ class Neighbours:
         return np.where(degree > 0, picked, -1)
 
 
-def imitation(theta: np.ndarray, payoff: np.ndarray, neighbours: Neighbours, strength: float, rng: np.random.Generator):
+def payoff_range(menus) -> float:
+    """The coin scale of selection: the mean over the menus of one cycle of the range of payoffs
+    one game can give, ``(max self − min self) + (max other − min other)`` (one's own kept amount
+    plus what the partner gives). 73.3 coins on the slider items, 20 on a 10-coin dictator menu."""
+    ranges = [float(np.ptp(m.options[:, 0]) + np.ptp(m.options[:, 1])) for m in menus]
+    scale = float(np.mean(ranges)) if ranges else 1.0
+    return scale if scale > 0 else 1.0
+
+
+def fitness(model: HvaeModel, config: DynamicsConfig) -> np.ndarray:
+    """Each agent's fitness since the last update, in units of :func:`payoff_range`.
+
+    ``payoff_per_game`` (default): payoff earned since the last update divided by the games played
+    since then — NaN for an agent that played no game, whose fitness is unknown. Payoff per game
+    does not grow with degree (under ``all_edges`` a hub's total payoff does) or with matching luck
+    (under random maximal matching on a Barabási–Albert graph degree-1 nodes sit idle in most
+    rounds). ``total_payoff``: the payoff accumulated since the last update (0 for idle agents).
+    """
+    state = model.state
+    payoff = state.cumulative_payoff - model.payoff_at_last_update
+    if config.fitness == "total_payoff":
+        value = payoff
+    else:
+        games = (state.n_games - state.n_games_at_update).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(games > 0, payoff / games, np.nan)
+    return value / payoff_range(model.schedule.menus)
+
+
+def imitation(theta: np.ndarray, fit: np.ndarray, neighbours: Neighbours, strength: float, rng: np.random.Generator):
+    """Fermi imitation; a pair in which either fitness is unknown (NaN) does not compare."""
     n = theta.size
     agents = np.arange(n)
     model = neighbours.random_one(agents, rng)
     valid = model >= 0
-    gain = np.where(valid, payoff[np.maximum(model, 0)] - payoff, 0.0)
-    with np.errstate(over="ignore"):
+    gain = np.where(valid, fit[np.maximum(model, 0)] - fit, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
         probability = 1.0 / (1.0 + np.exp(-strength * gain))
-    adopt = valid & (rng.random(n) < probability) & (theta[np.maximum(model, 0)] != theta)
+    adopt = valid & np.isfinite(gain) & (rng.random(n) < probability) & (theta[np.maximum(model, 0)] != theta)
     new = theta.copy()
     new[adopt] = theta[model[adopt]]
     return new, np.where(adopt, model, -1)
 
 
-def moran(theta: np.ndarray, payoff: np.ndarray, neighbours: Neighbours, strength: float, events: int, rng: np.random.Generator):
+def moran(theta: np.ndarray, fit: np.ndarray, neighbours: Neighbours, strength: float, events: int, rng: np.random.Generator):
+    """Death–birth with fitness that is never stale.
+
+    A parent must have played under the value it passes on: an agent whose value was replaced
+    earlier in this update has no fitness under its new value yet, so it cannot be a parent until
+    it has played a game under it (after the next rounds); neither can an agent with unknown
+    fitness (no game since the last update). A death whose neighbours are all ineligible leaves
+    the agent as it was.
+    """
     new = theta.copy()
     source = np.full(theta.size, -1)
-    fitness_payoff = payoff - payoff.max() if payoff.size else payoff  # shift: exp never overflows
+    eligible = np.isfinite(fit)
+    shifted = fit - np.max(fit[eligible]) if eligible.any() else fit  # shift: exp never overflows
     for _ in range(events):
         dying = int(rng.integers(theta.size))
         candidates = neighbours.of(dying)
+        candidates = candidates[eligible[candidates]]
         if candidates.size == 0:
             continue
-        weights = np.exp(strength * fitness_payoff[candidates])
+        weights = np.exp(strength * shifted[candidates])
         total = weights.sum()
         parent = int(candidates[rng.choice(candidates.size, p=weights / total)]) if total > 0 else int(rng.choice(candidates))
         if new[parent] != new[dying]:
             new[dying] = new[parent]
             source[dying] = parent
+            eligible[dying] = False  # its fitness was earned under the value it just lost
     return new, source
 
 
@@ -127,12 +192,12 @@ def apply_dynamics(model: HvaeModel) -> list[ValueChange]:
     config: DynamicsConfig = model.scenario.dynamics
     state = model.state
     rng = model.streams["dynamics"]
-    payoff = state.cumulative_payoff - model.payoff_at_last_update
     old = state.theta.copy()
     if config.rule == "imitation":
-        new, source = imitation(old, payoff, model.neighbours, config.strength, rng)
+        new, source = imitation(old, fitness(model, config), model.neighbours, config.strength, rng)
     elif config.rule == "moran":
-        new, source = moran(old, payoff, model.neighbours, config.strength, config.events or model.n_agents, rng)
+        new, source = moran(old, fitness(model, config), model.neighbours, config.strength,
+                            config.events or model.n_agents, rng)
     elif config.rule == "influence":
         revealed = window_revealed_angles(model, model.round - config.every)
         new, source = influence(old, revealed, model.neighbours, config.strength)
@@ -141,6 +206,9 @@ def apply_dynamics(model: HvaeModel) -> list[ValueChange]:
     changed = np.flatnonzero(new != old)
     state.theta[:] = new
     model.payoff_at_last_update = state.cumulative_payoff.copy()
+    state.n_games_at_update[:] = state.n_games
+    # the change follows the round just played (``model.round - 1`` in the 0-based numbering of
+    # ``decisions.round``) and holds from the next round on
     return [
-        ValueChange(model.round, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed
+        ValueChange(model.round - 1, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed
     ]

@@ -9,8 +9,13 @@ do not depend on the order of earlier items. Rule deciders (``oracle``, ``random
 ``reciprocal``) answer the same items and serve as ceiling and chance: ``baselines=True`` adds the
 oracle and random rows to any evaluation.
 
-The cells of an evaluation are (agent, value, goal prompting); for rule deciders goal prompting
-has no effect and their cells differ only by sampling. Repeats of LLM agents run concurrently
+The cells of an evaluation are (agent, value, goal prompting) for LLM agents and (agent, value)
+for rule deciders, which have no prompt: their ``goal_prompting`` is empty (None).
+
+Every cell's repeats answer an item in one vectorised decider call, and the answer and repeat
+tables are built column-wise per cell (angles, transitivity, subtypes and decision VR as array
+operations), so rule-decider baselines of 20,000 repeats per value take seconds, files and
+figures included (``benchmarks/bench_evaluate.py``). Repeats of LLM agents run concurrently
 within their backend's ``max_concurrency``.
 
 Outputs (one folder): ``evaluation.parquet`` (one row per repeat: answers, angle, category,
@@ -33,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from hvae.agents import svo
-from hvae.agents.deciders import NO_CHOICE, Decider, DecisionRequest, Decisions, History, build_rule_decider
+from hvae.agents.deciders import Decider, DecisionRequest, Decisions, History, build_rule_decider
 from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import BackendConfig, model_label
 from hvae.agents.llm.config import LLMConfig
@@ -87,7 +92,7 @@ class Cell:
     value: str
     theta: float
     value_name: str | None
-    goal_prompting: bool
+    goal_prompting: bool | None  # None for rule deciders (no prompt)
     agent_ids: np.ndarray
     decider: Decider
     model: str
@@ -128,7 +133,7 @@ class Evaluation:
         for agent in plan.agents:
             for value in plan.values:
                 label, theta, name = _value_label(value)
-                for goal in plan.goal_prompting:
+                for goal in plan.goal_prompting if agent == "llm" else [None]:
                     ids = np.arange(next_id, next_id + plan.repeats)
                     next_id += plan.repeats
                     decider, model = self._decider(agent, label, name, goal)
@@ -136,7 +141,7 @@ class Evaluation:
                     cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
         return cells
 
-    def _decider(self, agent: str, label: str, name: str | None, goal: bool) -> tuple[Decider, str]:
+    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None) -> tuple[Decider, str]:
         if agent == "llm":
             from hvae.agents.llm.decider import LLMDecider
 
@@ -179,7 +184,7 @@ class Evaluation:
         try:
             answered = loop.run_until_complete(self._answer_all(on_item))
             answers = self._answers_table(answered)
-            repeats = self._repeats_table(answers)
+            repeats = self._repeats_table(answered)
             store.write_frame("answers", answers)
             store.write_frame("evaluation", repeats)
             table = summarise_evaluation(repeats)
@@ -213,63 +218,94 @@ class Evaluation:
         return totals
 
     def _answers_table(self, answered) -> pd.DataFrame:
-        rows = []
+        """One row per item answer, built column-wise per (cell, item): no per-answer Python loop."""
+        pieces = []
         for cell, item_index, decisions in answered:
             menu = self.schedule.menus[item_index]
-            for i, agent_id in enumerate(cell.agent_ids.tolist()):
-                meta = {name: values[i] for name, values in decisions.metadata.items()}
-                choice = int(decisions.choice[i])
-                rows.append({
-                    "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
-                    "goal_prompting": cell.goal_prompting, "agent_id": agent_id,
-                    "repeat": int(agent_id - cell.agent_ids[0]), "item": menu.slider_item,
-                    "menu_id": menu.menu_id, "choice": choice, "valid": bool(decisions.valid[i]),
-                    "self_amount": float(menu.options[choice, 0]) if choice >= 0 else np.nan,
-                    "other_amount": float(menu.options[choice, 1]) if choice >= 0 else np.nan,
-                    "shown_order": meta.get("shown_order"), "raw_reply": meta.get("raw_reply"),
-                    "reason": meta.get("reason"), "fallback": meta.get("fallback"),
-                    "attempts": meta.get("attempts"), "cache_hit": meta.get("cache_hit"),
-                    "latency_s": meta.get("latency_s"),
-                })
-        return pd.DataFrame(rows)
+            n = len(cell.agent_ids)
+            choice = np.asarray(decisions.choice, dtype=np.int64)
+            has = choice >= 0
+            safe = np.where(has, choice, 0)
+            meta = {name: decisions.metadata.get(name, [None] * n) for name in _ANSWER_METADATA}
+            pieces.append(pd.DataFrame({
+                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
+                "item": menu.slider_item, "menu_id": menu.menu_id, "choice": choice,
+                "valid": np.asarray(decisions.valid, dtype=bool),
+                "self_amount": np.where(has, menu.options[safe, 0], np.nan),
+                "other_amount": np.where(has, menu.options[safe, 1], np.nan),
+                **meta,
+            }))
+        return pd.concat(pieces, ignore_index=True)
 
-    def _repeats_table(self, answers: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        keys = ["agent", "model", "value", "value_angle", "goal_prompting", "agent_id", "repeat"]
-        for key, part in answers.groupby(keys, sort=False):
-            row = dict(zip(keys, key))
-            by_item = part.set_index("item")
-            primary = [int(by_item.loc[i, "choice"]) for i in range(1, 7)]
-            row.update({f"item{i}": primary[i - 1] for i in range(1, 7)})
-            row["invalid"] = int((~part["valid"]).sum())
-            if all(c >= 0 for c in primary):
-                angle = svo.slider_angle(primary)
-                row.update(angle=angle, category=svo.category(angle), transitive=svo.is_transitive(primary))
-            else:
-                row.update(angle=np.nan, category=None, transitive=None)
-            row["attainable_angle"] = svo.attainable_angle(row["value_angle"])
-            row["slider_vr"] = 1 - abs(row["angle"] - row["attainable_angle"]) / svo.SLIDER_RANGE
-            row["decision_vr"], row["chance_vr"] = _decision_vr(part, self.schedule, row["value_angle"])
+    def _repeats_table(self, answered) -> pd.DataFrame:
+        """One row per repeat (a fresh agent's whole questionnaire), vectorised per cell.
+
+        Only behaviour is measured: an answer counts when its reply was valid and has a choice. A
+        repeat has an angle (and category, transitivity, slider VR) only when all six primary answers
+        count; decision VR is the mean over its counted answers, beside the chance level of the same
+        answers.
+        """
+        from hvae.analysis.rationality import normalised_utilities
+
+        by_cell: dict[int, dict[int, Decisions]] = {}
+        for cell, item_index, decisions in answered:
+            by_cell.setdefault(id(cell), {})[item_index] = decisions
+        n_items = len(self.schedule.menus)
+        frames = []
+        for cell in self.cells:
+            answers = by_cell[id(cell)]
+            n = len(cell.agent_ids)
+            choices = np.stack([np.asarray(answers[k].choice, dtype=np.int64) for k in range(n_items)], axis=1)
+            valid = np.stack([np.asarray(answers[k].valid, dtype=bool) for k in range(n_items)], axis=1)
+            usable = valid & (choices >= 0)
+            primary = choices[:, :6]
+            scored = usable[:, :6].all(axis=1)
+            angles = np.full(n, np.nan)
+            angles[scored] = svo.slider_angles(primary[scored])
+            transitive = np.full(n, None, dtype=object)
+            transitive[scored] = svo.transitivity(primary[scored])
+            scores = np.full((n, n_items), np.nan)
+            chance = np.full((n, n_items), np.nan)
+            for k, menu in enumerate(self.schedule.menus):
+                normalised = normalised_utilities(cell.theta, menu.options)[0]
+                if np.isnan(normalised).any():  # every option equal for this value: not scored
+                    continue
+                counted = usable[:, k]
+                scores[counted, k] = normalised[choices[counted, k]]
+                chance[counted, k] = normalised.mean()
+            frame = pd.DataFrame({
+                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
+                **{f"item{i}": primary[:, i - 1] for i in range(1, 7)},
+                "invalid": (~valid).sum(axis=1), "n_valid": usable.sum(axis=1),
+                "angle": angles, "category": svo.categories(angles), "transitive": transitive,
+                "attainable_angle": svo.attainable_angle(cell.theta),
+                "slider_vr": svo.slider_vr(angles, np.full(n, cell.theta)),
+                "decision_vr": _row_means(scores), "chance_vr": _row_means(chance),
+            })
             if self.plan.secondary:
-                secondary = [int(by_item.loc[i, "choice"]) for i in range(7, 16)]
-                row.update({f"item{i}": secondary[i - 7] for i in range(7, 16)})
-                row["prosocial_subtype"] = svo.prosocial_subtype(secondary) if all(c >= 0 for c in secondary) else None
-            rows.append(row)
-        return pd.DataFrame(rows)
+                secondary = choices[:, 6:15]
+                for i in range(7, 16):
+                    frame[f"item{i}"] = secondary[:, i - 7]
+                subtype = np.full(n, None, dtype=object)
+                complete = usable[:, 6:15].all(axis=1)
+                subtype[complete] = svo.prosocial_subtypes(secondary[complete])
+                frame["prosocial_subtype"] = subtype
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
 
 
-def _decision_vr(part: pd.DataFrame, schedule, theta: float) -> tuple[float, float]:
-    from hvae.analysis.rationality import normalised_utilities
+#: Per-answer LLM metadata kept in ``answers.parquet`` (None for rule deciders).
+_ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s")
 
-    scores, chance = [], []
-    menus = {m.menu_id: m.options for m in schedule.menus}
-    for menu_id, choice in zip(part["menu_id"], part["choice"]):
-        normalised = normalised_utilities(theta, menus[menu_id])[0]
-        if np.isnan(normalised).any() or choice == NO_CHOICE:
-            continue
-        scores.append(normalised[choice])
-        chance.append(normalised.mean())
-    return (float(np.mean(scores)) if scores else np.nan, float(np.mean(chance)) if chance else np.nan)
+
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """Mean of each row's finite entries; NaN for a row without one (no warning)."""
+    counted = np.isfinite(values)
+    totals = np.where(counted, values, 0.0).sum(axis=1)
+    counts = counted.sum(axis=1)
+    return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
 def _plan_dict(plan: EvaluationPlan) -> dict[str, Any]:

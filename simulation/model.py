@@ -45,8 +45,8 @@ from hvae.agents.deciders import (
     History,
     build_rule_decider,
 )
-from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.svo import categories
+from hvae.agents.tasks import gather_all
 from hvae.scenarios.loader import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
@@ -83,6 +83,8 @@ class PopulationState:
     n_decisions: np.ndarray
     n_idle: np.ndarray
     n_invalid: np.ndarray
+    n_games: np.ndarray  # games played (pairs in which both sides chose), all rounds
+    n_games_at_update: np.ndarray  # n_games when the dynamics last updated values (fitness per game)
     # History, most recent first, NaN = empty.
     hist_given: np.ndarray
     hist_kept: np.ndarray
@@ -102,6 +104,8 @@ class PopulationState:
             n_decisions=np.zeros(n, dtype=np.int64),
             n_idle=np.zeros(n, dtype=np.int64),
             n_invalid=np.zeros(n, dtype=np.int64),
+            n_games=np.zeros(n, dtype=np.int64),
+            n_games_at_update=np.zeros(n, dtype=np.int64),
             hist_given=nan_history(),
             hist_kept=nan_history(),
             hist_generosity=nan_history(),
@@ -261,7 +265,10 @@ class HvaeModel(mesa.Model):
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
-        self._recent.append((menu.menu_id, deciding, choice[deciding]))
+        behaved = choice[deciding].copy()  # what the dynamics may read as behaviour: no fallback choices
+        for ids, decisions in per_group.values():
+            behaved[np.searchsorted(deciding, ids[~decisions.valid])] = NO_CHOICE
+        self._recent.append((menu.menu_id, deciding, behaved))
         self.round += 1
         dynamics = self.scenario.dynamics
         if dynamics.rule != "none" and self.round % dynamics.every == 0:
@@ -281,9 +288,16 @@ class HvaeModel(mesa.Model):
         self.log.collect_value_changes(changes, self.scenario.dynamics.rule)
 
     def recent_choices(self, since_round: int) -> dict[int, list[tuple[str, int]]]:
-        """Per agent, (menu_id, choice) of its decisions in the rounds kept for dynamics."""
+        """Per agent, (menu_id, choice) of its valid decisions from round ``since_round`` on.
+
+        Only the last ``dynamics.every`` rounds are kept; the newest entry is round
+        ``self.round - 1``, so the entries' rounds follow from their positions.
+        """
         out: dict[int, list[tuple[str, int]]] = {}
-        for menu_id, ids, choices in self._recent:
+        first_kept = self.round - len(self._recent)
+        for offset, (menu_id, ids, choices) in enumerate(self._recent):
+            if first_kept + offset < since_round:
+                continue
             for agent, choice in zip(ids.tolist(), choices.tolist()):
                 if choice >= 0:
                     out.setdefault(agent, []).append((menu_id, choice))
@@ -337,32 +351,46 @@ class HvaeModel(mesa.Model):
             per_group[group] = (request.agent_ids, decisions)
         return choice, per_group
 
+    def setup_llm_agents(self, on_progress=None) -> None:
+        """Run every pending LLM agent setup now (otherwise the first round does it).
+
+        ``on_progress(done, total)`` is called after each agent, so a caller can show progress
+        during what is, with a slow model, the longest wait of a run.
+        """
+        deciders = [d for d in self.deciders.values() if getattr(d, "pending_setups", 0)]
+        total = sum(d.pending_setups for d in deciders)
+        if not total:
+            return
+        done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+
+        for decider in deciders:
+            decider.on_agent_ready = tick
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+
+        async def gather() -> None:
+            await gather_all(d.ensure_setup() for d in deciders)
+
+        try:
+            self._loop.run_until_complete(gather())
+        finally:
+            for decider in deciders:
+                decider.on_agent_ready = None
+
     def _run_async(self, requests, groups) -> dict[str, Decisions]:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
 
         async def gather() -> list[Decisions]:
-            return await asyncio.gather(
-                *(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
-            )
+            return await gather_all(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
 
-        try:
-            return dict(zip(groups, self._loop.run_until_complete(gather())))
-        except BackendUnavailable:
-            self._drain()
-            raise
-
-    def _drain(self) -> None:
-        """Let the other agents' tasks end after a backend was found dead.
-
-        Calls in flight finish (or time out) and calls not yet sent stop at once (the backend's
-        health refuses them), so nothing is left running when the model closes. They are not
-        cancelled: cancelling an HTTP client mid-connect leaves coroutines that warn at exit.
-        """
-        loop = self._loop
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()] if loop is not None else []
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        return dict(zip(groups, self._loop.run_until_complete(gather())))
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
         """Decomposed-game payoffs of the round for every agent (zeros for idle agents)."""
@@ -384,10 +412,10 @@ class HvaeModel(mesa.Model):
         partner[v[single]] = u[single]
         others = menu.options[:, 1]
         spread = others.max() - others.min()
-        generosity = (
-            (other_amount - others.min()) / spread if spread > 0 else np.where(choice >= 0, 0.5, np.nan)
-        )
+        # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
+        generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
         self.state.cumulative_payoff += payoff
+        self.state.n_games += n_played
         return {
             "self_amount": self_amount,
             "other_amount": other_amount,

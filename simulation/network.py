@@ -141,5 +141,6 @@ def edge_array(graph: nx.Graph) -> np.ndarray:
 
 
 def is_complete(graph: nx.Graph) -> bool:
+    """Whether every pair of distinct nodes is linked (self-loops do not count: they link no pair)."""
     n = graph.number_of_nodes()
-    return graph.number_of_edges() == n * (n - 1) // 2
+    return graph.number_of_edges() - nx.number_of_selfloops(graph) == n * (n - 1) // 2

@@ -30,8 +30,9 @@ raw_reply …        LLM metadata: raw reply, reason, latency_s, tokens_in, toke
 ``rounds`` — tidy per-round figures: one row per (round, grouping, group) where ``grouping`` is
 ``all`` (the population), ``group`` (scenario group) or ``category`` (value category).
 
-``value_changes`` — one row per value change made by the dynamics (round after which it
-happened, agent, rule, old and new angle and category, whose value was copied or −1).
+``value_changes`` — one row per value change made by the dynamics: ``round`` is the round after
+which it happened, in the numbering of ``decisions.round`` (the new value holds from ``round + 1``
+on), then agent, rule, old and new angle and category, whose value was copied or −1.
 """
 
 from __future__ import annotations

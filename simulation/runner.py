@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.secrets import check_credentials_restored, redact_text, redacted_fields
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
@@ -106,6 +107,15 @@ def menus_table(model: HvaeModel) -> pa.Table:
 
 def network_table(model: HvaeModel) -> pa.Table:
     return pa.table({"u": model.edges[:, 0].astype(np.int32), "v": model.edges[:, 1].astype(np.int32)})
+
+
+class RunFailed(Exception):
+    """The run stopped because a backend became unusable; the folder is marked ``failed``, resumable."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(f"the run stopped: {cause}. The folder is marked failed; resume it with: hvae run --resume {path}")
+        self.path = path
+        self.cause = cause
 
 
 class RunInterrupted(Exception):
@@ -254,6 +264,9 @@ class _Play:
         bar = _progress_bar(scenario, progress, completed=model.round)
         consistent = True  # False while a round is half-played
         try:
+            consistent = False
+            model.setup_llm_agents(bar.setup_progress if bar is not None else None)
+            consistent = True
             while model.round < scenario.rounds:
                 consistent = False
                 model.step()
@@ -277,6 +290,8 @@ class _Play:
             summary["status"] = "failed"
             summary["error"] = redact_text(f"{type(error).__name__}: {error}")
             summary["resumable"] = True
+            if isinstance(error, BackendUnavailable):
+                raise RunFailed(self.store.path, error) from error
             raise
         finally:
             _restore_sigint(previous_handler)
@@ -303,10 +318,21 @@ class _Play:
                     summary["n_decision_rows"] = rows
             summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
             if summary["status"] == "complete":
+                _write_groups(store.path, summary)
                 checkpoint.remove(store.path)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
             store.close()  # the folder's lock: another process may resume it from now on
+
+
+def _write_groups(path: Path, summary: dict[str, Any]) -> None:
+    """The per-group table as data (``groups.parquet``/``.csv``); a failure is recorded, not raised."""
+    from hvae.analysis.summary import write_group_table
+
+    try:
+        write_group_table(path)
+    except Exception as error:  # noqa: BLE001 - the run's own data is complete either way
+        summary["groups_error"] = f"{type(error).__name__}: {error}"
 
 
 def _install_sigint(handler):
@@ -357,15 +383,26 @@ def _counts(model: HvaeModel) -> dict[str, int]:
 
 
 class _Bar:
+    """The run's progress bar: LLM agents set up (while that lasts), then rounds played."""
+
     def __init__(self, scenario: Scenario) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn(f"[bold]{scenario.name}[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("rounds"), TimeRemainingColumn(), transient=True,
+            TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"), TimeRemainingColumn(), transient=True,
         )
-        self.task = self.progress.add_task("run", total=scenario.rounds)
+        self.task = self.progress.add_task(scenario.name, total=scenario.rounds, unit="rounds")
+        self.setup_task = None
         self.progress.start()
+
+    def setup_progress(self, done: int, total: int) -> None:
+        if self.setup_task is None:
+            self.setup_task = self.progress.add_task("LLM setup", total=total, unit="agents set up")
+        self.progress.update(self.setup_task, completed=done)
+        if done >= total:
+            self.progress.remove_task(self.setup_task)
+            self.setup_task = None
 
     def advance(self) -> None:
         self.progress.advance(self.task)

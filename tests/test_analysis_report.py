@@ -152,7 +152,8 @@ def test_reciprocity_by_hand(tmp_path) -> None:
     b = pairs[pairs["group"] == "b"]
     # one dictator menu: centring subtracts a constant, so differences are the raw generosities
     assert np.allclose(np.diff(b["received"]), np.diff([0, 0.5, 1, 0, 0.5]))
-    np.testing.assert_allclose(b["received"], b["given"])
+    # what b gives is what it got, up to the centring constants (menu mean vs b's own mean)
+    np.testing.assert_allclose(b["received"] - b["received"].mean(), b["given"] - b["given"].mean())
     table = pop.reciprocity(run).set_index("group")
     assert table.loc["b", "r"] == pytest.approx(1.0)
     assert table.loc["b", "pairs"] == 5
@@ -316,3 +317,83 @@ def test_cli_report_bad_input(tmp_path, make, fragment) -> None:
 def test_cli_report_of_runs_without_common_parent_needs_out(finished) -> None:
     result = invoke("report", str(finished), "/")
     assert result.exit_code == 2 and result.output.startswith("hvae: error:") and "--out" in result.output
+
+
+# ---------------------------------------------------------------------------------- no claim beyond the data
+def test_history_blind_oracles_have_no_reciprocity(tmp_path) -> None:
+    # Oracles ignore what they were given. Altruists and competitors never tie on the slider, so
+    # they act the same on a menu every time: undefined. Oracles that break ties at random (0°, 45°)
+    # vary only by chance: r near 0. Centring on the menu's population mean alone read the slider
+    # cycle as reciprocity (r up to ±0.3).
+    from hvae.scenarios.loader import load_scenario
+
+    run = run_scenario(load_scenario("oracle_population"), tmp_path / "run").path
+    table = pop.reciprocity(run).set_index("group")
+    assert np.isnan(table.loc["altruists", "r"]) and np.isnan(table.loc["competitors", "r"])
+    assert abs(table.loc["prosocials", "r"]) < 0.1 and abs(table.loc["individualists", "r"]) < 0.1
+
+
+def test_value_shares_do_not_count_value_blind_deciders(tmp_path) -> None:
+    # four random agents labelled prosocial and four competitive oracles: only the oracles act on a value
+    run = run_scenario(make_scenario(
+        rounds=4,
+        population=[{"name": "rnd", "count": 4, "value": "prosocial", "decider": "random"},
+                    {"name": "com", "count": 4, "value": "competitive", "decider": "oracle"}],
+        network={"kind": "complete"},
+    ), tmp_path / "run").path
+    shares = pop.value_shares(run)
+    assert list(shares.columns) == ["competitive"] and (shares["competitive"] == 1.0).all()
+    assert len(shares) == 4
+
+
+def test_unidentified_angles_read_n_i_everywhere(tmp_path, cli) -> None:
+    # 45° agents always taking the equal split: every option ties for them, the likelihood is flat
+    scenario = tmp_path / "splitters.yaml"
+    scenario.write_text(
+        "name: splitters\nrounds: 6\nmenus: {kind: dictator, endowment: 10, step: 5}\nnetwork: {kind: complete}\n"
+        "population:\n  - {name: splitters, count: 4, value: 45, decider: {kind: fixed, option: 1}}\n"
+        "  - {name: keepers, count: 4, value: individualistic, decider: oracle}\n"
+    )
+    out = tmp_path / "run"
+    result = cli("run", str(scenario), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    line = next(row for row in result.stdout.splitlines() if "│ splitters" in row)
+    assert "n/i" in line and "-90" not in line and "0.0 (" not in line
+    keepers = next(row for row in result.stdout.splitlines() if "│ keepers" in row)
+    assert "bounded [-90" in keepers  # keeping all on dictator menus fits every angle below 45°
+    page, _ = parse(out / "report.html")
+    revealed = page_table_rows(out / "report.html", "revealed")
+    assert revealed["splitters"][2] == "n/i" and "-90.0" not in " ".join(revealed["splitters"])
+    assert revealed["keepers"][2].startswith("bounded [-90.0, ")
+
+
+def page_table_rows(path: Path, css_class: str) -> dict[str, list[str]]:
+    """Rows of the HTML table with ``class=css_class``, keyed by their first cell."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f'<table class="{css_class}">')
+    body = text[start:text.index("</table>", start)]
+    rows = {}
+    for row in body.split("<tr>")[2:]:
+        cells = [c.split("</td>")[0] for c in row.split("<td")[1:]]
+        cells = [c.split(">", 1)[1] for c in cells]
+        rows[cells[0]] = cells
+    return rows
+
+
+def test_svo_ring_draws_sets_without_points_and_says_so(tmp_path) -> None:
+    from hvae.analysis.plots import Analysis, fig_svo_ring
+    from hvae.scenarios.loader import load_scenario
+
+    run = run_scenario(load_scenario("oracle_population", ["rounds=6"]), tmp_path / "run").path
+    analysis = Analysis.of(run)
+    agents = analysis.revealed_agents.set_index("agent_id")
+    kinds = agents.groupby("group")["identification"].agg(set)
+    assert kinds["altruists"] == {"set"} and kinds["competitors"] == {"set"}
+    fig = fig_svo_ring(analysis)
+    dots = [c for c in fig.axes[0].collections if c.get_offsets().shape[0] and c.get_facecolors().shape[0]
+            and c.get_paths() and c.get_sizes().tolist() == [22]]
+    drawn = sum(c.get_offsets().shape[0] for c in dots)
+    assert drawn == int((agents["identification"] == "point").sum())  # a dot only for a point
+    caption = dict((stem, text) for stem, _, text in FIGURES)["svo_ring"]
+    assert "Long arcs are agents that do not act on their value" not in caption
+    assert "only bounded" in caption

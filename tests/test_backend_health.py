@@ -13,9 +13,10 @@ import pytest
 import yaml
 from llm_stub_server import StubServer
 
+from hvae.agents.llm.backends import BackendUnavailable
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import resume_run, run_scenario
+from hvae.simulation.runner import RunFailed, resume_run, run_scenario
 
 DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
 
@@ -50,12 +51,12 @@ def test_unreachable_backend_stops_the_run_as_failed(tmp_path, cli) -> None:
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("hvae: error: backend 'srv' (openai, model m at http://127.0.0.1:9/v1) cannot be reached")
-    assert "APIConnectionError" in lines[0] and f"hvae run --resume {out}" in lines[0]
+    assert lines[0].startswith("hvae: error: the run stopped: backend 'srv' (openai, model m at http://127.0.0.1:9/v1) cannot be reached")
+    assert "APIConnectionError" in lines[0] and f"hvae run --resume {out}" in lines[0] and "--keep-going" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["resumable"] is True
-    assert "BackendUnavailable" in summary["error"]
+    assert "cannot be reached" in summary["error"] and "APIConnectionError" in summary["error"]
 
 
 def test_keep_going_keeps_todays_behaviour_and_warns(tmp_path, cli) -> None:
@@ -86,9 +87,9 @@ def test_error_rate_over_the_window_stops_the_run_and_it_resumes_later(tmp_path)
     with StubServer(default="http500") as stub:
         data["backends"]["srv"]["base_url"] = stub.base_url
         scenario = validate_data(data, "error-rate")
-        with pytest.raises(Exception) as stopped:
+        with pytest.raises(RunFailed) as stopped:
             run_scenario(scenario, tmp_path / "run")
-        assert type(stopped.value).__name__ == "BackendUnavailable"
+        assert isinstance(stopped.value.cause, BackendUnavailable)
         assert "failed 3 of its last 4 calls" in str(stopped.value)
         assert "stub: internal server error" in str(stopped.value)
         run = RunFolder(tmp_path / "run")
@@ -102,7 +103,7 @@ def test_error_rate_over_the_window_stops_the_run_and_it_resumes_later(tmp_path)
 
 
 def test_health_rules() -> None:
-    from hvae.agents.llm.health import BackendHealth, BackendUnavailable, HealthPolicy
+    from hvae.agents.llm.health import BackendHealth, HealthPolicy
 
     fresh = BackendHealth("a", "'a' (openai)", HealthPolicy())
     with pytest.raises(BackendUnavailable, match="'a' \\(openai\\) cannot be reached.*last error: boom"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import make_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,12 +22,16 @@ def star_file(tmp_path, leaves: int):
 
 
 def star_scenario(tmp_path, rule: str, strength: float, **dynamics):
-    """One keeper (keeps everything) and five givers (give everything) on a star."""
+    """One keeper (keeps everything) and five givers (give everything) on a star.
+
+    Oracles: on the dictator menu (10, 0), (5, 5), (0, 10) a competitive oracle always keeps all
+    and an altruistic one always gives all, with no ties.
+    """
     return make_scenario(
         rounds=1,
         population=[
-            {"name": "keepers", "count": 1, "value": "competitive", "decider": {"kind": "fixed", "option": 0}},
-            {"name": "givers", "count": 5, "value": "altruistic", "decider": {"kind": "fixed", "option": 2}},
+            {"name": "keepers", "count": 1, "value": "competitive", "decider": "oracle"},
+            {"name": "givers", "count": 5, "value": "altruistic", "decider": "oracle"},
         ],
         network={"kind": "file", "path": star_file(tmp_path, 5)},
         matching="all_edges",
@@ -103,6 +108,23 @@ def test_influence_moves_toward_neighbours_revealed_angles() -> None:
     assert 25 < model.state.theta[b] < 50
 
 
+def test_influence_skips_neighbours_whose_angle_is_not_identified() -> None:
+    # Two 45° agents that always take the equal split of a dictator menu: every option ties for a
+    # 45° chooser, so their choices identify no angle. Nobody may be pulled toward "0°".
+    scenario = make_scenario(
+        rounds=4,
+        population=[{"name": "splitters", "count": 2, "value": 45, "decider": {"kind": "fixed", "option": 1}}],
+        network={"kind": "complete"},
+        matching="all_edges",
+        menus=DICTATOR,
+        dynamics={"rule": "influence", "every": 2, "strength": 0.5},
+    )
+    model = HvaeModel(scenario)
+    model.run(4)
+    assert model.state.theta.tolist() == [45.0, 45.0]
+    assert model.n_value_changes.sum() == 0
+
+
 @given(st.sampled_from(["imitation", "moran", "influence"]), st.floats(0, 50), st.integers(0, 10_000))
 @settings(max_examples=20, deadline=None)
 def test_shares_sum_to_one_and_values_stay_legal(rule: str, strength: float, seed: int) -> None:
@@ -161,3 +183,127 @@ def test_llm_agents_are_reprompted_after_a_value_change(tmp_path) -> None:
 
     phases = [json.loads(line)["phase"] for line in (result.path / "transcripts.jsonl").read_text().splitlines()]
     assert phases == ["value", "goal", "decision", "value", "goal", "decision"]
+
+
+def test_a_value_change_is_numbered_like_the_decisions_before_it(tmp_path) -> None:
+    # every=1: the keeper's value spreads after round 0; the change row says round 0, the last
+    # round played under the old value, and the decisions of round 1 carry the new one
+    seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
+    scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed, "rounds": 2})
+    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    changes = run.frame("value_changes")
+    assert set(changes["round"]) == {0}
+    decisions = run.decisions()
+    for agent in changes["agent_id"]:
+        mine = decisions[decisions["agent_id"] == agent].set_index("round")["value_angle"]
+        assert mine[0] == changes.loc[changes["agent_id"] == agent, "old_angle"].item()
+        assert mine[1] == changes.loc[changes["agent_id"] == agent, "new_angle"].item()
+
+
+def test_the_terminal_summary_reports_value_changes_and_shares(tmp_path, cli) -> None:
+    out = tmp_path / "run"
+    result = cli("run", "oracle_population", "--out", str(out), "--set", "rounds=12",
+                 "--set", "dynamics={rule: imitation, every: 6, strength: 1000}", "--no-report")
+    assert result.returncode == 0, result.stderr
+    changes = len(RunFolder(out).frame("value_changes"))
+    assert f"Value dynamics (imitation, every 6 rounds): {changes} value changes" in result.stdout
+    assert changes > 0 and "altruistic 25% →" in result.stdout
+
+
+def test_moran_parents_never_pass_on_a_value_they_have_not_played(tmp_path) -> None:
+    # Path 0 - 1 - 2. Agent 0 (-45°) is by far the fittest; 1 and 2 hold 90°. Once 1 dies and takes
+    # 0's value, 1's fitness was earned as an altruist: it must not reproduce -45° into 2 within the
+    # same update (with frozen fitness it did, in most seeds).
+    from hvae.simulation.dynamics import Neighbours, moran
+
+    neighbours = Neighbours(np.array([[0, 1], [1, 2]]), 3)
+    theta = np.array([-45.0, 90.0, 90.0])
+    fit = np.array([10.0, 0.0, 0.0])
+    converted = 0
+    for seed in range(60):
+        new, source = moran(theta, fit, neighbours, 1000.0, 30, np.random.default_rng(seed))
+        assert new[2] == 90.0, seed  # its only neighbour never played as -45° in this update
+        converted += new[1] == -45.0
+    assert converted > 0  # 1 itself is taken over whenever it dies before 0 does
+
+
+def test_fitness_per_game_removes_the_degree_confound(tmp_path) -> None:
+    # A star where everyone keeps everything: 10 coins per game for the hub and the leaves alike.
+    # Total payoff makes the hub 5x fitter (it plays 5 games a round); per game they are equal.
+    from hvae.simulation.dynamics import fitness
+
+    population = [{"name": "hub_value", "count": 1, "value": "competitive", "decider": "oracle"},
+                  {"name": "leaf_value", "count": 5, "value": "individualistic", "decider": "oracle"}]
+
+    def model_with(fitness_kind: str) -> HvaeModel:
+        config = make_scenario(rounds=1, population=population, network={"kind": "file", "path": star_file(tmp_path, 5)},
+                               matching="all_edges", menus=DICTATOR,
+                               dynamics={"rule": "imitation", "every": 10, "fitness": fitness_kind})
+        for seed in range(200):
+            model = HvaeModel(config, seed=seed)
+            if model.degree[int(np.flatnonzero(model.state.group_code == 0)[0])] == 5:
+                model.step()
+                return model
+        raise AssertionError("no seed put the competitive agent on the hub")
+
+    model = model_with("payoff_per_game")
+    values = fitness(model, model.scenario.dynamics)
+    assert np.allclose(values, 10.0 / 20.0)  # 10 coins per game, in units of the 20-coin range
+    model = model_with("total_payoff")
+    values = fitness(model, model.scenario.dynamics)
+    hub = int(np.argmax(model.degree))
+    assert values[hub] == pytest.approx(5 * values[(hub + 1) % 6])
+
+
+def test_idle_agents_have_unknown_fitness_per_game() -> None:
+    from hvae.simulation.dynamics import Neighbours, fitness, imitation
+
+    # random matching of 3 agents on a triangle: one agent sits out every round
+    scenario = make_scenario(rounds=1, size=3, population=[{"name": "o", "share": 1.0, "value": 0, "decider": "oracle"}],
+                             network={"kind": "complete"}, dynamics={"rule": "imitation", "every": 10})
+    model = HvaeModel(scenario)
+    model.step()
+    values = fitness(model, scenario.dynamics)
+    assert np.isnan(values).sum() == 1
+    idle = int(np.flatnonzero(np.isnan(values))[0])
+    # a comparison with an agent of unknown fitness never changes anyone's value
+    theta = np.array([10.0, 20.0, 30.0])
+    neighbours = Neighbours(model.edges, 3)
+    for seed in range(30):
+        new, source = imitation(theta, values, neighbours, 5.0, np.random.default_rng(seed))
+        assert new[idle] == theta[idle] and idle not in source.tolist()
+
+
+def test_default_selection_is_neither_a_coin_flip_nor_deterministic_on_the_slider() -> None:
+    from hvae.scenarios.loader import load_scenario
+    from hvae.simulation.dynamics import fitness
+
+    departures = []
+    for seed in range(3):
+        scenario = load_scenario("oracle_population", ["dynamics={rule: imitation, every: 6}"], seed=seed)
+        assert scenario.dynamics.fitness == "payoff_per_game" and scenario.dynamics.strength == 5.0
+        model = HvaeModel(scenario)
+        for _ in range(6):  # one window of play, without the update that would follow it
+            menu = model.schedule.menu_for_round(model.round)
+            pairs = model.match()
+            deciding = np.flatnonzero(np.bincount(pairs.ravel(), minlength=model.n_agents) > 0)
+            choice, _ = model.decide(menu, deciding)
+            model.pay(menu, pairs, choice)
+            model.round += 1
+        values = fitness(model, scenario.dynamics)
+        theta = model.state.theta
+        for u, v in model.edges:
+            if theta[u] != theta[v]:
+                p = 1 / (1 + np.exp(-scenario.dynamics.strength * abs(values[u] - values[v])))
+                departures.append(abs(p - 0.5))
+    mean = float(np.mean(departures))
+    assert 0.15 < mean < 0.4, mean  # 0 = a coin flip, 0.5 = deterministic
+
+
+def test_dynamics_defaults_by_rule() -> None:
+    from hvae.scenarios.schema import DynamicsConfig
+
+    assert DynamicsConfig(rule="imitation").strength == 5.0 == DynamicsConfig(rule="moran").strength
+    assert DynamicsConfig(rule="influence").strength == 1.0
+    assert DynamicsConfig(rule="moran", strength=2).strength == 2.0
+    assert DynamicsConfig().fitness == "payoff_per_game"

@@ -8,10 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pydantic import TypeAdapter
 from conftest import assert_user_error
 
 from hvae.agents import svo
+from hvae.agents.llm.backends import BackendConfig
 from hvae.simulation.evaluation import Evaluation, EvaluationPlan
+
+BackendConfigAdapter = TypeAdapter(BackendConfig)
 
 VALUES = ["altruistic", "prosocial", "individualistic", "competitive"]
 
@@ -37,8 +41,13 @@ def test_oracle_is_the_ceiling(baseline_run) -> None:
         else:  # ties broken at random: equal in expectation
             assert abs(angles.mean() - target) <= 4 * angles.std(ddof=1) / np.sqrt(len(angles)), value
     rows = table[table["agent"] == "oracle"]
-    assert (rows["slider_vr_of_mean_angle"] > 0.99).all()
     assert (rows["ceiling_vr"] == 1.0).all()
+    # the oracle's per-profile slider VR is its own ceiling (below 1 where items tie), within sampling error
+    for _, row in rows.iterrows():
+        part = oracle[oracle["value"] == row["value"]]
+        error = 4 * part["slider_vr"].std(ddof=1) / np.sqrt(len(part)) + 1e-12
+        assert abs(row["slider_vr"] - row["ceiling_slider_vr"]) <= error, row["value"]
+    assert rows.set_index("value").loc["individualistic", "ceiling_slider_vr"] < 0.95  # item 1 ties at 0°
 
 
 def test_random_chooser_matches_its_analytic_expectation(baseline_run) -> None:
@@ -68,7 +77,34 @@ def test_summary_keys_and_shares(baseline_run) -> None:
     for _, row in table.iterrows():
         assert sum(row["category_shares"].values()) == pytest.approx(1.0)
         assert row["angle_ci_low"] <= row["angle_mean"] <= row["angle_ci_high"]
-    assert set(table["goal_prompting"]) == {True, False}
+    # rule deciders have no prompt: one row per (agent, value), goal prompting empty, no duplicates
+    assert table["goal_prompting"].isna().all()
+    assert len(table) == table[["agent", "value"]].drop_duplicates().shape[0] == 2 * 5
+
+
+def test_angle_intervals_stay_on_the_slider_with_few_repeats(tmp_path) -> None:
+    # two repeats: the raw t-interval (t = 12.7) runs far outside [-90, 90]; the mean of slider
+    # angles cannot leave the slider's range, so neither may its interval
+    out = tmp_path / "ev"
+    Evaluation(EvaluationPlan(agents=["random"], values=VALUES, repeats=2, seed=1)).run(out)
+    table = pd.read_parquet(out / "evaluation_summary.parquet")
+    possible = svo.random_slider_angles()
+    assert (table["angle_ci_low"] >= possible[0]).all() and (table["angle_ci_high"] <= possible[-1]).all()
+    assert (table["angle_ci_low"] <= table["angle_mean"]).all() and (table["angle_mean"] <= table["angle_ci_high"]).all()
+
+
+def test_invalid_answers_are_not_measured(tmp_path) -> None:
+    # an LLM that never answers usably: every answer is a random fallback; nothing may be measured
+    backends = {"script": BackendConfigAdapter.validate_python({"kind": "replay", "replies": ["Hm.", "Hm.", "no idea"]})}
+    plan = EvaluationPlan(agents=["llm"], values=["prosocial"], goal_prompting=[True], repeats=6, backend="script",
+                          backends=backends, cache_enabled=False, order="fixed", seed=2)
+    out = Evaluation(plan).run(tmp_path / "ev")
+    repeats = pd.read_parquet(out / "evaluation.parquet")
+    row = pd.read_parquet(out / "evaluation_summary.parquet").iloc[0]
+    assert (repeats["invalid"] == 6).all() and (repeats["n_valid"] == 0).all()
+    assert repeats["angle"].isna().all() and repeats["decision_vr"].isna().all()
+    assert row["invalid_rate"] == 1.0 and row["n_valid"] == 0 and row["n_scored"] == 0
+    assert np.isnan(row["decision_vr"]) and np.isnan(row["slider_vr"]) and np.isnan(row["angle_mean"])
 
 
 def scripted_backend_file(tmp_path, replies: list[str]):

@@ -1,6 +1,7 @@
 """LLM decisions through a real OpenAI-compatible server (llama-cpp-python's, serving SmolLM2).
 
-A module-scoped fixture starts ``python -m llama_cpp.server`` with the embedded SmolLM2 GGUF on a
+A module-scoped fixture starts llama-cpp-python's server (through ``hvae.agents.llm.llama_server``,
+which only switches off the repacking path that crashes on AMX CPUs) with the embedded SmolLM2 GGUF on a
 free localhost port, and tiny scenarios (2 LLM agents, 2 rounds, complete network) run through the
 ``openai`` backend against it with the response cache off, so every call really goes over HTTP.
 SmolLM2 is value-blind: these tests check the pipeline and its records, never what was chosen.
@@ -62,7 +63,7 @@ def llama_server(tmp_path_factory) -> str:
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "hvae.agents.llm.llama_server",  # llama_cpp.server, safe on AMX CPUs
         "--model", str(model),
         "--host", "127.0.0.1",
         "--port", str(port),

@@ -16,13 +16,15 @@ SLIDER = [m.options for m in slider_schedule().menus]
 
 
 def logit_choices(theta: float, beta: float, menus: list[np.ndarray], n: int, rng: np.random.Generator):
+    """``n`` draws of a logit chooser P(c) ∝ exp(β·U_θ(c)), cycling through ``menus`` (Gumbel-max)."""
     options = [menus[i % len(menus)] for i in range(n)]
-    choices = []
-    for menu in options:
+    choices = np.empty(n, dtype=np.int64)
+    for m, menu in enumerate(menus):
+        rows = np.arange(m, n, len(menus))
         u = svo.menu_utilities(theta, menu)
-        p = np.exp(beta * (u - u.max()))
-        choices.append(rng.choice(len(menu), p=p / p.sum()))
-    return options, np.array(choices)
+        gumbel = -np.log(-np.log(rng.random((rows.size, len(menu)))))
+        choices[rows] = (beta * u[None, :] + gumbel).argmax(axis=1)
+    return options, choices
 
 
 def test_interval_covers_the_true_angle_at_the_advertised_rate() -> None:
@@ -37,6 +39,40 @@ def test_interval_covers_the_true_angle_at_the_advertised_rate() -> None:
     rate = covered / draws
     tolerance = 3 * np.sqrt(0.95 * 0.05 / draws)  # three binomial standard errors
     assert 0.95 - tolerance <= rate <= 1.0, rate
+
+
+def test_sharp_choosers_with_many_decisions_keep_an_interval_that_covers() -> None:
+    # 1,920 slider decisions of a sharp logit chooser: the true 95% interval is narrower than the
+    # 2° grid. It must keep a non-zero width and cover the true angle at the advertised rate, at
+    # angles off the grid (45° is on it, 27° and -23° are not on the 2° grid's even degrees).
+    rng = np.random.default_rng(20261128)
+    fits = []
+    for theta in (45.0, 27.0, -23.0):
+        for beta in (0.5, 2.0):
+            for _ in range(25):
+                options, choices = logit_choices(theta, beta, SLIDER, 1920, rng)
+                fits.append((theta, fit_revealed_angle(options, choices)))
+    assert all(fit.identification == "point" for _, fit in fits)
+    widths = np.array([fit.ci_high - fit.ci_low for _, fit in fits])
+    assert (widths > 0).all() and widths.max() < 4
+    assert all(fit.ci_low < fit.theta < fit.ci_high for _, fit in fits)
+    rate = np.mean([fit.ci_low <= theta <= fit.ci_high for theta, fit in fits])
+    tolerance = 3 * np.sqrt(0.95 * 0.05 / len(fits))
+    assert rate >= 0.95 - tolerance, rate
+
+
+def test_interval_ends_are_where_the_profile_crosses_the_threshold() -> None:
+    # the defining property of the profile-likelihood interval, checked directly at both ends
+    from hvae.analysis.revealed import CHI2_95, _Profile
+
+    rng = np.random.default_rng(11)
+    options, choices = logit_choices(33.0, 1.5, SLIDER, 1200, rng)
+    fit = fit_revealed_angle(options, choices)
+    profile = _Profile([np.asarray(o, float) for o in options], choices)
+    values, _ = profile.evaluate(np.array([fit.ci_low, fit.ci_high, fit.theta]))
+    threshold = fit.log_likelihood - CHI2_95 / 2
+    assert np.allclose(values[:2], threshold, atol=1e-3)
+    assert values[2] == pytest.approx(fit.log_likelihood)
 
 
 @given(st.floats(-85, 85), st.integers(0, 2**31 - 1))
@@ -63,6 +99,36 @@ def test_uninformative_decisions_are_unidentified() -> None:
     menu = np.array([[5.0, 5.0], [5.0, 5.0]])  # every option is the same for every value
     fit = fit_revealed_angle([menu] * 5, np.array([0, 1, 0, 1, 0]))
     assert np.isnan(fit.ci_low) and np.isnan(fit.ci_high)
+    assert np.isnan(fit.theta) and fit.identification == "none"  # never "0 degrees"
+
+
+def test_a_flat_likelihood_is_not_reported_as_zero_degrees() -> None:
+    # always the equal split of a dictator menu: a 45° chooser (all options tie) or a random one;
+    # the likelihood is flat in θ, so no angle is identified
+    menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
+    fit = fit_revealed_angle([menu] * 12, np.ones(12, dtype=int))
+    assert fit.identification == "none" and np.isnan(fit.theta)
+
+
+def test_partially_identified_angles_are_sets() -> None:
+    # an individualist oracle on dictator menus keeps everything: consistent with every angle below 45°
+    menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
+    fit = fit_revealed_angle([menu] * 12, np.zeros(12, dtype=int))
+    assert fit.identification == "set" and fit.ci_low == -90.0 and 30 < fit.ci_high <= 45
+    # a competitive oracle on the slider: only bounded above
+    options = [SLIDER[i % 6] for i in range(24)]
+    choices = np.array([int(svo.best_options(-45.0, menu)[0]) for menu in options])
+    fit = fit_revealed_angle(options, choices)
+    assert fit.identification == "set" and fit.ci_low == -90.0 and fit.ci_high > -45
+
+
+def test_revealed_text_shows_only_what_is_identified() -> None:
+    from hvae.analysis.revealed import format_revealed
+
+    assert format_revealed(45.0, 44.96, 45.04, "point") == "45.00 (44.96, 45.04)"
+    assert format_revealed(45.0, 44.2, 45.7, "point") == "45.0 (44.2, 45.7)"
+    assert format_revealed(-72.0, -90.0, -30.0, "set") == "bounded [-90.0, -30.0]"
+    assert format_revealed(float("nan"), float("nan"), float("nan"), "none") == "n/i"
 
 
 def test_estimates_stay_in_the_legal_range() -> None:

@@ -140,3 +140,15 @@ def test_best_options_have_maximal_utility(theta: float, menu: np.ndarray) -> No
 def test_utility_is_the_ring_formula(theta: float) -> None:
     s, o = 37.0, -12.0
     assert svo.utility(theta, s, o) == pytest.approx(math.cos(math.radians(theta)) * s + math.sin(math.radians(theta)) * o)
+
+
+def test_vectorised_transitivity_matches_the_graph_check() -> None:
+    rng = np.random.default_rng(12)
+    profiles = np.vstack([rng.integers(0, 9, size=(3000, 6)), [[0, 8, 0, 0, 8, 8], [8, 0, 8, 8, 0, 0], [0] * 6, [4] * 6]])
+    assert svo.transitivity(profiles).tolist() == [svo.is_transitive(p) for p in profiles]
+
+
+def test_vectorised_prosocial_subtypes_match_the_scoring_rule() -> None:
+    rng = np.random.default_rng(13)
+    answers = np.vstack([rng.integers(0, 9, size=(3000, 9)), [[5, 4, 3, 6, 4, 7, 4, 2, 1], [8, 4, 0, 8, 4, 8, 4, 0, 0]]])
+    assert svo.prosocial_subtypes(answers).tolist() == [svo.prosocial_subtype(a) for a in answers]

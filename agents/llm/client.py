@@ -10,13 +10,15 @@ agent and the real client and, for every call:
 2. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
-   off the event loop), calls the model with a timeout, and retries timeouts, connection errors,
-   408/409/429 and 5xx (see :func:`backoff_delay`);
+   in its worker process), calls the model with a timeout, and retries timeouts, connection
+   errors, 408/409/429, 5xx and a dead embedded worker (see :func:`backoff_delay`); a worker that
+   still dies after the retries raises :class:`~hvae.agents.llm.backends.BackendUnavailable`,
+   which stops the run;
 4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord`,
    writes a transcript line, and tells the backend's
    :class:`~hvae.agents.llm.health.BackendHealth` whether the call (after its retries) got an
-   answer — which raises :class:`~hvae.agents.llm.health.BackendUnavailable` when the backend
-   is dead.
+   answer — which raises :class:`~hvae.agents.llm.backends.BackendUnavailable` too when the
+   backend is dead (unreachable, or failing too often).
 
 **Backoff.** Retry ``k`` waits a uniformly random time in ``[0, min(max_backoff_s,
 backoff_s·2^(k−1))]`` ("full jitter"), so agents that hit a rate limit together do not retry
@@ -49,9 +51,10 @@ from autogen_core.models import (
     UserMessage,
 )
 
-from hvae.agents.llm.backends import BackendConfig, EmbeddedBackend, model_identity
+from hvae.agents.llm.backends import BackendConfig, BackendUnavailable, EmbeddedBackend, model_identity
+from hvae.agents.llm.embedded import EmbeddedWorkerDied
 from hvae.agents.llm.cache import ResponseCache, request_key
-from hvae.agents.llm.health import BackendHealth, BackendUnavailable
+from hvae.agents.llm.health import BackendHealth
 from hvae.agents.llm.secrets import redact_text
 from hvae.agents.llm.transcript import TranscriptWriter
 
@@ -213,6 +216,8 @@ class HvaeClient(ChatCompletionClient):
             return {"type": "json_schema", "json_schema": {"name": "decision", "schema": schema, "strict": True}}
         if mode == "json_object_schema":
             return {"type": "json_object", "schema": schema}
+        if mode == "letter":  # a grammar admitting one letter of the menu (embedded backends)
+            return {"type": "letter", "letters": "".join(schema["properties"]["choice"]["enum"])}
         return {"type": "json_object"}
 
     # ------------------------------------------------------------------ ChatCompletionClient
@@ -257,6 +262,10 @@ class HvaeClient(ChatCompletionClient):
                 record.errors += 1
                 record.last_error = error_text
                 self._transcribe(settings, request, None, record.latency_s - latency_before, False, retries, error_text)
+                if isinstance(error, EmbeddedWorkerDied):
+                    raise BackendUnavailable(
+                        f"{error} (tried {retries + 1} times; see the README's troubleshooting for the embedded model)"
+                    ) from error
                 if self.health is not None and not isinstance(error, BackendUnavailable):
                     self.health.failed(error_text)  # raises BackendUnavailable when fail-fast trips
                 raise
@@ -302,15 +311,15 @@ class HvaeClient(ChatCompletionClient):
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
         async def call() -> CreateResult:
-            # (autogen's llama.cpp client already computes in an executor thread, so the event
-            # loop stays free for other backends' requests meanwhile.)
+            # (the embedded client waits for its worker in a thread, so the event loop stays
+            # free for other backends' requests meanwhile.)
             return await self._raw.create(list(messages), extra_create_args=args)
 
         async def timed() -> CreateResult:
             started = time.perf_counter()
             try:
                 if self._in_process:
-                    return await call()  # cannot be cancelled mid-computation; no timeout in-process
+                    return await call()  # the worker enforces timeout_s itself (it is killed)
                 return await asyncio.wait_for(call(), self.config.timeout_s)
             finally:
                 record.latency_s += time.perf_counter() - started

@@ -13,8 +13,8 @@ is recorded (``shown_order``) so letters map back to options. A reply that canno
 re-asked up to ``reasks`` times with the reason; after that the decision is recorded invalid with
 its raw reply and the ``fallback`` applies: ``random`` (a uniformly random option, counted) or
 ``skip`` (no choice: the pair's game is void). A backend failure after its retries is treated the
-same way, unless the backend is dead: :class:`~hvae.agents.llm.health.BackendUnavailable`
-(unreachable, or failing too often) passes through and stops the run. Nothing an LLM *says* can
+same way, unless the backend is dead: :class:`~hvae.agents.llm.backends.BackendUnavailable`
+(unreachable, failing too often, or an embedded worker that keeps dying) passes through and stops the run. Nothing an LLM *says* can
 crash a run.
 
 An agent never has two calls in flight: its setup and its decisions run one after another in its
@@ -23,7 +23,6 @@ own task; different agents run concurrently, bounded by their backend's ``max_co
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +34,11 @@ from autogen_core import CancellationToken
 from autogen_core.models import UserMessage
 
 from hvae.agents.deciders import NO_CHOICE, Decider, Decision, DecisionRequest, Decisions
+from hvae.agents.tasks import gather_all
 from hvae.agents.llm import prompts
+from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.client import CallSettings, HvaeClient, call_scope
 from hvae.agents.llm.config import LLMConfig
-from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.llm.parsing import parse_reply
 from hvae.agents.llm.pool import BackendPool
 
@@ -102,6 +102,7 @@ class LLMDecider(Decider):
         self.setups: dict[int, AgentSetup] = {}
         self._pending: set[int] = set()
         self._at_setup_state: set[int] = set()  # agents whose context is exactly the setup state
+        self.on_agent_ready: Any = None  # called with no arguments after each agent's setup
         self.counts = {
             "llm_calls": 0, "llm_cache_hits": 0, "llm_invalid": 0, "tokens_in": 0, "tokens_out": 0,
             "llm_retries": 0, "llm_errors": 0, "llm_reasks": 0, "llm_fallbacks": 0, "llm_setup_failures": 0,
@@ -150,7 +151,7 @@ class LLMDecider(Decider):
                 text = response.chat_message.content
                 reply = text if isinstance(text, str) else str(text)
             except BackendUnavailable:
-                raise  # a dead backend stops the run (see hvae.agents.llm.health)
+                raise  # the backend is gone: the run stops (resumable) rather than fake decisions
             except Exception:  # noqa: BLE001 - backend failures become invalid decisions
                 if before is not None:
                     await agent.load_state(before)  # drop the dangling user message
@@ -201,13 +202,20 @@ class LLMDecider(Decider):
             self.counts["llm_setup_failures"] += 1
         setup.state = await agent.save_state()
         self._at_setup_state.add(agent_id)
+        self._pending.discard(agent_id)
+        if self.on_agent_ready is not None:
+            self.on_agent_ready()
+
+    @property
+    def pending_setups(self) -> int:
+        """Agents whose setup conversation has not been run yet."""
+        return len(self._pending)
 
     async def ensure_setup(self) -> None:
         """Run the setup pipeline for every agent that needs it (concurrently across agents)."""
         pending = sorted(self._pending)
-        self._pending.clear()
-        if pending:
-            await asyncio.gather(*(self._setup_agent(agent_id) for agent_id in pending))
+        if pending:  # each agent leaves the pending set when its setup is done
+            await gather_all(self._setup_agent(agent_id) for agent_id in pending)
 
     def setup_records(self) -> list[dict[str, Any]]:
         """Setup texts of every agent, for ``llm_agents.parquet``."""
@@ -250,7 +258,7 @@ class LLMDecider(Decider):
             self._decide_one(request, i, orders[i], int(fallback_options[i]), history.row(i))
             for i in range(request.n)
         ]
-        return Decisions.from_list(list(await asyncio.gather(*tasks)))
+        return Decisions.from_list(await gather_all(tasks))
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
         raise RuntimeError("LLMDecider is asynchronous; the model calls adecide()")
@@ -268,9 +276,11 @@ class LLMDecider(Decider):
         self._at_setup_state.discard(agent_id)
         shown = [tuple(map(float, request.options[j])) for j in order]
         letters = prompts.LETTERS[: len(shown)]
-        structured = self.config.structured and self.backend_config.structured != "none"
+        mode = self.backend_config.structured
+        structured = self.config.structured and mode != "none"
         schema = decision_schema(letters) if structured else None
-        prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, structured)
+        json_reply = structured and mode != "letter"  # a letter grammar needs no JSON instructions
+        prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, json_reply)
         latency, tokens_in, tokens_out, calls, hits = 0.0, 0, 0, 0, 0
         reply: str | None = None
         parsed = None
@@ -296,7 +306,7 @@ class LLMDecider(Decider):
             problem = parsed.problem
             if attempt < self.config.reasks:
                 self.counts["llm_reasks"] += 1
-                prompt = prompts.corrective_prompt(parsed.problem or "it was not valid", letters, structured)
+                prompt = prompts.corrective_prompt(parsed.problem or "it was not valid", letters, json_reply)
         shown_order = ",".join(map(str, order.tolist()))
         common = {
             "shown_order": shown_order,

@@ -18,9 +18,9 @@ With ``keep_going`` (scenario ``backend_errors: {keep_going: true}`` or ``hvae r
 nothing is raised: the run goes on as before, and the counts end up in ``summary.json``
 (``backend_health``) and in a warning line after the run's summary.
 
-Any backend client may raise :class:`BackendUnavailable` itself when it knows the backend is gone
-(e.g. an in-process model's worker that keeps dying); it passes through the decider and the model
-like the health monitor's own.
+:class:`BackendUnavailable` (defined in :mod:`.backends`) is the one exception for a dead backend:
+a client raises it itself when it knows the backend is gone (the embedded model's worker process
+that keeps dying), and it passes through the decider and the model like the health monitor's own.
 
     health = BackendHealth("srv", "openai at http://127.0.0.1:9/v1", HealthPolicy())
     health.failed("APIConnectionError: Connection error.")   # raises BackendUnavailable
@@ -32,18 +32,21 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from hvae.agents.llm.backends import BackendUnavailable  # the one exception for a dead backend
 
-class BackendUnavailable(RuntimeError):
-    """A backend that cannot serve the run (unreachable, or failing too often); see the module docstring."""
+__all__ = ["BackendHealth", "BackendUnavailable", "BackendUnhealthy", "HealthPolicy", "describe_backend", "unavailable"]
 
-    def __init__(self, backend: str, reason: str, last_error: str | None = None) -> None:
-        self.backend = backend
-        self.reason = reason
-        self.last_error = last_error
-        text = f"backend {backend} {reason}"
-        if last_error:
-            text += f" (last error: {last_error})"
-        super().__init__(text)
+
+class BackendUnhealthy(BackendUnavailable):
+    """Raised by :class:`BackendHealth`: unreachable, or too many failed calls (``keep_going`` lifts it)."""
+
+
+def unavailable(description: str, reason: str, last_error: str | None = None) -> BackendUnhealthy:
+    """The one-line exception for a backend found dead by its health monitor."""
+    text = f"backend {description} {reason}"
+    if last_error:
+        text += f" (last error: {last_error})"
+    return BackendUnhealthy(text)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class BackendHealth:
     def check(self) -> None:
         """Before a call is sent: raise :class:`BackendUnavailable` if the backend was found dead."""
         if self.tripped and not self.policy.keep_going:
-            raise BackendUnavailable(self.description, self.tripped, self.last_error)
+            raise unavailable(self.description, self.tripped, self.last_error)
 
     def succeeded(self) -> None:
         """A call that reached the backend got an answer."""
@@ -91,7 +94,7 @@ class BackendHealth:
             return
         self.tripped = self.tripped or reason
         if not self.policy.keep_going:
-            raise BackendUnavailable(self.description, reason, error)
+            raise unavailable(self.description, reason, error)
 
     def _reason(self) -> str | None:
         if not self.answered:

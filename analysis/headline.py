@@ -1,0 +1,65 @@
+"""The few sentences a run's summary and report lead with: ceiling, chance, and the LLM rows.
+
+A newcomer reading a table of value-rationality figures needs the comparison spelled out: the
+value-rational oracles show the **ceiling** (decision VR 1 by construction), uniform random
+choosers show **chance** (their VR equals the chance level on the same menus), and an LLM group
+is worth something only where it stands clearly above chance — and only if its choices are not
+explained by *where* options were shown (:mod:`hvae.analysis.position`). :func:`headline_lines`
+turns a group table and the position-bias table into those sentences (plain text, used by both
+``hvae run`` and the HTML report)::
+
+    lines = headline_lines(group_summary(run), position_bias(run.decisions(), ["group"]))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Significance level of the position-bias test used in the wording.
+ALPHA = 0.01
+
+
+def _pooled(rows: pd.DataFrame, column: str) -> float:
+    """Mean of a per-group column weighted by the groups' agents (NaN-safe)."""
+    values = rows[column].to_numpy(dtype=float) if column in rows else np.array([np.nan])
+    weights = rows["n_agents"].to_numpy(dtype=float) if "n_agents" in rows else np.ones(len(values))
+    keep = ~np.isnan(values)
+    return float(np.average(values[keep], weights=weights[keep])) if keep.any() else float("nan")
+
+
+def _vr_phrase(rows: pd.DataFrame) -> str:
+    vr, chance = _pooled(rows, "decision_vr"), _pooled(rows, "chance_vr")
+    if np.isnan(vr):
+        return "no scored decisions"
+    return f"decision VR {vr:.3f} (chance {chance:.3f}, ceiling 1)"
+
+
+def headline_lines(groups: pd.DataFrame, bias: pd.DataFrame | None = None) -> list[str]:
+    """Plain sentences comparing oracle (ceiling), random (chance) and LLM groups."""
+    lines: list[str] = []
+    if groups.empty:
+        return lines
+    by_decider = {kind: groups[groups["decider"] == kind] for kind in groups["decider"].unique()}
+    if "oracle" in by_decider:
+        lines.append(f"Ceiling: value-rational oracles reach {_vr_phrase(by_decider['oracle'])}.")
+    if "random" in by_decider:
+        lines.append(f"Chance: uniform random choosers score {_vr_phrase(by_decider['random'])}.")
+    llm = by_decider.get("llm")
+    if llm is not None and not llm.empty:
+        sentence = f"LLM agents: {_vr_phrase(llm)}"
+        if bias is not None and not bias.empty and "group" in bias:
+            rows = bias[bias["group"].isin(llm["group"])]
+            n = int(rows["n_valid"].sum())
+            if n:
+                share = float((rows["first_share"] * rows["n_valid"]).sum() / n)
+                expected = float((rows["first_expected"] * rows["n_valid"]).sum() / n)
+                biased = bool((rows["p_value"] < ALPHA).any() and share > expected)
+                sentence += (
+                    f"; they chose the option shown first in {share:.0%} of {n} valid decisions "
+                    f"(without a position preference: {expected:.0%})"
+                )
+                if biased:
+                    sentence += ", so where an option is shown, not what it gives, drives many of their choices"
+        lines.append(sentence + ".")
+    return lines

@@ -1,0 +1,26 @@
+"""Package discovery for hvae (metadata lives in pyproject.toml).
+
+The design card's rooms are folders at the repository root (``agents/``, ``simulation/``,
+``scenarios/``, ``analysis/``). Each is installed as ``hvae.<room>`` together with every
+subpackage found below it, and with its data files (shipped scenarios, reference tables), so a
+wheel holds exactly what the checkout holds — no hand-kept list to forget a new subpackage in.
+"""
+
+from setuptools import find_packages, setup
+
+ROOMS = ("agents", "simulation", "scenarios", "analysis")
+DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
+
+packages: list[str] = []
+package_dir: dict[str, str] = {}
+for room in ROOMS:
+    package_dir[f"hvae.{room}"] = room
+    packages.append(f"hvae.{room}")
+    packages.extend(f"hvae.{room}.{name}" for name in find_packages(where=room))
+
+setup(
+    packages=packages,
+    package_dir=package_dir,
+    package_data={name: DATA_FILES for name in packages},
+    include_package_data=False,
+)

@@ -1,0 +1,44 @@
+"""The distribution: a wheel built from the checkout holds every package and data file it has.
+
+A hand-kept package list once left ``hvae.agents.llm`` out of the wheel (the editable install
+hid it). Here the wheel is built as a user's ``pip install .`` would build it and compared with the
+checkout: every folder with an ``__init__.py`` under the four rooms, every module, and every
+shipped scenario must be in it, under ``hvae/``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROOMS = ("agents", "simulation", "scenarios", "analysis")
+
+
+def _expected_files() -> set[str]:
+    files = set()
+    for room in ROOMS:
+        for path in (ROOT / room).rglob("*"):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            if path.suffix in (".py", ".yaml"):
+                files.add("hvae/" + path.relative_to(ROOT).as_posix())
+    return files
+
+
+def test_wheel_holds_every_module_and_scenario(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("hvae-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = _expected_files()
+    assert "hvae/agents/llm/decider.py" in expected and "hvae/scenarios/quickstart.yaml" in expected
+    missing = sorted(expected - names)
+    assert not missing, missing
+    stray = sorted(n for n in names if n.startswith("hvae/") and n.split("/")[1] not in ROOMS)
+    assert not stray, stray  # tests, benchmarks and the like stay out of the wheel

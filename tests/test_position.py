@@ -1,0 +1,88 @@
+"""Position bias (first-shown share and its exact test) and the headline sentences built on it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+from hvae.analysis.headline import headline_lines
+from hvae.analysis.position import first_position_p_value, poisson_binomial_pmf, position_bias
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_poisson_binomial_pmf_matches_enumeration(probabilities):
+    p = np.array(probabilities)
+    expected = np.zeros(len(p) + 1)
+    for outcome in itertools.product([0, 1], repeat=len(p)):
+        o = np.array(outcome)
+        expected[o.sum()] += np.prod(np.where(o == 1, p, 1 - p))
+    np.testing.assert_allclose(poisson_binomial_pmf(p), expected, atol=1e-12)
+
+
+def test_p_value_equals_the_binomial_test_for_one_menu_size():
+    p = np.full(40, 1 / 9)
+    for successes in (0, 4, 12, 40):
+        assert first_position_p_value(successes, p) == pytest.approx(binomtest(successes, 40, 1 / 9).pvalue)
+
+
+def test_p_value_with_mixed_menu_sizes_by_enumeration():
+    p = np.array([1 / 2, 1 / 3, 1 / 9, 1 / 9])
+    pmf = poisson_binomial_pmf(p)
+    for s in range(5):
+        assert first_position_p_value(s, p) == pytest.approx(pmf[pmf <= pmf[s] * (1 + 1e-9)].sum())
+
+
+def _decisions(positions, sizes, valid=None, group="g"):
+    options = ["|".join(["1,1"] * k) for k in sizes]
+    return pd.DataFrame({
+        "group": group, "chosen_position": positions, "options_shown": options,
+        "valid": True if valid is None else valid,
+    })
+
+
+def test_position_bias_counts_valid_decisions_only():
+    frame = _decisions([0, 0, 0, 3, 0, 1], [9, 9, 9, 9, 2, 2], valid=[True, True, True, True, False, True])
+    [row] = position_bias(frame, ["group"]).to_dict("records")
+    assert row["n_valid"] == 5
+    assert row["first_share"] == pytest.approx(3 / 5)
+    assert row["first_expected"] == pytest.approx((4 / 9 + 1 / 2) / 5)
+    assert 0 < row["p_value"] < 1
+
+
+def test_an_always_first_chooser_is_flagged_and_a_uniform_one_is_not():
+    rng = np.random.default_rng(0)
+    always = _decisions([0] * 60, [9] * 60, group="always")
+    uniform = _decisions(rng.integers(0, 9, 60), [9] * 60, group="uniform")
+    bias = position_bias(pd.concat([always, uniform]), ["group"]).set_index("group")
+    assert bias.loc["always", "first_share"] == 1.0 and bias.loc["always", "p_value"] < 1e-20
+    assert bias.loc["uniform", "p_value"] > 0.01
+
+
+def _groups():
+    return pd.DataFrame({
+        "group": ["o", "r", "l1", "l2"], "decider": ["oracle", "random", "llm", "llm"], "n_agents": [1, 2, 2, 2],
+        "decision_vr": [1.0, 0.5, 0.4, 0.6], "chance_vr": [0.5, 0.5, 0.5, 0.5],
+    })
+
+
+def test_headline_names_ceiling_chance_and_position_bias():
+    bias = pd.DataFrame({"group": ["l1", "l2"], "n_valid": [10, 30], "first_share": [1.0, 0.5],
+                         "first_expected": [1 / 9, 1 / 9], "p_value": [1e-9, 1e-6]})
+    lines = headline_lines(_groups(), bias)
+    assert lines[0].startswith("Ceiling") and "decision VR 1.000" in lines[0]
+    assert lines[1].startswith("Chance") and "0.500" in lines[1]
+    assert "decision VR 0.500 (chance 0.500" in lines[2]  # pooled over the two LLM groups by agents
+    assert "62% of 40 valid decisions" in lines[2] and "11%" in lines[2] and "drives" in lines[2]
+
+
+def test_headline_does_not_claim_bias_without_evidence():
+    bias = pd.DataFrame({"group": ["l1", "l2"], "n_valid": [10, 10], "first_share": [0.1, 0.2],
+                         "first_expected": [1 / 9, 1 / 9], "p_value": [0.9, 0.4]})
+    assert "drives" not in headline_lines(_groups(), bias)[2]
