@@ -357,14 +357,27 @@ def test_unidentified_angles_read_n_i_everywhere(tmp_path, cli) -> None:
     out = tmp_path / "run"
     result = cli("run", str(scenario), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    line = next(row for row in result.stdout.splitlines() if "│ splitters" in row)
+    line = table_row(result.stdout, "splitters")
     assert "n/i" in line and "-90" not in line and "0.0 (" not in line
-    keepers = next(row for row in result.stdout.splitlines() if "│ keepers" in row)
+    keepers = table_row(result.stdout, "keepers")
     assert "bounded [-90" in keepers  # keeping all on dictator menus fits every angle below 45°
     page, _ = parse(out / "report.html")
     revealed = page_table_rows(out / "report.html", "revealed")
     assert revealed["splitters"][2] == "n/i" and "-90.0" not in " ".join(revealed["splitters"])
     assert revealed["keepers"][2].startswith("bounded [-90.0, ")
+
+
+def table_row(stdout: str, group: str) -> str:
+    """A group's row of the terminal table, with the continuation lines of its wrapped cells."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [group])
+    row = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.strip() or not line.startswith("  "):
+            break
+        row.append(line)
+    # cells wrapped over lines: put each column's pieces back together
+    return " ".join(" ".join(piece.split()) for piece in row)
 
 
 def page_table_rows(path: Path, css_class: str) -> dict[str, list[str]]:
