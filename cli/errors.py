@@ -2,8 +2,9 @@
 
 Every command is wrapped in :func:`friendly_errors`: the errors that mean "what you gave me cannot
 be used" (a bad scenario, a run folder in the way, an unusable backend) become a
-:class:`UserError`; anything else is an internal error, printed as one line with exit status 1
-(``HVAE_DEBUG=1`` shows the traceback).
+:class:`UserError`; a backend that stopped answering is one line with exit status 1; anything
+else is an internal error, printed as one line with exit status 1 (``HVAE_DEBUG=1`` shows the
+traceback). Every line is passed through :func:`~hvae.agents.llm.secrets.redact_text`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import click
 
 from hvae.agents.llm.backends import BackendError
+from hvae.agents.llm.health import BackendUnavailable
+from hvae.agents.llm.secrets import redact_text
 from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.store import RunFolderError
 
@@ -30,7 +33,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"hvae: error: {self.format_message()}", err=True)
+        click.echo(f"hvae: error: {redact_text(self.format_message())}", err=True)
 
 
 def friendly_errors(func: Callable) -> Callable:
@@ -46,6 +49,9 @@ def friendly_errors(func: Callable) -> Callable:
             raise
         except USER_ERRORS as error:
             raise UserError(str(error)) from None
+        except BackendUnavailable as error:
+            click.echo(f"hvae: error: {redact_text(str(error))}", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("hvae: interrupted", err=True)
             sys.exit(130)
@@ -53,8 +59,8 @@ def friendly_errors(func: Callable) -> Callable:
             if os.environ.get("HVAE_DEBUG"):
                 raise
             click.echo(
-                f"hvae: internal error: {type(error).__name__}: {error} "
-                "(set HVAE_DEBUG=1 for the traceback)",
+                redact_text(f"hvae: internal error: {type(error).__name__}: {error} ")
+                + "(set HVAE_DEBUG=1 for the traceback)",
                 err=True,
             )
             sys.exit(1)

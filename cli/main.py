@@ -2,8 +2,8 @@
 
 ::
 
-    hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N] [--no-report]
-    hvae run --resume RUN_DIR
+    hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N] [--no-report] [--keep-going]
+    hvae run --resume RUN_DIR [--keep-going]
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
@@ -12,9 +12,12 @@
     hvae scenarios
     hvae slider --choices AIAAII [--json]
 
-User errors (a bad file, argument or value) print one line ``hvae: error: …`` to stderr and exit
-with status 2, without a traceback and without leaving a run folder that looks complete. A
-failure inside hvae itself exits 1 with one line too; set ``HVAE_DEBUG=1`` for the traceback.
+User errors (a bad file, argument or value, a folder another process is writing) print one line
+``hvae: error: …`` to stderr and exit with status 2, without a traceback and without leaving a run
+folder that looks complete. A run stopped because an LLM backend is unavailable (see
+:mod:`hvae.agents.llm.health`) prints one line naming the backend and its error and exits 1; so
+does a failure inside hvae itself (set ``HVAE_DEBUG=1`` for the traceback). Credentials in URLs
+are masked in every line.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 import click
 
 from hvae.cli.errors import EXIT_USER_ERROR, UserError, friendly_errors
+from hvae.agents.llm.health import BackendUnhealthy
+from hvae.agents.llm.secrets import redact_text
 from hvae.cli.sweep import sweep
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.loader import load_scenario, shipped_scenarios
@@ -87,10 +92,12 @@ _SET_HELP = "Override a scenario value, e.g. --set rounds=12 --set population.0.
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
 @click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 170 columns).")
+@click.option("--keep-going", is_flag=True, help="Go on with fallbacks when an LLM backend is unreachable or failing (default: stop the run as failed).")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
     seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
+    keep_going: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.simulation.runner import RunFailed, RunInterrupted, resume_run, run_scenario
@@ -100,21 +107,26 @@ def run(
         if resume_dir is not None:
             if scenario or overrides or seed is not None or out_dir is not None:
                 raise UserError("--resume continues a run as it was configured: give only the run folder")
-            result = resume_run(resume_dir, progress=progress)
+            result = resume_run(resume_dir, progress=progress, keep_going=keep_going)
         else:
             if not scenario:
                 raise UserError("give a SCENARIO to run (or --resume RUN_DIR)")
             overrides = overrides + cache_overrides(no_cache, cache_dir)
+            if keep_going:
+                overrides += ("backend_errors.keep_going=true",)
             config = load_scenario(scenario, overrides, seed=seed)
             result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
     except RunFailed as failed:
-        click.echo(f"hvae: error: {failed}", err=True)
+        hint = " (or add --keep-going to go on with fallbacks)" if isinstance(failed.cause, BackendUnhealthy) else ""
+        click.echo(f"hvae: error: {redact_text(str(failed))}{hint}", err=True)
         sys.exit(1)
     if not quiet:
         print_run_summary(result.path, wide=wide)
+    for line in backend_warnings(result.summary):
+        click.echo(line, err=True)
     click.echo(f"run folder: {result.path}")
     if not no_report:
         _report_after_run(result.path)
@@ -194,6 +206,24 @@ def cache_overrides(no_cache: bool, cache_dir: Path | None) -> tuple[str, ...]:
     if cache_dir is not None:
         extra += (f"cache.path={json.dumps(str(cache_dir.resolve()))}",)
     return extra
+
+
+def backend_warnings(summary: dict[str, Any]) -> list[str]:
+    """One warning line per LLM backend that had failed calls in a run that went on."""
+    lines = []
+    for report in (summary.get("backend_health") or {}).values():
+        if not report.get("failed"):
+            continue
+        line = (
+            f"hvae: warning: backend {report['backend']}: {report['failed']} of {report['calls']} calls failed "
+            f"(last error: {report.get('last_error')}); the run has {summary.get('llm_invalid', 0)} invalid LLM "
+            f"decisions ({summary.get('llm_fallbacks', 0)} random fallbacks) and "
+            f"{summary.get('llm_setup_failures', 0)} agents set up without an answer"
+        )
+        if report.get("tripped"):
+            line += f" — it went on (keep_going) although the backend {report['tripped']}"
+        lines.append(redact_text(line))
+    return lines
 
 
 #: Columns of the wide per-group table: (key, header, format).

@@ -42,6 +42,7 @@ from hvae.agents.deciders import Decider, DecisionRequest, Decisions, History, b
 from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import BackendConfig, model_label
 from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm.secrets import redact_text
 from hvae.agents.values import FixedAngle, parse_value
 from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.menus import slider_schedule
@@ -173,7 +174,7 @@ class Evaluation:
         """Answer every item for every cell and write the evaluation folder."""
         from hvae.analysis.evaluation import summarise_evaluation
 
-        store = RunStore.create(out_dir)
+        store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         summary: dict[str, Any] = {"kind": "evaluation", "status": "running", "started_at": started, "plan": _plan_dict(self.plan)}
         store.write_json("summary.json", summary)
@@ -195,7 +196,7 @@ class Evaluation:
             summary["status"] = "complete"
         except BaseException as error:
             summary["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            summary["error"] = f"{type(error).__name__}: {error}"
+            summary["error"] = redact_text(f"{type(error).__name__}: {error}")
             raise
         finally:
             summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -204,6 +205,7 @@ class Evaluation:
                 loop.run_until_complete(self.pool.aclose())
             loop.close()
             store.write_json("summary.json", summary)
+            store.close()  # releases the folder's lock
         return store.path
 
     def accounting(self) -> dict[str, int]:

@@ -233,7 +233,9 @@ def _touches_structure(overrides: list[str]) -> bool:
 
 
 def dump_scenario(scenario: Scenario) -> str:
-    """The resolved scenario as YAML (every default filled in)."""
+    """The resolved scenario as YAML (every default filled in; credentials in URLs removed)."""
+    from hvae.agents.llm.secrets import scrub_scenario
+
     return yaml.safe_dump(
-        scenario.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True
+        scrub_scenario(scenario.model_dump(mode="json", exclude_none=True)), sort_keys=False, allow_unicode=True
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
@@ -215,10 +215,32 @@ class CacheConfig(_Model):
     path: str | None = None
 
 
+class BackendErrorsConfig(_Model):
+    """What a run does when an LLM backend fails (see :mod:`hvae.agents.llm.health`): by default it
+    stops as ``failed`` when a backend cannot be reached or more than ``max_error_rate`` of its last
+    ``window`` calls failed; ``keep_going: true`` (or ``hvae run --keep-going``) goes on with
+    fallbacks instead and reports the error counts."""
+
+    keep_going: bool = False
+    window: int = Field(default=20, ge=1, le=100_000)
+    max_error_rate: float = Field(default=0.5, ge=0, le=1)
+
+
+def _one_path_component(name: str) -> str:
+    if set(name) == {"."}:
+        raise ValueError(f"{name!r} names a folder ('.' or '..'), not a new one: use letters, digits or _.-")
+    return name
+
+
+#: A name that becomes one path component (a run or sweep folder): letters, digits and ``_.-``,
+#: but not only dots (``.`` and ``..`` are the current and the parent folder).
+SafeName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(_one_path_component)]
+
+
 class Scenario(_Model):
     """A whole experiment: population, world, menus, rounds and seed."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName
     description: str = ""
     seed: int = 0
     rounds: int = Field(gt=0)
@@ -232,6 +254,7 @@ class Scenario(_Model):
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    backend_errors: BackendErrorsConfig = Field(default_factory=BackendErrorsConfig)
 
     @model_validator(mode="after")
     def _backends_exist(self) -> Scenario:

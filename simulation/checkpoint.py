@@ -1,97 +1,346 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped.
+"""Checkpoints: everything a run needs to continue exactly where it stopped — and nothing that runs.
 
 A model is rebuilt from its resolved scenario (``scenario.yaml``) — graph, placement, values and
 deciders come out identical because they are drawn from the seed — and then the checkpoint
 restores what changed since: the round counter, every agent's state (payoffs, histories, counts,
 current values), the state of **every** random stream (matching, decisions per group, dynamics,
-Mesa's own generators), the LLM agents' setup conversations and accounting, and how many rows of
-each table the store had written. The runner writes a checkpoint right after each flush of rows,
-to a temporary name and renamed into place, so a run killed at any moment (even by SIGKILL)
-resumes from the last flushed round: rows written after that checkpoint are cut away on resume,
-so no round is lost or duplicated.
+Mesa's own generators), the LLM agents' setup conversations and accounting, the backends' error
+counts, and how many rows of each table the store had written. The runner writes a checkpoint
+right after each flush of rows, so a run killed at any moment (even by SIGKILL) resumes from the
+last flushed round: rows written after that checkpoint are cut away on resume, so no round is
+lost or duplicated.
 
-    state = capture(model, rows_written)      # a plain dict, pickled by :func:`save`
+**Format (version 2).** A checkpoint is data only, so resuming a folder someone else made can
+never execute code from it (the first format was a pickle, which can):
+
+``checkpoint-<digest>.npz``
+    the numeric arrays (agent state, histories, recent choices), written by ``numpy.savez`` and
+    read with ``allow_pickle=False``;
+``checkpoint.json``
+    the manifest: ``format: hvae-checkpoint``, ``version``, the round, the population's shape,
+    random-stream states, the deciders' snapshots (plain JSON), row counts, and the name and
+    SHA-256 of its arrays file.
+
+Writing is atomic for the pair: the arrays file is written under a temporary name, synced and
+renamed to a name that no manifest uses yet, then the manifest is written the same way and
+renamed over ``checkpoint.json`` — the rename is the commit point — and only then are older arrays
+files removed. A kill at any moment leaves the previous manifest and the arrays it names intact.
+Loading validates everything before the model is touched (format, version, types, the arrays
+file's digest, every array's shape and dtype against the freshly built model); any problem is one
+:class:`CheckpointError` line. A ``checkpoint.pkl`` (the old format, or something else's pickle) is
+refused without being opened.
+
+    state = capture(model, rows_written)      # a Checkpoint: JSON manifest + arrays
+    save(run_dir, state)
+    state = load(run_dir)                      # validated; None when the run has no checkpoint
     restore(model, state)                      # on a freshly built model of the same scenario
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
+import io
+import json
 import os
-import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hvae.simulation.store import RunFolderError
 
 if TYPE_CHECKING:
     from hvae.simulation.model import HvaeModel
 
-CHECKPOINT_FILE = "checkpoint.pkl"
-FORMAT_VERSION = 1
+CHECKPOINT_FILE = "checkpoint.json"
+LEGACY_FILE = "checkpoint.pkl"
+FORMAT = "hvae-checkpoint"
+FORMAT_VERSION = 2
+_ARRAYS_PREFIX = "checkpoint-"
 
 
-def capture(model: HvaeModel, rows_written: dict[str, int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model's mutable state as a picklable dict."""
+class CheckpointError(RunFolderError):
+    """A checkpoint that cannot be used (legacy pickle, damaged, foreign, or for another scenario)."""
+
+
+@dataclass
+class Checkpoint:
+    """One checkpoint: the JSON manifest's state and the numeric arrays."""
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def round(self) -> int:
+        return int(self.meta["round"])
+
+    @property
+    def rows_written(self) -> dict[str, int]:
+        return dict(self.meta["rows_written"])
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return dict(self.meta.get("extra") or {})
+
+
+# ---------------------------------------------------------------------------------- JSON values
+def _json_value(value: Any) -> Any:
+    """A random-stream state (or similar) as JSON: numpy scalars and arrays become tagged lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _from_json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__ndarray__", "dtype"}:
+            return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+        return {k: _from_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json_value(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------- capture / restore
+_MODEL_ARRAYS = ("initial_theta", "n_value_changes", "payoff_at_last_update")
+
+
+def capture(model: HvaeModel, rows_written: dict[str, int], extra: dict[str, Any] | None = None) -> Checkpoint:
+    """The model's mutable state as a :class:`Checkpoint` (JSON-able manifest + arrays)."""
     deciders = {}
     for name, decider in model.deciders.items():
         snapshot = getattr(decider, "snapshot", None)
         if callable(snapshot):
             deciders[name] = snapshot()
-    return {
-        "format": FORMAT_VERSION,
-        "round": model.round,
-        "state": copy.deepcopy(model.state.__dict__),
-        "initial_theta": model.initial_theta.copy(),
-        "n_value_changes": model.n_value_changes.copy(),
-        "payoff_at_last_update": model.payoff_at_last_update.copy(),
-        "recent": list(model._recent),
-        "streams": {name: rng.bit_generator.state for name, rng in model.streams.items()},
-        "decider_rngs": {name: rng.bit_generator.state for name, rng in model.decider_rngs.items()},
-        "mesa_rng": model.rng.bit_generator.state,
-        "mesa_random": model.random.getstate(),
-        "log_totals": dict(model.log.totals),
+    arrays: dict[str, np.ndarray] = {}
+    for item in fields(model.state):
+        arrays[f"state.{item.name}"] = np.array(getattr(model.state, item.name), copy=True)
+    for name in _MODEL_ARRAYS:
+        arrays[name] = np.array(getattr(model, name), copy=True)
+    recent_menus = []
+    for index, (menu_id, ids, choices) in enumerate(model._recent):
+        recent_menus.append(menu_id)
+        arrays[f"recent.{index}.ids"] = np.array(ids, copy=True)
+        arrays[f"recent.{index}.choices"] = np.array(choices, copy=True)
+    random_state = model.random.getstate()
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "round": int(model.round),
+        "n_agents": int(model.n_agents),
+        "history_length": int(model.state.hist_given.shape[1]),
+        "recent_menus": recent_menus,
+        "streams": {name: _json_value(rng.bit_generator.state) for name, rng in model.streams.items()},
+        "decider_rngs": {name: _json_value(rng.bit_generator.state) for name, rng in model.decider_rngs.items()},
+        "mesa_rng": _json_value(model.rng.bit_generator.state),
+        "mesa_random": [random_state[0], list(random_state[1]), random_state[2]],
+        "log_totals": {k: int(v) for k, v in model.log.totals.items()},
         "deciders": deciders,
-        "rows_written": dict(rows_written),
-        "extra": extra or {},
+        "backend_health": model.llm_pool.health_reports() if model.llm_pool is not None else {},
+        "rows_written": {k: int(v) for k, v in rows_written.items()},
+        "extra": dict(extra or {}),
     }
+    return Checkpoint(meta, arrays)
 
 
-def restore(model: HvaeModel, state: dict[str, Any]) -> None:
-    """Put a captured state back into a freshly built model of the same scenario."""
-    if state.get("format") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint format {state.get('format')} is not supported by this hvae")
-    model.round = state["round"]
-    model.state.__dict__.update(copy.deepcopy(state["state"]))
-    model.initial_theta = state["initial_theta"].copy()
-    model.n_value_changes = state["n_value_changes"].copy()
-    model.payoff_at_last_update = state["payoff_at_last_update"].copy()
-    model._recent.clear()
-    model._recent.extend(state["recent"])
-    for name, rng_state in state["streams"].items():
-        model.streams[name].bit_generator.state = rng_state
-    for name, rng_state in state["decider_rngs"].items():
-        model.decider_rngs[name].bit_generator.state = rng_state
-    model.rng.bit_generator.state = state["mesa_rng"]
-    model.random.setstate(state["mesa_random"])
-    model.log.totals.update(state["log_totals"])
-    for name, snapshot in state["deciders"].items():
-        model.deciders[name].restore(snapshot)
+def restore(model: HvaeModel, state: Checkpoint) -> None:
+    """Put a checkpoint back into a freshly built model of the same scenario.
+
+    Everything is checked against the model before anything is changed.
+
+    Raises:
+        CheckpointError: the checkpoint does not fit this model (another scenario, or damaged).
+    """
+    meta, arrays = state.meta, state.arrays
+    problem = _misfit(model, state)
+    if problem:
+        raise CheckpointError(f"the checkpoint does not fit this run's scenario: {problem}")
+    try:
+        for item in fields(model.state):
+            setattr(model.state, item.name, arrays[f"state.{item.name}"].copy())
+        for name in _MODEL_ARRAYS:
+            setattr(model, name, arrays[name].copy())
+        model._recent.clear()
+        for index, menu_id in enumerate(meta["recent_menus"]):
+            model._recent.append((str(menu_id), arrays[f"recent.{index}.ids"].copy(), arrays[f"recent.{index}.choices"].copy()))
+        for name, rng_state in meta["streams"].items():
+            model.streams[name].bit_generator.state = _from_json_value(rng_state)
+        for name, rng_state in meta["decider_rngs"].items():
+            model.decider_rngs[name].bit_generator.state = _from_json_value(rng_state)
+        model.rng.bit_generator.state = _from_json_value(meta["mesa_rng"])
+        version, internal, gauss = meta["mesa_random"]
+        model.random.setstate((int(version), tuple(int(x) for x in internal), gauss))
+        model.log.totals.update({k: int(v) for k, v in meta["log_totals"].items()})
+        for name, snapshot in meta["deciders"].items():
+            model.deciders[name].restore(snapshot)
+        if model.llm_pool is not None:
+            model.llm_pool.restore_health(meta.get("backend_health") or {})
+        model.round = int(meta["round"])
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise CheckpointError(f"the checkpoint is damaged ({type(error).__name__}: {error})") from None
 
 
-def save(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path/checkpoint.pkl`` atomically."""
-    target = Path(path) / CHECKPOINT_FILE
+def _misfit(model: HvaeModel, state: Checkpoint) -> str | None:
+    """Why the checkpoint cannot belong to ``model`` (None when it fits)."""
+    meta, arrays = state.meta, state.arrays
+    if meta.get("n_agents") != model.n_agents:
+        return f"{meta.get('n_agents')} agents, the scenario has {model.n_agents}"
+    expected = {f"state.{f.name}": getattr(model.state, f.name) for f in fields(model.state)}
+    expected.update({name: getattr(model, name) for name in _MODEL_ARRAYS})
+    for key, like in expected.items():
+        found = arrays.get(key)
+        if found is None:
+            return f"array {key} is missing"
+        if found.shape != like.shape or found.dtype.kind != like.dtype.kind:
+            return f"array {key} is {found.dtype}{list(found.shape)}, expected {like.dtype}{list(like.shape)}"
+    recent = meta.get("recent_menus")
+    if not isinstance(recent, list) or len(recent) > (model._recent.maxlen or 0):
+        return "recent choices do not fit the dynamics settings"
+    for index in range(len(recent)):
+        for part in ("ids", "choices"):
+            if f"recent.{index}.{part}" not in arrays:
+                return f"array recent.{index}.{part} is missing"
+    if set(meta.get("streams") or {}) != set(model.streams):
+        return "random streams differ"
+    if set(meta.get("decider_rngs") or {}) != set(model.decider_rngs):
+        return f"groups differ ({', '.join(sorted(meta.get('decider_rngs') or {}))})"
+    snapshots = meta.get("deciders")
+    if not isinstance(snapshots, dict):
+        return "decider snapshots are missing"
+    for name in snapshots:
+        if not callable(getattr(model.deciders.get(name), "restore", None)):
+            return f"group {name!r} has no decider that keeps state"
+    return None
+
+
+# ---------------------------------------------------------------------------------- files
+def save(path: str | Path, state: Checkpoint) -> None:
+    """Write ``state`` into run folder ``path`` (arrays first, manifest last; see the module docstring)."""
+    folder = Path(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **state.arrays)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    arrays_name = f"{_ARRAYS_PREFIX}{digest[:16]}.npz"
+    _write_synced(folder / arrays_name, data)
+    manifest = {**state.meta, "arrays": {"file": arrays_name, "sha256": digest, "keys": sorted(state.arrays)}}
+    _write_synced(folder / CHECKPOINT_FILE, (json.dumps(manifest) + "\n").encode("utf-8"))
+    _sync_folder(folder)
+    for old in folder.glob(f"{_ARRAYS_PREFIX}*.npz"):  # only now: the manifest no longer names them
+        if old.name != arrays_name:
+            old.unlink(missing_ok=True)
+
+
+def _write_synced(target: Path, data: bytes) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     with open(tmp, "wb") as handle:
-        pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, target)
 
 
-def load(path: Path) -> dict[str, Any] | None:
-    """The checkpoint in run folder ``path``, or None when there is none."""
-    target = Path(path) / CHECKPOINT_FILE
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a run folder's checkpoint (manifest first, then its arrays)."""
+    folder = Path(path)
+    (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
+    for old in folder.glob(f"{_ARRAYS_PREFIX}*.npz"):
+        old.unlink(missing_ok=True)
+
+
+def load(path: str | Path) -> Checkpoint | None:
+    """The validated checkpoint of run folder ``path``, or None when the run has none.
+
+    Raises:
+        CheckpointError: a legacy pickle checkpoint (never opened), or a manifest or arrays file
+            that is damaged or not hvae's.
+    """
+    folder = Path(path)
+    target = folder / CHECKPOINT_FILE
     if not target.is_file():
+        if (folder / LEGACY_FILE).exists():
+            raise CheckpointError(
+                f"{folder / LEGACY_FILE} is a pickle checkpoint (from an older hvae, or not from hvae); "
+                "hvae never unpickles files from a run folder, so this run cannot be resumed: run its "
+                "scenario again"
+            )
         return None
-    with open(target, "rb") as handle:
-        return pickle.load(handle)
+    where = str(target)
+    try:
+        meta = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"{where}: not a readable checkpoint ({type(error).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: not an hvae checkpoint")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: checkpoint version {meta.get('version')!r}, this hvae reads version {FORMAT_VERSION}"
+        )
+    problem = _manifest_problem(meta)
+    if problem:
+        raise CheckpointError(f"{where}: {problem}")
+    arrays_info = meta.pop("arrays")
+    arrays_file = folder / arrays_info["file"]
+    try:
+        data = arrays_file.read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"{where}: its arrays file {arrays_info['file']} cannot be read ({error.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != arrays_info["sha256"]:
+        raise CheckpointError(f"{where}: its arrays file {arrays_info['file']} was changed or damaged (checksum differs)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise CheckpointError(f"{where}: its arrays file cannot be read ({type(error).__name__}: {error})") from None
+    if sorted(arrays) != sorted(arrays_info["keys"]):
+        raise CheckpointError(f"{where}: its arrays file holds other arrays than the manifest lists")
+    return Checkpoint(meta, arrays)
+
+
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "round": int, "n_agents": int, "history_length": int, "recent_menus": list, "streams": dict,
+    "decider_rngs": dict, "mesa_rng": dict, "mesa_random": list, "log_totals": dict, "deciders": dict,
+    "rows_written": dict, "extra": dict, "arrays": dict,
+}
+
+
+def _manifest_problem(meta: dict[str, Any]) -> str | None:
+    for key, kind in _MANIFEST_TYPES.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            return f"{key} is missing or has the wrong type"
+    if not isinstance(meta.get("backend_health", {}), dict):
+        return "backend_health has the wrong type"
+    if meta["round"] < 0:
+        return "round is negative"
+    if not all(isinstance(v, int) and v >= 0 for v in meta["rows_written"].values()):
+        return "rows_written must be counts"
+    arrays = meta["arrays"]
+    name = arrays.get("file")
+    if not (isinstance(name, str) and name.startswith(_ARRAYS_PREFIX) and name.endswith(".npz") and Path(name).name == name):
+        return "its arrays file name is not a checkpoint file in the run folder"
+    if not isinstance(arrays.get("sha256"), str) or not isinstance(arrays.get("keys"), list):
+        return "its arrays entry is incomplete"
+    return None

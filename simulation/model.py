@@ -75,12 +75,14 @@ STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
 def build_pool(scenario: Scenario):
     """The LLM backend pool for a scenario (with its response cache unless disabled)."""
     from hvae.agents.llm.cache import ResponseCache, default_cache_dir
+    from hvae.agents.llm.health import HealthPolicy
     from hvae.agents.llm.pool import BackendPool
 
     cache = None
     if scenario.cache.enabled:
         cache = ResponseCache(scenario.cache.path or default_cache_dir())
-    return BackendPool(dict(scenario.backends), cache=cache)
+    policy = HealthPolicy(**scenario.backend_errors.model_dump())
+    return BackendPool(dict(scenario.backends), cache=cache, policy=policy)
 
 
 @dataclass

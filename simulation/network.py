@@ -75,19 +75,52 @@ def _even_k(config: dict, n_agents: int) -> int:
     return k
 
 
+#: Longest line an edge list may have, and the most of a bad line an error message quotes.
+MAX_LINE_CHARS = 1024
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A short, quoted excerpt of ``text`` for an error message (never the whole of a long line)."""
+    text = text.strip()
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
+
+
 def read_edge_list(path: Path) -> nx.Graph:
-    """Read an undirected edge list (``u v`` per line); raise :class:`NetworkError` if unusable."""
+    """Read an undirected edge list (``u v`` per line); raise :class:`NetworkError` if unusable.
+
+    A scenario can point this at any file, so errors quote at most a short excerpt of the line
+    at fault, and a line longer than :data:`MAX_LINE_CHARS` is an error of its own.
+    """
     if not path.is_file():
         raise NetworkError(f"network file {path} does not exist")
     graph = nx.Graph()
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        parts = text.replace(",", " ").split()
-        if len(parts) < 2:
-            raise NetworkError(f"{path}:{line_no}: expected two node ids, got {line.strip()!r}")
-        graph.add_edge(parts[0], parts[1])
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise NetworkError(f"network file {path} cannot be read ({error.strerror})") from None
+    with handle:
+        line_no = 0
+        while True:
+            try:
+                line = handle.readline(MAX_LINE_CHARS + 1)
+            except OSError as error:
+                raise NetworkError(f"network file {path} cannot be read ({error.strerror})") from None
+            if not line:
+                break
+            line_no += 1
+            if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                raise NetworkError(
+                    f"{path}:{line_no}: line longer than {MAX_LINE_CHARS} characters, not an edge list: "
+                    f"{excerpt(line)}"
+                )
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            parts = text.replace(",", " ").split()
+            if len(parts) < 2:
+                raise NetworkError(f"{path}:{line_no}: expected two node ids, got {excerpt(line)}")
+            graph.add_edge(parts[0], parts[1])
     if graph.number_of_edges() == 0:
         raise NetworkError(f"network file {path} has no edges")
     mapping = {node: _node_key(node) for node in graph.nodes}

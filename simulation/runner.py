@@ -7,8 +7,10 @@ how far the run got. However the run ends — finished, Ctrl-C, or an error — 
 (``complete``, ``interrupted``, ``failed``) and the part files are consolidated; only a
 ``complete`` run is ever marked complete. After every flush the model is checkpointed
 (:mod:`hvae.simulation.checkpoint`), so :func:`resume_run` continues an interrupted, failed or
-killed run exactly where its last checkpoint left it. Ctrl-C stops after the current round (a
-second Ctrl-C stops at once)::
+killed run exactly where its last checkpoint left it. The run folder is locked
+(:mod:`hvae.simulation.lock`) for as long as a run or a resume writes it. A dead LLM backend
+(:class:`~hvae.agents.llm.health.BackendUnavailable`) stops the run as ``failed``, like any
+error. Ctrl-C stops after the current round (a second Ctrl-C stops at once)::
 
     from hvae.scenarios.loader import load_scenario
     result = run_scenario(load_scenario("oracle_population"), "runs/demo")
@@ -32,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from hvae.agents.llm.backends import BackendUnavailable
+from hvae.agents.llm.secrets import check_credentials_restored, redact_text, redacted_fields
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
@@ -138,7 +141,7 @@ def run_scenario(
         RunInterrupted: Ctrl-C (the folder is left consistent, marked ``interrupted``, resumable).
     """
     model = model or HvaeModel(scenario)  # build first: bad input must not leave a folder
-    store = RunStore.create(out_dir)
+    store = RunStore.create(out_dir)  # locked until the run ends (released by _Play.finish)
     store.write_text("scenario.yaml", dump_scenario(scenario))
     summary: dict[str, Any] = {
         "status": "running",
@@ -151,6 +154,8 @@ def run_scenario(
         "finished_at": None,
         "versions": _versions(),
     }
+    if redacted_fields(scenario):
+        summary["redacted"] = redacted_fields(scenario)
     store.write_json("summary.json", summary)
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
@@ -159,45 +164,66 @@ def run_scenario(
     return _Play(model, store, summary).run(progress=progress, on_round=on_round)
 
 
-def resume_run(run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None) -> RunResult:
-    """Continue an interrupted or killed run from its last checkpoint.
+def resume_run(
+    run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None, keep_going: bool = False,
+) -> RunResult:
+    """Continue an interrupted, failed or killed run from its last checkpoint.
 
-    The model is rebuilt from the folder's resolved scenario and restored from
-    ``checkpoint.pkl``; rows written after that checkpoint are cut away, so the finished tables
-    equal those of an uninterrupted run.
+    The folder is locked first (a run still being written by another process is refused). The
+    model is rebuilt from the folder's resolved scenario and restored from ``checkpoint.json``;
+    rows written after that checkpoint are cut away, so the finished tables equal those of an
+    uninterrupted run. ``keep_going`` overrides the scenario's ``backend_errors.keep_going``.
 
     Raises:
-        RunFolderError: not a run folder, or a run that is already complete.
+        RunFolderError: not a run folder, a run that is already complete, a folder another
+            process is writing (:class:`~hvae.simulation.lock.FolderLocked`), or a checkpoint
+            that cannot be used (:class:`~hvae.simulation.checkpoint.CheckpointError`).
     """
     from hvae.scenarios.loader import load_scenario
 
-    store = RunStore(Path(run_dir))
-    if not (store.path / "summary.json").is_file() or not (store.path / "scenario.yaml").is_file():
+    path = Path(run_dir)
+    if not (path / "summary.json").is_file() or not (path / "scenario.yaml").is_file():
         raise RunFolderError(f"{run_dir} is not an hvae run folder (no summary.json / scenario.yaml)")
-    summary = store.read_json("summary.json")
-    if summary.get("kind") == "evaluation":
-        raise RunFolderError(f"{run_dir} is an evaluation folder; only runs can be resumed")
-    if summary.get("status") == "complete":
-        raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
-    scenario = load_scenario(store.path / "scenario.yaml")
-    model = HvaeModel(scenario)
-    state = checkpoint.load(store.path)
-    if state is not None:
-        checkpoint.restore(model, state)
-        rows, transcript_bytes = state["rows_written"], state["extra"].get("transcript_bytes", 0)
-    else:  # killed before the first checkpoint: start again from round 0
-        rows, transcript_bytes = {}, 0
-    store.truncate_tables({name: rows.get(name, 0) for name in TABLE_SCHEMAS}, TABLE_SCHEMAS)
-    transcript = store.path / "transcripts.jsonl"
-    if transcript.exists():
-        with open(transcript, "r+b") as handle:
-            handle.truncate(transcript_bytes)
-    summary.update(status="running", finished_at=None)
-    summary.pop("error", None)
-    summary.setdefault("resumed_at", []).append({"time": _now(), "round": model.round})
-    store.write_json("summary.json", summary)
-    model.attach_run_folder(store.path)
-    return _Play(model, store, summary).run(progress=progress, on_round=on_round)
+    store = RunStore.open(path)
+    try:
+        summary = store.read_json("summary.json")  # read under the lock: it may have just changed
+        if summary.get("kind") == "evaluation":
+            raise RunFolderError(f"{run_dir} is an evaluation folder; only runs can be resumed")
+        if summary.get("status") == "complete":
+            raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
+        state = checkpoint.load(store.path)  # validated before anything changes
+        scenario = load_scenario(store.path / "scenario.yaml")
+        check_credentials_restored(scenario, summary.get("redacted") or [], store.path)
+        if keep_going and not scenario.backend_errors.keep_going:
+            scenario = scenario.model_copy(
+                update={"backend_errors": scenario.backend_errors.model_copy(update={"keep_going": True})}
+            )
+        model = HvaeModel(scenario)
+        try:
+            if state is not None:
+                checkpoint.restore(model, state)
+                rows, transcript_bytes = state.rows_written, int(state.extra.get("transcript_bytes", 0))
+            else:  # killed before the first checkpoint: start again from round 0
+                rows, transcript_bytes = {}, 0
+            store.truncate_tables({name: rows.get(name, 0) for name in TABLE_SCHEMAS}, TABLE_SCHEMAS)
+        except BaseException:
+            model.close()
+            raise
+        transcript = store.path / "transcripts.jsonl"
+        if transcript.exists():
+            with open(transcript, "r+b") as handle:
+                handle.truncate(transcript_bytes)
+        summary.update(status="running", finished_at=None)
+        summary.pop("error", None)
+        resumed = {"time": _now(), "round": model.round}
+        if keep_going:
+            resumed["keep_going"] = True
+        summary.setdefault("resumed_at", []).append(resumed)
+        store.write_json("summary.json", summary)
+        model.attach_run_folder(store.path)
+        return _Play(model, store, summary).run(progress=progress, on_round=on_round)
+    finally:
+        store.close()
 
 
 class _Play:
@@ -215,6 +241,7 @@ class _Play:
             store.append(name, table)
         _write_llm_agents(model, store)
         summary.update(_counts(model))
+        _record_health(model, summary)
         summary["rounds_completed"] = model.round
         summary["elapsed_s"] = round(time.perf_counter() - self.started, 3)
         if with_checkpoint:
@@ -261,7 +288,7 @@ class _Play:
             raise RunInterrupted(self.store.path) from None
         except BaseException as error:
             summary["status"] = "failed"
-            summary["error"] = f"{type(error).__name__}: {error}"
+            summary["error"] = redact_text(f"{type(error).__name__}: {error}")
             summary["resumable"] = True
             if isinstance(error, BackendUnavailable):
                 raise RunFailed(self.store.path, error) from error
@@ -280,6 +307,7 @@ class _Play:
                 self.flush(with_checkpoint=checkpoint_ok)  # keep the rounds that did finish
         finally:
             _write_llm_agents(model, store)
+            _record_health(model, summary)
             model.close()
             summary["finished_at"] = _now()
             summary.update(_counts(model))
@@ -291,9 +319,10 @@ class _Play:
             summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
             if summary["status"] == "complete":
                 _write_groups(store.path, summary)
-                (store.path / checkpoint.CHECKPOINT_FILE).unlink(missing_ok=True)
+                checkpoint.remove(store.path)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
+            store.close()  # the folder's lock: another process may resume it from now on
 
 
 def _write_groups(path: Path, summary: dict[str, Any]) -> None:
@@ -322,6 +351,17 @@ def _write_llm_agents(model: HvaeModel, store: RunStore) -> None:
     records = model.llm_setup_records()
     if records:
         store.write_table("llm_agents", pa.Table.from_pylist(records))
+
+
+def _record_health(model: HvaeModel, summary: dict[str, Any]) -> None:
+    """Calls and failures per LLM backend (``backend_health`` in ``summary.json``)."""
+    if model.llm_pool is None:
+        return
+    reports = model.llm_pool.health_reports()
+    if reports:
+        summary["backend_health"] = {
+            name: {key: value for key, value in report.items() if key != "recent"} for name, report in reports.items()
+        }
 
 
 LLM_COUNTS = (

@@ -9,6 +9,8 @@ Layout of a run folder::
     network.parquet        the network's edges (u, v)
     decisions.parquet      one row per decision   } consolidated from parts/ when the run ends;
     rounds.parquet         per-round figures      } while it runs they live in parts/<table>/
+    checkpoint.json        the last checkpoint and its arrays file (hvae.simulation.checkpoint)
+    .hvae.lock             while a process writes the folder (hvae.simulation.lock)
 
 Rows are appended as part files (``parts/decisions/part-000003.parquet``) at least every
 ``output.flush_every`` rounds, each written to a temporary name and renamed, so a killed run
@@ -54,17 +56,32 @@ PART_OPTIONS: dict[str, Any] = {"compression": "none", "write_statistics": False
 
 
 class RunStore:
-    """Writes one run folder. Create it with :meth:`create` (refuses a non-empty folder)."""
+    """Writes one run folder, holding the folder's lock (:mod:`hvae.simulation.lock`) meanwhile.
 
-    def __init__(self, path: Path) -> None:
+    :meth:`create` makes a new folder (it refuses a non-empty one), :meth:`open` an existing one
+    (to resume it); both take the lock, so a second writer is refused with one line naming the
+    holder. :meth:`close` releases it.
+    """
+
+    def __init__(self, path: Path, lock: Any = None) -> None:
         self.path = Path(path)
+        self._lock = lock
         self._part_counts = {name: len(self._parts(name)) for name in PART_TABLES}
         self.rows_written = {name: 0 for name in PART_TABLES}
 
     @classmethod
-    def create(cls, path: str | Path) -> RunStore:
+    def create(cls, path: str | Path, what: str = "run") -> RunStore:
+        """A new run folder at ``path`` (created; an existing one must be empty), locked."""
+        from hvae.simulation.lock import LOCK_FILE, FolderLock, check_unlocked
+
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+
+        def used() -> bool:
+            return any(entry.name != LOCK_FILE for entry in path.iterdir())
+
+        if path.exists() and (not path.is_dir() or used()):
+            if path.is_dir():
+                check_unlocked(path)  # a live writer is named rather than "not empty"
             raise RunFolderError(
                 f"{path} already exists and is not empty; choose another --out folder"
             )
@@ -72,7 +89,27 @@ class RunStore:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise RunFolderError(f"cannot create run folder {path}: {error.strerror}") from None
-        return cls(path)
+        lock = FolderLock.acquire(path, what)
+        if used():  # another process wrote here between our check and our lock
+            lock.release()
+            raise RunFolderError(f"{path} already exists and is not empty; choose another --out folder")
+        return cls(path, lock)
+
+    @classmethod
+    def open(cls, path: str | Path, what: str = "resume") -> RunStore:
+        """The existing folder ``path``, locked for writing."""
+        from hvae.simulation.lock import FolderLock
+
+        path = Path(path)
+        if not path.is_dir():
+            raise RunFolderError(f"{path} is not a folder")
+        return cls(path, FolderLock.acquire(path, what))
+
+    def close(self) -> None:
+        """Release the folder's lock (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     # ------------------------------------------------------------------ whole files
     def write_text(self, name: str, text: str) -> None:

@@ -14,7 +14,8 @@ What a request gets is its **behaviour**:
 ``ok``        200 with the reply text (``ok_text``, default ``"A"``)
 ``delay``     sleep ``delay_s`` (set it longer than the client's timeout), then reply as ``ok``
 ``http500``   500 with an OpenAI-style error body
-``http429``   429 with an OpenAI-style error body and ``Retry-After: 0``
+``http429``   429 with an OpenAI-style error body and ``Retry-After: <retry_after>`` (default ``0``;
+              ``None`` sends no header)
 ``garbage``   200 whose body is not JSON (``Content-Type: application/json`` all the same)
 ``invalid``   200 with a reply that is not an answer (``invalid_text``, default ``"I refuse"``)
 
@@ -228,6 +229,7 @@ class StubServer:
         setup_text: str = "I value fairness and sharing.",
         delay_s: float = 2.0,
         model: str = "stub",
+        retry_after: str | None = "0",
     ) -> None:
         for name in [default, *(script or [])]:
             if name not in BEHAVIOURS:
@@ -244,6 +246,7 @@ class StubServer:
         self.setup_text = setup_text
         self.delay_s = float(delay_s)
         self.model = model
+        self.retry_after = retry_after
         self.counts: Counter[str] = Counter()  # decision requests by behaviour (+ "setup")
         self.log: list[Served] = []
         self.auth_headers: set[str] = set()
@@ -375,7 +378,8 @@ class StubServer:
         if name == "http500":
             handler._error(500, "stub: internal server error", "server_error")
         elif name == "http429":
-            handler._error(429, "stub: rate limit reached", "rate_limit_error", {"Retry-After": "0"})
+            headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
+            handler._error(429, "stub: rate limit reached", "rate_limit_error", headers)
         elif name == "garbage":
             handler._send(200, b"<html>502 upstream hiccup</html> {not json", "application/json")
         else:

@@ -95,7 +95,9 @@ def test_angle_intervals_stay_on_the_slider_with_few_repeats(tmp_path) -> None:
 
 def test_invalid_answers_are_not_measured(tmp_path) -> None:
     # an LLM that never answers usably: every answer is a random fallback; nothing may be measured
-    backends = {"script": BackendConfigAdapter.validate_python({"kind": "replay", "replies": ["Hm.", "Hm.", "no idea"]})}
+    # (the script never runs out: an exhausted script is a backend failure, which stops the run)
+    replies = ["Hm.", "Hm."] + ["no idea"] * 6 * 3  # six items, each asked and re-asked twice
+    backends = {"script": BackendConfigAdapter.validate_python({"kind": "replay", "replies": replies})}
     plan = EvaluationPlan(agents=["llm"], values=["prosocial"], goal_prompting=[True], repeats=6, backend="script",
                           backends=backends, cache_enabled=False, order="fixed", seed=2)
     out = Evaluation(plan).run(tmp_path / "ev")

@@ -112,7 +112,8 @@ def test_fallback_choices_are_not_measured(tmp_path) -> None:
             {"name": "oracles", "count": 4, "value": "prosocial", "decider": "oracle"},
         ],
         network={"kind": "complete"},
-        backends={"script": {"kind": "replay", "replies": ["I am kind.", "Be kind.", "hmm"]}},
+        # every decision gets "hmm" (the script never runs out: that would be a backend failure)
+        backends={"script": {"kind": "replay", "replies": ["I am kind.", "Be kind."] + ["hmm"] * 12}},
         cache={"enabled": False},
     )
     mute = table.loc["mute"]

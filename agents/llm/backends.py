@@ -23,9 +23,12 @@ population can mix models. Three kinds:
 
 Shared settings: ``temperature``, ``top_p``, ``seed`` (the base of every per-call seed),
 ``max_tokens`` (decision replies; setup replies use the decider's own caps), ``timeout_s``,
-``retries`` with exponential ``backoff_s`` on timeouts, 429 and 5xx, and ``max_concurrency``
-(requests in flight; the embedded model always runs one call at a time — two concurrent calls
-on one llama.cpp model abort the process).
+``retries`` on timeouts, 429 and 5xx (exponential ``backoff_s`` with full jitter, at most
+``max_backoff_s``, honouring a server's ``Retry-After``; see :mod:`.client`), and
+``max_concurrency`` (requests in flight; the embedded model always runs one call at a time — two
+concurrent calls on one llama.cpp model abort the process). An ``openai`` ``base_url`` may hold
+``${VARIABLE}`` references, expanded from the environment when the client is built (see
+:mod:`.secrets`: credentials are never written to a run folder).
 
 ``structured`` says how to constrain a decision reply: ``json_schema`` (OpenAI standard; vLLM,
 Ollama, OpenAI), ``json_object_schema`` (llama.cpp's ``{"type": "json_object", "schema": …}``),
@@ -68,6 +71,7 @@ class _Backend(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     backoff_s: float = Field(default=0.5, ge=0)
+    max_backoff_s: float = Field(default=30.0, ge=0)
     max_concurrency: int = Field(default=8, ge=1, le=1024)
 
 
@@ -173,7 +177,9 @@ def build_raw_client(config: BackendConfig):
                 )
         kwargs: dict[str, object] = {}
         if config.base_url:
-            kwargs["base_url"] = config.base_url
+            from hvae.agents.llm.secrets import expand_env
+
+            kwargs["base_url"] = expand_env(config.base_url, f"backend model {config.model!r}: base_url")
         return OpenAIChatCompletionClient(
             model=config.model,
             api_key=api_key,

@@ -10,17 +10,28 @@ agent and the real client and, for every call:
 2. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
 3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
-   in its worker process), calls the model with a timeout, and retries timeouts, 429, 5xx and
-   a dead embedded worker with exponential backoff; a worker that still dies after the retries
-   raises :class:`~hvae.agents.llm.backends.BackendUnavailable`, which stops the run;
-4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord` and
-   writes a transcript line.
+   in its worker process), calls the model with a timeout, and retries timeouts, connection
+   errors, 408/409/429, 5xx and a dead embedded worker (see :func:`backoff_delay`); a worker that
+   still dies after the retries raises :class:`~hvae.agents.llm.backends.BackendUnavailable`,
+   which stops the run;
+4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord`,
+   writes a transcript line, and tells the backend's
+   :class:`~hvae.agents.llm.health.BackendHealth` whether the call (after its retries) got an
+   answer — which raises :class:`~hvae.agents.llm.backends.BackendUnavailable` too when the
+   backend is dead (unreachable, or failing too often).
+
+**Backoff.** Retry ``k`` waits a uniformly random time in ``[0, min(max_backoff_s,
+backoff_s·2^(k−1))]`` ("full jitter"), so agents that hit a rate limit together do not retry
+together. When the server says how long to wait (``Retry-After`` in seconds or as an HTTP date,
+or ``retry-after-ms``), the wait is that time, capped at ``max_backoff_s``, plus the jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
+import random
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +54,8 @@ from autogen_core.models import (
 from hvae.agents.llm.backends import BackendConfig, BackendUnavailable, EmbeddedBackend, model_identity
 from hvae.agents.llm.embedded import EmbeddedWorkerDied
 from hvae.agents.llm.cache import ResponseCache, request_key
+from hvae.agents.llm.health import BackendHealth
+from hvae.agents.llm.secrets import redact_text
 from hvae.agents.llm.transcript import TranscriptWriter
 
 
@@ -95,6 +108,8 @@ class RetryableError(Exception):
 
 
 def _is_retryable(error: BaseException) -> bool:
+    if isinstance(error, BackendUnavailable):
+        return False
     if isinstance(error, (asyncio.TimeoutError, TimeoutError, RetryableError, ConnectionError)):
         return True
     try:
@@ -105,6 +120,52 @@ def _is_retryable(error: BaseException) -> bool:
         return True
     status = getattr(error, "status_code", 0) if isinstance(error, openai.APIStatusError) else 0
     return status in (408, 409, 429) or status >= 500
+
+
+def retry_after_s(error: BaseException) -> float | None:
+    """How long the server asked us to wait (``retry-after-ms`` or ``Retry-After``), if it did."""
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        value = headers.get("retry-after")
+    except Exception:  # noqa: BLE001 - not a headers mapping
+        return None
+    seconds: float | None = None
+    if millis is not None:
+        try:
+            seconds = float(millis) / 1000
+        except ValueError:
+            seconds = None
+    if seconds is None and value is not None:
+        try:
+            seconds = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value)
+                seconds = when.timestamp() - time.time()
+            except (TypeError, ValueError, OverflowError):
+                return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(
+    attempt: int, base_s: float, cap_s: float, retry_after: float | None, rng: random.Random
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): full jitter, plus Retry-After.
+
+    ``uniform(0, min(cap_s, base_s·2^(attempt−1)))``; when the server sent ``retry_after``,
+    ``min(retry_after, cap_s)`` is added, so the wait honours it (bounded) and agents told the
+    same time still spread out.
+    """
+    ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
+    jitter = rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+    return jitter if retry_after is None else min(retry_after, cap_s) + jitter
 
 
 def _message_dict(message: LLMMessage) -> dict[str, Any]:
@@ -123,12 +184,15 @@ class HvaeClient(ChatCompletionClient):
         semaphore: asyncio.Semaphore | None = None,
         cache: ResponseCache | None = None,
         transcript: TranscriptWriter | None = None,
+        health: BackendHealth | None = None,
     ) -> None:
         self._raw = raw
         self.config = config
         self._semaphore = semaphore
         self.cache = cache
         self.transcript = transcript
+        self.health = health
+        self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -194,7 +258,7 @@ class HvaeClient(ChatCompletionClient):
                 result, retries = await self._call_with_retries(messages, args, record)
             except Exception as error:  # after retries: recorded, transcribed, re-raised
                 retries = record.retries - retries_before
-                error_text = f"{type(error).__name__}: {error}"
+                error_text = redact_text(f"{type(error).__name__}: {error}")
                 record.errors += 1
                 record.last_error = error_text
                 self._transcribe(settings, request, None, record.latency_s - latency_before, False, retries, error_text)
@@ -202,7 +266,11 @@ class HvaeClient(ChatCompletionClient):
                     raise BackendUnavailable(
                         f"{error} (tried {retries + 1} times; see the README's troubleshooting for the embedded model)"
                     ) from error
+                if self.health is not None and not isinstance(error, BackendUnavailable):
+                    self.health.failed(error_text)  # raises BackendUnavailable when fail-fast trips
                 raise
+            if self.health is not None:
+                self.health.succeeded()
             if self.cache is not None and isinstance(result.content, str):
                 self.cache.put(
                     key,
@@ -229,6 +297,8 @@ class HvaeClient(ChatCompletionClient):
         config = self.config
         attempt = 0
         while True:
+            if self.health is not None:
+                self.health.check()  # a backend found dead gets no more requests
             try:
                 record.calls += 1
                 return await self._call_once(messages, args, record), attempt
@@ -237,7 +307,7 @@ class HvaeClient(ChatCompletionClient):
                     raise
                 attempt += 1
                 record.retries += 1
-                await asyncio.sleep(config.backoff_s * (2 ** (attempt - 1)))
+                await asyncio.sleep(backoff_delay(attempt, config.backoff_s, config.max_backoff_s, retry_after_s(error), self._jitter))
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
         async def call() -> CreateResult:

@@ -13,7 +13,9 @@ is recorded (``shown_order``) so letters map back to options. A reply that canno
 re-asked up to ``reasks`` times with the reason; after that the decision is recorded invalid with
 its raw reply and the ``fallback`` applies: ``random`` (a uniformly random option, counted) or
 ``skip`` (no choice: the pair's game is void). A backend failure after its retries is treated the
-same way. Nothing an LLM says can crash a run.
+same way, unless the backend is dead: :class:`~hvae.agents.llm.backends.BackendUnavailable`
+(unreachable, failing too often, or an embedded worker that keeps dying) passes through and stops the run. Nothing an LLM *says* can
+crash a run.
 
 An agent never has two calls in flight: its setup and its decisions run one after another in its
 own task; different agents run concurrently, bounded by their backend's ``max_concurrency``.
@@ -328,17 +330,33 @@ class LLMDecider(Decider):
         return dict(self.counts)
 
     def snapshot(self) -> dict[str, Any]:
-        """Setup conversations, pending set-ups and accounting, for checkpoints."""
-        import copy
+        """Setup conversations, pending set-ups and accounting, as plain JSON data for checkpoints.
 
-        return {"setups": copy.deepcopy(self.setups), "pending": set(self._pending), "counts": dict(self.counts)}
+        A setup's ``state`` is autogen's ``save_state`` dict made JSON-able (what
+        ``load_state`` reads back); nothing in a snapshot is code or a Python object.
+        """
+        from dataclasses import asdict
+
+        from pydantic_core import to_jsonable_python
+
+        setups = [asdict(setup) for _, setup in sorted(self.setups.items())]
+        return {
+            "setups": to_jsonable_python(setups),
+            "pending": sorted(int(agent_id) for agent_id in self._pending),
+            "counts": {key: int(value) for key, value in self.counts.items()},
+        }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        import copy
-
-        self.setups = copy.deepcopy(snapshot["setups"])
-        self._pending = set(snapshot["pending"])
-        self.counts.update(snapshot["counts"])
+        """Put a :meth:`snapshot` back (raises ``KeyError``/``TypeError`` on a malformed one)."""
+        setups = {}
+        for record in snapshot["setups"]:
+            setup = AgentSetup(**record)
+            setup.agent_id, setup.theta = int(setup.agent_id), float(setup.theta)
+            setups[setup.agent_id] = setup
+        counts = {key: int(value) for key, value in snapshot["counts"].items() if key in self.counts}
+        self.setups = setups
+        self._pending = {int(agent_id) for agent_id in snapshot["pending"]}
+        self.counts.update(counts)
         self._at_setup_state.clear()  # every agent reloads its setup conversation
 
 

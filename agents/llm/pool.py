@@ -4,7 +4,8 @@ A run builds one :class:`BackendPool` from the scenario's ``backends`` (plus the
 ``embedded`` backend). Clients are created on first use, so a scenario without LLM groups never
 loads a model. Each backend has one concurrency limit (``max_concurrency``) shared by all the
 groups that use it; ``replay`` backends give every agent its own client so scripted replies do not
-depend on scheduling. The pool also owns the response cache and the run's transcript writer.
+depend on scheduling. The pool also owns the response cache, the run's transcript writer and one
+:class:`~hvae.agents.llm.health.BackendHealth` per backend (fail fast on a dead backend).
 """
 
 from __future__ import annotations
@@ -15,15 +16,23 @@ from pathlib import Path
 from hvae.agents.llm.backends import BackendConfig, BackendError, ReplayBackend, build_raw_client, default_backends
 from hvae.agents.llm.cache import ResponseCache
 from hvae.agents.llm.client import HvaeClient
+from hvae.agents.llm.health import BackendHealth, HealthPolicy, describe_backend
 from hvae.agents.llm.transcript import TranscriptWriter
 
 
 class BackendPool:
     """Model clients by backend name (see the module docstring)."""
 
-    def __init__(self, backends: dict[str, BackendConfig] | None = None, cache: ResponseCache | None = None) -> None:
+    def __init__(
+        self,
+        backends: dict[str, BackendConfig] | None = None,
+        cache: ResponseCache | None = None,
+        policy: HealthPolicy | None = None,
+    ) -> None:
         self.configs: dict[str, BackendConfig] = {**default_backends(), **(backends or {})}
         self.cache = cache
+        self.policy = policy or HealthPolicy()
+        self._health: dict[str, BackendHealth] = {}
         self.transcript: TranscriptWriter | None = None
         self._clients: dict[tuple[str, int | None], HvaeClient] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
@@ -46,10 +55,30 @@ class BackendPool:
             path = Path(config.model_path) if config.model_path else embedded_model_path()
             if not path.is_file():
                 raise BackendError(f"backend {name!r}: model file {path} does not exist")
-        elif isinstance(config, OpenAIBackend) and config.api_key_env and not os.environ.get(config.api_key_env):
-            raise BackendError(
-                f"backend {name!r} reads its API key from ${config.api_key_env}, which is not set"
-            )
+        elif isinstance(config, OpenAIBackend):
+            if config.api_key_env and not os.environ.get(config.api_key_env):
+                raise BackendError(
+                    f"backend {name!r} reads its API key from ${config.api_key_env}, which is not set"
+                )
+            if config.base_url:
+                from hvae.agents.llm.secrets import expand_env
+
+                expand_env(config.base_url, f"backend {name!r}: base_url")
+
+    def health(self, name: str) -> BackendHealth:
+        """The health monitor of backend ``name`` (shared by all its clients)."""
+        if name not in self._health:
+            self._health[name] = BackendHealth(name, describe_backend(name, self.config(name)), self.policy)
+        return self._health[name]
+
+    def health_reports(self) -> dict[str, dict]:
+        """Calls and failures per backend used so far (for ``summary.json`` and checkpoints)."""
+        return {name: health.report() for name, health in sorted(self._health.items())}
+
+    def restore_health(self, reports: dict[str, dict]) -> None:
+        for name, report in reports.items():
+            if name in self.configs:
+                self.health(name).restore(report)
 
     def client(self, name: str, agent_id: int) -> HvaeClient:
         config = self.config(name)
@@ -57,7 +86,8 @@ class BackendPool:
         if key not in self._clients:
             semaphore = self._semaphores.setdefault(name, asyncio.Semaphore(config.max_concurrency))
             self._clients[key] = HvaeClient(
-                build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript
+                build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript,
+                health=self.health(name),
             )
         return self._clients[key]
 

@@ -2,7 +2,7 @@
 
 A **sweep file** (YAML) names a base scenario and the runs to make from it::
 
-    name: competition_by_graph           # letters, digits, _.- ; default --out is runs/<name>
+    name: competition_by_graph           # letters, digits, _.- (not only dots); default --out is runs/<name>
     description: share of competitive agents x graph family
     scenario: sweep_base                 # a path relative to this file, or a shipped scenario's name
     seeds: [1, 2]                        # every run point is played once per seed
@@ -45,6 +45,11 @@ table gets one row per run: the parameters, ``seed``, ``status`` (``complete``, 
 ``pending`` …), ``skipped`` (already complete before this sweep started), ``error``, the
 figures, ``worker`` and ``run_folder``.
 
+**One writer.** The sweep holds the output folder's lock (:mod:`hvae.simulation.lock`) while it
+runs, and each run holds its own run folder's: a second ``hvae sweep`` into the same folder is
+refused with one line naming the holder, and a run folder another process is still writing is
+never deleted or rerun.
+
 **Re-running** the same sweep into the same folder skips every run whose folder says
 ``complete`` (its row is carried over) and redoes the others (the unfinished folder is deleted
 first). A complete folder whose resolved scenario differs from what the sweep now asks for is an
@@ -58,6 +63,11 @@ mid-run (killed, out of memory, crashed) fails that run with the reason instead 
 (the local scheduler is started with ``allowed-failures: 0``; for your own scheduler set
 ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES``). The sweep always finishes, writes the table,
 lists the failed runs and exits with status 1.
+
+The modules: :mod:`~hvae.experiments.sweep.spec` (the file, its expansion and run names),
+:mod:`~hvae.experiments.sweep.execution` (dask, locking, resume, failures) and
+:mod:`~hvae.experiments.sweep.results` (the per-run figures and the aggregate table); the
+``hvae sweep`` command is :mod:`hvae.cli.sweep`.
 
 From Python::
 

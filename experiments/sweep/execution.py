@@ -22,9 +22,11 @@ from typing import Any
 import click
 import yaml
 
+from hvae.agents.llm.secrets import redact_text
 from hvae.experiments.sweep.results import SweepTable, run_metrics
 from hvae.experiments.sweep.spec import PlannedRun, Sweep, validate_runs
 from hvae.scenarios.loader import load_scenario
+from hvae.simulation.lock import FolderLock, check_unlocked
 from hvae.simulation.store import RunFolderError
 
 
@@ -45,6 +47,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
 
     folder = Path(task["folder"])
     if folder.exists() and _folder_status(folder) != "complete":
+        check_unlocked(folder)
         shutil.rmtree(folder)  # left by an earlier attempt on a worker that died
     error = None
     if not folder.exists():
@@ -108,6 +111,7 @@ def plan_folders(sweep: Sweep, out_dir: Path, resolved: dict[str, str]) -> tuple
                 )
             skipped.append(run)
         else:
+            check_unlocked(folder)  # a run another process is still writing is never deleted
             stale.append(folder)
             todo.append(run)
     return todo, skipped, stale
@@ -147,15 +151,45 @@ def run_sweep(
     rich bar on stderr (default: when stderr is a terminal); otherwise ``log`` (default: stderr)
     gets one line per finished run.
 
+    The sweep folder is locked for as long as the sweep writes it (see
+    :mod:`hvae.simulation.lock`): a second sweep into the same folder is refused.
+
     Raises:
         ScenarioError: a run's scenario is invalid (nothing was written).
-        RunFolderError: the output folder holds runs this sweep would not make.
+        RunFolderError: the output folder holds runs this sweep would not make, or another
+            process is writing it (:class:`~hvae.simulation.lock.FolderLocked`).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise RunFolderError(f"{out_dir} exists and is not a folder; choose another --out folder")
     resolved = validate_runs(sweep)
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"cannot create sweep folder {out_dir}: {error.strerror}") from None
+    try:
+        lock = FolderLock.acquire(out_dir, "sweep")  # one sweep writes a folder at a time
+    except BaseException:
+        _remove_if_empty(out_dir, created)
+        raise
+    try:
+        return _run_locked(sweep, out_dir, resolved, started, workers, scheduler, client, progress, log)
+    finally:
+        lock.release()
+        _remove_if_empty(out_dir, created)  # e.g. the scheduler could not be reached: nothing was written
+
+
+def _remove_if_empty(folder: Path, created: bool) -> None:
+    if created:
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+
+
+def _run_locked(sweep, out_dir, resolved, started, workers, scheduler, client, progress, log) -> SweepOutcome:
     todo, skipped, stale = plan_folders(sweep, out_dir, resolved)
     table = SweepTable(sweep, out_dir)
     previous = table.previous_rows()
@@ -178,13 +212,9 @@ def run_sweep(
         limit = workers if client is None and not scheduler else None
         if work:
             client = client or _connect(workers, scheduler, owned)  # before anything is written
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunFolderError(f"cannot create sweep folder {out_dir}: {error.strerror}") from None
         for folder in stale:
             shutil.rmtree(folder)
-        (out_dir / "sweep.yaml").write_text(sweep.text, encoding="utf-8")
+        (out_dir / "sweep.yaml").write_text(redact_text(sweep.text), encoding="utf-8")
         table.write()
         if work:
             _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)

@@ -3,7 +3,7 @@
 :func:`run_metrics` reads a finished run folder (status, payoffs, Gini, decision VR overall and
 per group) into one row; :class:`SweepTable` holds one row per planned run and rewrites
 ``sweep.parquet`` and ``sweep.csv`` atomically as runs finish, carrying over the rows of runs that
-were already complete.
+were already complete; credentials in parameter values (a ``base_url``'s password) are masked.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hvae.agents.llm.secrets import redact_text
 from hvae.experiments.sweep.spec import PlannedRun, Sweep
 
 
@@ -87,7 +88,8 @@ class SweepTable:
         }
 
     def _base(self, run: PlannedRun) -> dict[str, Any]:
-        return {"run_id": run.run_id, "index": run.index, **run.params, "seed": run.seed,
+        params = {key: _redacted(value) for key, value in run.params.items()}
+        return {"run_id": run.run_id, "index": run.index, **params, "seed": run.seed,
                 "run_folder": str(self.out_dir / run.run_id)}
 
     def set(self, run: PlannedRun, row: dict[str, Any]) -> None:
@@ -137,6 +139,17 @@ class SweepTable:
         tmp = csv.with_name(f".{csv.name}.tmp")
         frame.to_csv(tmp, index=False)
         os.replace(tmp, csv)
+
+
+def _redacted(value: Any) -> Any:
+    """A parameter value with credentials in URLs masked (for the table)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _plain_column(column: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hvae.agents.llm.secrets import strip_credentials
 from hvae.scenarios.loader import (
     ScenarioError,
     format_validation_error,
@@ -30,7 +31,7 @@ from hvae.scenarios.loader import (
     read_yaml,
     resolve_scenario_path,
 )
-
+from hvae.scenarios.schema import SafeName
 
 _KEY_PATH = re.compile(r"^[^\s=.]+(\.[^\s=.]+)*$")
 
@@ -40,7 +41,7 @@ class SweepFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName
     description: str = ""
     scenario: str = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
@@ -205,7 +206,7 @@ def value_label(value: Any) -> str:
         return "-".join(parts)
     if isinstance(value, (list, tuple)):
         return "-".join(value_label(v) for v in value)
-    return str(value)
+    return strip_credentials(str(value))  # a base_url's password never becomes a folder name
 
 
 def _safe(text: str) -> str:
