@@ -31,8 +31,11 @@ VARIANTS = {
     for rule in ("imitation", "moran", "influence")
 }
 
-#: Scripted replies for every LLM backend (a replay client per agent cycles through them).
-REPLAY = '{embedded: {kind: replay, replies: ["A", "C", "B", "A", "D"]}}'
+#: Scripted replies for every LLM backend: each agent's replay client answers them in order (two
+#: setup answers, then letters), more than a shipped scenario asks, so no run exhausts its script.
+REPLAY = "{embedded: {kind: replay, replies: [%s]}}" % ", ".join(
+    ['"I value what my value says."', '"Choose by my value."'] + ['"%s"' % letter for letter in "ACBADEBICFGH" * 5]
+)
 
 
 def scenario_names() -> list[str]:
