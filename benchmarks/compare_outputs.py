@@ -20,7 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from hvae.scenarios.loader import load_scenario, shipped_scenarios
-from hvae.simulation.runner import run_scenario
+
+try:  # a run folder as `hvae run` makes it (with groups.parquet)
+    from hvae.experiments.runs import run_scenario
+except ImportError:  # code from before the experiments/ room, whose runner wrote the table itself
+    from hvae.simulation.runner import run_scenario
 
 #: Columns that measure the machine, not the model (wall-clock seconds).
 VOLATILE = ("latency_s",)

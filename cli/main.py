@@ -100,7 +100,8 @@ def run(
     keep_going: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
-    from hvae.simulation.runner import RunFailed, RunInterrupted, resume_run, run_scenario
+    from hvae.experiments.runs import resume_run, run_scenario
+    from hvae.simulation.runner import RunFailed, RunInterrupted
 
     progress = not quiet and sys.stderr.isatty()
     try:

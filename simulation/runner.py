@@ -15,6 +15,11 @@ error. Ctrl-C stops after the current round (a second Ctrl-C stops at once)::
     from hvae.scenarios.loader import load_scenario
     result = run_scenario(load_scenario("oracle_population"), "runs/demo")
     result.summary["status"]   # 'complete'
+
+The simulation does not analyse its own output: the per-group table (``groups.parquet``) that
+``hvae run`` leaves in every completed folder is written by a ``write_groups`` callable handed in
+from above — :func:`hvae.experiments.runs.run_scenario` passes the analysis layer's writer, and is
+the function to call for a run folder exactly as ``hvae run`` makes it.
 """
 
 from __future__ import annotations
@@ -34,15 +39,18 @@ import numpy as np
 import pyarrow as pa
 
 from hvae.agents.llm.backends import BackendUnavailable
-from hvae.agents.llm.secrets import check_credentials_restored, redact_text, redacted_fields
+from hvae.agents.llm.secrets import redact_text
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.records import TABLE_SCHEMAS
 from hvae.simulation import checkpoint
+from hvae.simulation.credentials import check_credentials_restored, redacted_fields
 from hvae.simulation.store import RunFolderError, RunStore
 
 RoundCallback = Callable[[HvaeModel], None]
+#: Writes derived tables into a completed run folder, under its lock, before it is marked complete.
+FolderWriter = Callable[[Path], object]
 
 
 @dataclass
@@ -133,8 +141,12 @@ def run_scenario(
     progress: bool = False,
     on_round: RoundCallback | None = None,
     model: HvaeModel | None = None,
+    write_groups: FolderWriter | None = None,
 ) -> RunResult:
     """Run ``scenario`` into the new folder ``out_dir`` and return where it went.
+
+    ``write_groups(path)``, if given, writes the per-group table into the completed folder; if it
+    raises, the error is recorded as ``groups_error`` in ``summary.json`` and the run stays complete.
 
     Raises:
         RunFolderError: ``out_dir`` exists and is not empty.
@@ -161,11 +173,12 @@ def run_scenario(
     store.write_table("menus", menus_table(model))
     store.write_table("network", network_table(model))
     model.attach_run_folder(store.path)
-    return _Play(model, store, summary).run(progress=progress, on_round=on_round)
+    return _Play(model, store, summary, write_groups).run(progress=progress, on_round=on_round)
 
 
 def resume_run(
     run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None, keep_going: bool = False,
+    write_groups: FolderWriter | None = None,
 ) -> RunResult:
     """Continue an interrupted, failed or killed run from its last checkpoint.
 
@@ -221,7 +234,7 @@ def resume_run(
         summary.setdefault("resumed_at", []).append(resumed)
         store.write_json("summary.json", summary)
         model.attach_run_folder(store.path)
-        return _Play(model, store, summary).run(progress=progress, on_round=on_round)
+        return _Play(model, store, summary, write_groups).run(progress=progress, on_round=on_round)
     finally:
         store.close()
 
@@ -229,8 +242,11 @@ def resume_run(
 class _Play:
     """Plays the remaining rounds of a run, flushing and checkpointing as it goes."""
 
-    def __init__(self, model: HvaeModel, store: RunStore, summary: dict[str, Any]) -> None:
+    def __init__(
+        self, model: HvaeModel, store: RunStore, summary: dict[str, Any], write_groups: FolderWriter | None = None
+    ) -> None:
         self.model, self.store, self.summary = model, store, summary
+        self.write_groups = write_groups
         self.started = time.perf_counter() - float(summary.get("elapsed_s", 0.0))
         self.stop_requested = False
 
@@ -317,20 +333,19 @@ class _Play:
                 if name == "decisions":
                     summary["n_decision_rows"] = rows
             summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
+            if summary["status"] == "complete" and self.write_groups is not None:
+                _write_groups(self.write_groups, store.path, summary)
             if summary["status"] == "complete":
-                _write_groups(store.path, summary)
                 checkpoint.remove(store.path)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
             store.close()  # the folder's lock: another process may resume it from now on
 
 
-def _write_groups(path: Path, summary: dict[str, Any]) -> None:
+def _write_groups(write_groups: FolderWriter, path: Path, summary: dict[str, Any]) -> None:
     """The per-group table as data (``groups.parquet``/``.csv``); a failure is recorded, not raised."""
-    from hvae.analysis.summary import write_group_table
-
     try:
-        write_group_table(path)
+        write_groups(path)
     except Exception as error:  # noqa: BLE001 - the run's own data is complete either way
         summary["groups_error"] = f"{type(error).__name__}: {error}"
 

@@ -157,12 +157,29 @@ REQUIRED_KEYS = {
 def test_a_finished_run_writes_its_group_table(tmp_path) -> None:
     import pandas as pd
 
-    run = RunFolder(run_scenario(make_scenario(rounds=6), tmp_path / "run").path)
+    from hvae.experiments.runs import run_scenario as run_with_groups
+
+    run = RunFolder(run_with_groups(make_scenario(rounds=6), tmp_path / "run").path)
     written = pd.read_parquet(run.path / "groups.parquet")
     pd.testing.assert_frame_equal(written, group_summary(run))
     csv = pd.read_csv(run.path / "groups.csv")
     assert list(csv.columns) == list(written.columns) and csv["group"].tolist() == ["alt", "pro", "ind", "com"]
     assert np.allclose(csv["decision_vr"], written["decision_vr"])
+
+
+def test_the_simulation_writes_no_analysis_and_a_failing_group_writer_keeps_the_run_complete(tmp_path) -> None:
+    import json
+
+    bare = run_scenario(make_scenario(rounds=2), tmp_path / "bare")
+    assert bare.summary["status"] == "complete" and not (bare.path / "groups.parquet").exists()
+
+    def broken(path) -> None:
+        raise OSError("disk full")
+
+    result = run_scenario(make_scenario(rounds=2), tmp_path / "broken", write_groups=broken)
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert summary["groups_error"] == "OSError: disk full"
 
 
 def test_hvae_summary_json_has_one_object_per_group(tmp_path, cli) -> None:

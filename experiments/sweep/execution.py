@@ -43,7 +43,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     ``task`` holds plain values only: ``scenario`` (path), ``overrides``, ``seed``, ``folder``.
     A run that raises is returned as ``failed`` with the error rather than raised.
     """
-    from hvae.simulation.runner import run_scenario
+    from hvae.experiments.runs import run_scenario
 
     folder = Path(task["folder"])
     if folder.exists() and _folder_status(folder) != "complete":
