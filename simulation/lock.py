@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
-from hvae.simulation.store import RunFolderError
+from hvae.simulation.errors import RunFolderError
 
 LOCK_FILE = ".hvae.lock"
 

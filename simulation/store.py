@@ -31,11 +31,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hvae.simulation.errors import RunFolderError
+
+__all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
+
 PART_TABLES = ("decisions", "rounds", "value_changes")
-
-
-class RunFolderError(ValueError):
-    """A run folder that cannot be created or used."""
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -104,7 +104,8 @@ def test_client_keys_on_temperature_and_model(tmp_path):
     """Through HvaeClient: a reply stored for one temperature or model is not served to another."""
     from autogen_core.models import UserMessage
 
-    from hvae.agents.llm.backends import ReplayBackend, build_raw_client
+    from hvae.agents.llm.backends import ReplayBackend
+    from hvae.agents.llm.pool import build_raw_client
     from hvae.agents.llm.client import HvaeClient
 
     cache = ResponseCache(tmp_path)

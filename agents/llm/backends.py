@@ -40,7 +40,6 @@ text and the letter parser; the ``openai`` default because every server supports
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -157,39 +156,3 @@ def model_identity(config: BackendConfig) -> dict[str, object]:
 def model_label(config: BackendConfig) -> str:
     identity = model_identity(config)
     return str(identity.get("model") or identity["kind"])
-
-
-def build_raw_client(config: BackendConfig):
-    """The autogen model client for a backend (one per backend; replay: one per agent)."""
-    if isinstance(config, EmbeddedBackend):
-        from hvae.agents.llm.embedded import EmbeddedClient
-
-        return EmbeddedClient(config)
-    if isinstance(config, OpenAIBackend):
-        from autogen_ext.models.openai import OpenAIChatCompletionClient
-
-        api_key = "not-needed"
-        if config.api_key_env:
-            api_key = os.environ.get(config.api_key_env, "")
-            if not api_key:
-                raise BackendError(
-                    f"backend model {config.model!r} reads its API key from ${config.api_key_env}, which is not set"
-                )
-        kwargs: dict[str, object] = {}
-        if config.base_url:
-            from hvae.agents.llm.secrets import expand_env
-
-            kwargs["base_url"] = expand_env(config.base_url, f"backend model {config.model!r}: base_url")
-        return OpenAIChatCompletionClient(
-            model=config.model,
-            api_key=api_key,
-            model_info=config.model_info,
-            timeout=config.timeout_s,
-            max_retries=0,  # hvae retries itself, with backoff and accounting
-            **kwargs,
-        )
-    from autogen_ext.models.replay import ReplayChatCompletionClient
-
-    client = ReplayChatCompletionClient(list(config.replies))
-    client.set_cached_bool_value(False)
-    return client

@@ -4,16 +4,25 @@ A run builds one :class:`BackendPool` from the scenario's ``backends`` (plus the
 ``embedded`` backend). Clients are created on first use, so a scenario without LLM groups never
 loads a model. Each backend has one concurrency limit (``max_concurrency``) shared by all the
 groups that use it; ``replay`` backends give every agent its own client so scripted replies do not
-depend on scheduling. The pool also owns the response cache, the run's transcript writer and one
+depend on scheduling. :func:`build_raw_client` makes the autogen client of one backend's
+configuration (:mod:`~hvae.agents.llm.backends`). The pool also owns the response cache, the run's transcript writer and one
 :class:`~hvae.agents.llm.health.BackendHealth` per backend (fail fast on a dead backend).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
-from hvae.agents.llm.backends import BackendConfig, BackendError, ReplayBackend, build_raw_client, default_backends
+from hvae.agents.llm.backends import (
+    BackendConfig,
+    BackendError,
+    EmbeddedBackend,
+    OpenAIBackend,
+    ReplayBackend,
+    default_backends,
+)
 from hvae.agents.llm.cache import ResponseCache
 from hvae.agents.llm.client import HvaeClient
 from hvae.agents.llm.health import BackendHealth, HealthPolicy, describe_backend
@@ -118,3 +127,39 @@ class BackendPool:
             self.transcript.close()
         if self.cache is not None:
             self.cache.close()
+
+
+def build_raw_client(config: BackendConfig):
+    """The autogen model client for a backend (one per backend; replay: one per agent)."""
+    if isinstance(config, EmbeddedBackend):
+        from hvae.agents.llm.embedded import EmbeddedClient
+
+        return EmbeddedClient(config)
+    if isinstance(config, OpenAIBackend):
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+        api_key = "not-needed"
+        if config.api_key_env:
+            api_key = os.environ.get(config.api_key_env, "")
+            if not api_key:
+                raise BackendError(
+                    f"backend model {config.model!r} reads its API key from ${config.api_key_env}, which is not set"
+                )
+        kwargs: dict[str, object] = {}
+        if config.base_url:
+            from hvae.agents.llm.secrets import expand_env
+
+            kwargs["base_url"] = expand_env(config.base_url, f"backend model {config.model!r}: base_url")
+        return OpenAIChatCompletionClient(
+            model=config.model,
+            api_key=api_key,
+            model_info=config.model_info,
+            timeout=config.timeout_s,
+            max_retries=0,  # hvae retries itself, with backoff and accounting
+            **kwargs,
+        )
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    client = ReplayChatCompletionClient(list(config.replies))
+    client.set_cached_bool_value(False)
+    return client

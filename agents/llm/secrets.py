@@ -9,7 +9,7 @@ may carry credentials too (``https://user:pass@proxy.example/v1``, an authentica
 * written literally, they are used for the run but removed wherever hvae writes the URL: the
   resolved ``scenario.yaml`` keeps ``https://proxy/v1`` (:func:`scrub_scenario`), ``summary.json``
   lists the field under ``redacted``, and a resume is refused with one line until references are
-  put back (:func:`check_credentials_restored`). Error texts that reach transcripts, summaries and
+  put back (:mod:`hvae.simulation.credentials`). Error texts that reach transcripts, summaries and
   the terminal pass through :func:`redact_text`.
 
     >>> redact_url("https://ann:s3cret@proxy.example/v1")
@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from hvae.scenarios.schema import Scenario
+from typing import Any
 
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -39,6 +35,11 @@ def has_literal_credentials(url: str | None) -> bool:
         return False
     match = _URL_USERINFO.search(url)
     return bool(match) and not _ONLY_REFERENCES.match(match.group("userinfo"))
+
+
+def has_userinfo(url: str | None) -> bool:
+    """Whether ``url`` carries a user or password at all (literal or ``${VARIABLE}`` references)."""
+    return bool(url) and bool(_URL_USERINFO.search(url))
 
 
 def _replace(text: str, replacement: str) -> str:
@@ -90,32 +91,3 @@ def scrub_scenario(data: dict[str, Any]) -> dict[str, Any]:
         if has_literal_credentials(url):
             config["base_url"] = strip_credentials(url)
     return data
-
-
-def redacted_fields(scenario: Scenario) -> list[str]:
-    """Key paths of the scenario whose secrets :func:`scrub_scenario` removes from files."""
-    return [
-        f"backends.{name}.base_url"
-        for name, config in scenario.backends.items()
-        if has_literal_credentials(getattr(config, "base_url", None))
-    ]
-
-
-def check_credentials_restored(scenario: Scenario, redacted: list[str], run_dir: Path) -> None:
-    """Refuse to resume a run whose base_url credentials were removed and not put back.
-
-    Raises:
-        RunFolderError: a field listed in ``redacted`` still has no credentials.
-    """
-    from hvae.simulation.store import RunFolderError
-
-    for path in redacted:
-        parts = path.split(".")
-        config = scenario.backends.get(parts[1]) if len(parts) == 3 and parts[0] == "backends" else None
-        url = getattr(config, "base_url", None) or ""
-        if config is not None and not _URL_USERINFO.search(url):
-            raise RunFolderError(
-                f"{run_dir}: {path} had credentials, which hvae never writes to a run folder; put them in "
-                f"{run_dir / 'scenario.yaml'} as ${{VARIABLE}} references (e.g. https://${{USER_VAR}}:${{PASS_VAR}}@host/v1) "
-                "set in the environment, then resume again"
-            )
