@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit  # Student t quantiles without importing all of scipy.stats
 
 from hvae.agents import svo
+from hvae.analysis.intervals import t_interval
 
 CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
 RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
@@ -46,11 +46,9 @@ def _t_interval(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size < 2:
         return float("nan"), float("nan")
-    half = stdtrit(values.size - 1, 0.975) * values.std(ddof=1) / math.sqrt(values.size)
+    _, low, high = t_interval(values)
     possible = svo.random_slider_angles()  # every profile's angle, sorted: the exact extremes
-    low = max(float(values.mean() - half), float(possible[0]))
-    high = min(float(values.mean() + half), float(possible[-1]))
-    return low, high
+    return max(low, float(possible[0])), min(high, float(possible[-1]))
 
 
 def _shares(values: pd.Series, names: list[str]) -> dict[str, float]:

@@ -87,8 +87,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from hvae.analysis.intervals import t_interval
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 
 Grouping = Literal["group", "value_category"]
@@ -475,19 +475,6 @@ def reciprocity(
 
 
 # ---------------------------------------------------------------------------------- across seeds
-def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval of ``values`` (NaNs ignored; NaN interval for n < 2)."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return np.nan, np.nan, np.nan
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, np.nan, np.nan
-    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
-    return mean, mean - half, mean + half
-
-
 def across_seeds(frames: Sequence[pd.DataFrame], keys: Sequence[str], values: Sequence[str], level: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval over seeds of each ``values`` column per ``keys``.
 
