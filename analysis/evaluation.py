@@ -32,6 +32,7 @@ import pandas as pd
 
 from hvae.agents import svo
 from hvae.analysis.intervals import t_interval
+from hvae.analysis.palette import category_color, series_colors
 
 CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
 RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
@@ -161,7 +162,6 @@ def radar_chart(table: pd.DataFrame, out_dir: Path, measure: str = "slider_vr") 
 
 def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Every repeat's slider angle (dot) against its target value (spoke) on the SVO ring."""
-    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(repeats["agent"], repeats["model"])))
@@ -169,15 +169,17 @@ def ring_plot(repeats: pd.DataFrame, out_dir: Path) -> list[Path]:
     axes = fig.subplots(1, len(panels), subplot_kw={"projection": "polar"}, squeeze=False)
     fig.subplots_adjust(top=0.78, wspace=0.3)
     targets = sorted(set(repeats["value_angle"]))
-    palette = colormaps["tab10"]
+    # each target in its category's colour, as in every figure; targets sharing a category: a palette
+    distinct = len({svo.category(t) for t in targets}) == len(targets)
+    colours = [category_color(t) for t in targets] if distinct else list(series_colors([f"{t}" for t in targets]).values())
     sampled = False
     for ax, (agent, model) in zip(axes[0], panels):
         part = repeats[(repeats["agent"] == agent) & (repeats["model"] == model)]
-        for bound in (57.15, 22.45, -12.04):
+        for _, bound in svo.CATEGORY_LOWER_BOUNDS:
             ax.plot([np.radians(bound)] * 2, [0, 1.05], color="black", linewidth=0.8, linestyle=":")
         ax.fill_between(np.radians(np.linspace(svo.SLIDER_MIN_ANGLE, svo.SLIDER_MAX_ANGLE, 50)), 0, 1.05, color="grey", alpha=0.08)
         for index, target in enumerate(targets):
-            colour = palette(index % 10)
+            colour = colours[index]
             ax.plot([np.radians(target)] * 2, [0, 1.0], color=colour, linewidth=1.5, alpha=0.5, linestyle="--")
             attainable = svo.attainable_angle(target)
             ax.scatter(np.radians(attainable), 1.0, color=colour, marker="*", s=90, zorder=5)

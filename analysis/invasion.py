@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 
 from hvae.agents.svo import CATEGORY_ORDER
+from hvae.analysis.palette import CATEGORY_COLORS
 from hvae.analysis.runfolder import RunFolder
-
-CATEGORY_COLORS = {"altruistic": "#2a9d8f", "prosocial": "#8ab17d", "individualistic": "#e9c46a", "competitive": "#e76f51"}
 
 
 def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:

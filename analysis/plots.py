@@ -44,16 +44,10 @@ from matplotlib.lines import Line2D
 
 from hvae.agents.svo import CATEGORY_LOWER_BOUNDS, CATEGORY_ORDER
 from hvae.analysis import population as pop
+from hvae.analysis.palette import CATEGORY_COLORS, series_colors
 from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.summary import agent_summary
 
-#: Colours of the value categories (used wherever categories are shown).
-CATEGORY_COLORS: dict[str, str] = {
-    "altruistic": "#1b9e77",
-    "prosocial": "#377eb8",
-    "individualistic": "#ff7f00",
-    "competitive": "#e41a1c",
-}
 NETWORK_FULL_LIMIT = 500  # above this many nodes: small markers, thin edges
 NETWORK_SAMPLE_LIMIT = 2000  # above this many nodes: draw a random sample of nodes
 RING_AGENT_LIMIT = 300  # the SVO ring shows at most this many agents (a seeded sample)
@@ -256,14 +250,6 @@ def _new_figure(size: tuple[float, float] = (10.0, 5.2), **subplot) -> tuple[Fig
     return fig, ax
 
 
-def _palette(names: Sequence[str], by: str = "group") -> dict[str, str]:
-    if by == "value_category":
-        return {n: CATEGORY_COLORS.get(n, "#777777") for n in names}
-    colors = sns.color_palette("tab10", max(len(names), 1)).as_hex() if len(names) <= 10 else \
-        sns.color_palette("husl", len(names)).as_hex()
-    return dict(zip(names, colors))
-
-
 def _seeds_note(analysis: Analysis, band: bool = True) -> str:
     if analysis.multi:
         seeds = ", ".join(str(s) for s in analysis.seeds)
@@ -304,7 +290,7 @@ def fig_payoff_by_group(analysis: Analysis) -> Figure | None:
         return None
     names = analysis.order(analysis.by, frame["group"].unique())
     fig, ax = _new_figure()
-    _lines_with_bands(ax, frame, "mean_payoff", names, _palette(names, analysis.by))
+    _lines_with_bands(ax, frame, "mean_payoff", names, series_colors(names, analysis.by))
     per_game = " (summed over all of its games)" if analysis.scenario.get("matching") == "all_edges" else ""
     ax.set_title(f"Mean payoff per round of an agent that played{per_game}, by group\n{_scenario_label(analysis)}")
     ax.set_ylabel("mean payoff (coins per agent per round)")
@@ -330,7 +316,7 @@ def fig_gini(analysis: Analysis) -> Figure | None:
     if everyone.empty:
         return None
     names = analysis.order(analysis.by, groups["group"].unique())
-    colors = {**_palette(names, analysis.by), "all": "#000000"}
+    colors = {**series_colors(names, analysis.by), "all": "#000000"}
     fig, ax = _new_figure()
     _lines_with_bands(ax, everyone, "gini", ["all"], colors, label_of=lambda _: "whole population")
     _lines_with_bands(ax, groups, "gini", names, colors)
@@ -372,7 +358,7 @@ def fig_revealed_drift(analysis: Analysis) -> Figure | None:
     if drift.empty:
         return None
     names = analysis.order(analysis.by, drift["group"].unique())
-    colors = _palette(names, analysis.by)
+    colors = series_colors(names, analysis.by)
     fig, ax = _new_figure()
     window = int(drift["round_end"].iloc[0] - drift["round_start"].iloc[0] + 1)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fraction: unidentified windows sit at the bottom
@@ -487,7 +473,7 @@ def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
         agents = agents.sample(RING_AGENT_LIMIT, random_state=seed)
         note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agent-values)"
     names = analysis.order("group", agents["group"].astype(str).unique())
-    colors = _palette(names)
+    colors = series_colors(names)
     agents = agents.assign(group=agents["group"].astype(str))
     agents["_g"] = agents["group"].map({g: i for i, g in enumerate(names)})
     agents = agents.sort_values(["_g", "target", "agent_id"]).reset_index(drop=True)

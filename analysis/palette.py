@@ -1,0 +1,43 @@
+"""The colours of every hvae figure: one palette for the value categories, one rule for the rest.
+
+A value category has the same colour in every figure (run figures, invasion plots, evaluation
+figures), so a reader learns it once. Other series (groups, deciders) take the colours of
+:func:`series_colors`; categories shown as groups keep their category colour::
+
+    >>> CATEGORY_COLORS["prosocial"]
+    '#377eb8'
+    >>> series_colors(["altruistic", "mixed"], by="value_category")["mixed"]   # not a category: grey
+    '#777777'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hvae.agents.svo import category
+
+#: Colours of the value categories (used wherever categories are shown).
+CATEGORY_COLORS: dict[str, str] = {
+    "altruistic": "#1b9e77",
+    "prosocial": "#377eb8",
+    "individualistic": "#ff7f00",
+    "competitive": "#e41a1c",
+}
+#: The colour of anything that is not a category where categories are shown.
+OTHER_COLOR = "#777777"
+
+
+def category_color(angle_deg: float) -> str:
+    """The colour of the category an SVO angle falls in."""
+    return CATEGORY_COLORS.get(category(angle_deg) or "", OTHER_COLOR)
+
+
+def series_colors(names: Sequence[str], by: str = "group") -> dict[str, str]:
+    """A colour per series name: category colours for ``by="value_category"``, else a qualitative palette."""
+    if by == "value_category":
+        return {n: CATEGORY_COLORS.get(n, OTHER_COLOR) for n in names}
+    import seaborn as sns
+
+    colors = sns.color_palette("tab10", max(len(names), 1)).as_hex() if len(names) <= 10 else \
+        sns.color_palette("husl", len(names)).as_hex()
+    return dict(zip(names, colors))
