@@ -209,6 +209,7 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+@pytest.mark.slow
 def test_cli_report_of_a_finished_run(finished) -> None:
     result = invoke("report", str(finished))
     assert result.exit_code == 0, result.output
@@ -225,12 +226,14 @@ def test_cli_report_of_a_finished_run(finished) -> None:
     assert_figures(finished / "report_figures", [stem for stem, _, _ in FIGURES])
 
 
+@pytest.mark.slow
 def test_make_figures_of_seeds_returns_png_and_svg(seeds, tmp_path) -> None:
     paths = make_figures(seeds, tmp_path / "figs")
     assert sorted(p.name for p in paths) == sorted(f"{stem}{ext}" for stem, _, _ in FIGURES for ext in (".png", ".svg"))
     assert_figures(tmp_path / "figs", ["payoff_by_group", "gini", "revealed_drift", "value_rationality"])
 
 
+@pytest.mark.slow
 def test_report_of_an_interrupted_run(tmp_path) -> None:
     def stop(model):
         if model.round >= 3:
@@ -243,6 +246,7 @@ def test_report_of_an_interrupted_run(tmp_path) -> None:
     assert "decision VR" in page.headers and len(page.images) >= 5
 
 
+@pytest.mark.slow
 def test_report_of_a_killed_run_reads_part_files(finished, tmp_path) -> None:
     killed = tmp_path / "killed"
     shutil.copytree(finished, killed, ignore=shutil.ignore_patterns("report*"))
@@ -263,6 +267,7 @@ def test_report_of_a_killed_run_reads_part_files(finished, tmp_path) -> None:
     assert "decision VR" in page.headers and len(page.images) >= 5
 
 
+@pytest.mark.slow
 def test_multi_seed_report(seeds, tmp_path) -> None:
     out = write_report(seeds, tmp_path / "seeds.html")
     page, text = parse(out)
@@ -287,6 +292,8 @@ def test_value_blind_caveat() -> None:
     assert value_blind_groups({**scenario, "backends": {"local": {"kind": "openai", "model": "x"}}}) == []
 
 
+@pytest.mark.slow
+@pytest.mark.llm
 def test_replay_llm_run_has_accounting_and_no_caveat(tmp_path) -> None:
     scenario = make_scenario(
         rounds=6,
@@ -346,6 +353,7 @@ def test_value_shares_do_not_count_value_blind_deciders(tmp_path) -> None:
     assert len(shares) == 4
 
 
+@pytest.mark.slow
 def test_unidentified_angles_read_n_i_everywhere(tmp_path, cli) -> None:
     # 45° agents always taking the equal split: every option ties for them, the likelihood is flat
     scenario = tmp_path / "splitters.yaml"

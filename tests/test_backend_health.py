@@ -18,6 +18,8 @@ from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import RunFailed, resume_run, run_scenario
 
+pytestmark = pytest.mark.llm
+
 DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
 
 
@@ -45,6 +47,7 @@ def write(tmp_path, data: dict):
     return path
 
 
+@pytest.mark.slow
 def test_unreachable_backend_stops_the_run_as_failed(tmp_path, cli) -> None:
     out = tmp_path / "run"
     result = cli("run", str(write(tmp_path, scenario_data(DEAD_URL))), "--out", str(out), "--no-report")
@@ -59,6 +62,7 @@ def test_unreachable_backend_stops_the_run_as_failed(tmp_path, cli) -> None:
     assert "cannot be reached" in summary["error"] and "APIConnectionError" in summary["error"]
 
 
+@pytest.mark.slow
 def test_keep_going_keeps_todays_behaviour_and_warns(tmp_path, cli) -> None:
     out = tmp_path / "run"
     result = cli("run", str(write(tmp_path, scenario_data(DEAD_URL))), "--out", str(out), "--no-report", "--keep-going")

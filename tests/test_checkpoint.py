@@ -51,6 +51,7 @@ class _Payload:
         return (os.system, (self.command,))
 
 
+@pytest.mark.slow
 def test_malicious_legacy_pickle_is_refused_and_never_run(tmp_path, cli) -> None:
     folder = interrupted_run(tmp_path / "run")
     for path in [*folder.glob("checkpoint.*"), *folder.glob("checkpoint-*.npz")]:
@@ -90,6 +91,7 @@ def test_resume_from_json_checkpoint_matches_an_uninterrupted_run(tmp_path) -> N
     assert not (folder / "checkpoint.json").exists() and not list(folder.glob("checkpoint-*.npz"))
 
 
+@pytest.mark.slow
 def test_changed_arrays_file_is_refused_with_one_line(tmp_path, cli) -> None:
     folder = interrupted_run(tmp_path / "run")
     arrays = next(folder.glob("checkpoint-*.npz"))

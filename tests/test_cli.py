@@ -36,6 +36,7 @@ def test_slider_bad_choices(cli, choices: str, fragment: str) -> None:
     assert_user_error(cli("slider", "--choices", choices), fragment)
 
 
+@pytest.mark.slow
 def test_run_writes_a_complete_folder(cli, tmp_path) -> None:
     out = tmp_path / "run"
     result = cli("run", "oracle_population", "--out", str(out), "--set", "rounds=6", "--seed", "5")
@@ -50,6 +51,7 @@ def test_run_writes_a_complete_folder(cli, tmp_path) -> None:
         assert len(pd.read_parquet(out / f"{name}.parquet")) > 0
 
 
+@pytest.mark.slow
 def test_run_refuses_a_used_folder_and_keeps_it(cli, tmp_path) -> None:
     out = tmp_path / "run"
     out.mkdir()
@@ -79,12 +81,14 @@ def test_run_refuses_a_used_folder_and_keeps_it(cli, tmp_path) -> None:
         (["run", "oracle_population", "--set", "network={kind: erdos_renyi, p: 0.0001}"], "no edges"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_no_folder(cli, tmp_path, args, fragment) -> None:
     result = cli(*args, cwd=tmp_path)
     assert_user_error(result, fragment)
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_validate_and_scenarios(cli) -> None:
     result = cli("validate", "ring_continuous")
     assert result.returncode == 0 and "ok" in result.stdout
@@ -94,6 +98,7 @@ def test_validate_and_scenarios(cli) -> None:
     assert {"oracle_population", "ring_continuous"} <= set(names)
 
 
+@pytest.mark.slow
 def test_validate_bad_yaml_names_the_line(cli, tmp_path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\nrounds: 4\npopulation:\n  - {name: a, count: 2, value: prosocial, decider: oracle\n")

@@ -125,6 +125,7 @@ def test_influence_skips_neighbours_whose_angle_is_not_identified() -> None:
     assert model.n_value_changes.sum() == 0
 
 
+@pytest.mark.slow
 @given(st.sampled_from(["imitation", "moran", "influence"]), st.floats(0, 50), st.integers(0, 10_000))
 @settings(max_examples=20, deadline=None)
 def test_shares_sum_to_one_and_values_stay_legal(rule: str, strength: float, seed: int) -> None:
@@ -200,6 +201,7 @@ def test_a_value_change_is_numbered_like_the_decisions_before_it(tmp_path) -> No
         assert mine[1] == changes.loc[changes["agent_id"] == agent, "new_angle"].item()
 
 
+@pytest.mark.slow
 def test_the_terminal_summary_reports_value_changes_and_shares(tmp_path, cli) -> None:
     out = tmp_path / "run"
     result = cli("run", "oracle_population", "--out", str(out), "--set", "rounds=12",

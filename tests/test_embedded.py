@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import psutil
+import pytest
 import yaml
 from autogen_core.models import AssistantMessage, UserMessage
 
@@ -29,6 +30,8 @@ from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import run_scenario
 
 from conftest import run_cli
+
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 LLM = {"kind": "llm", "goal_prompting": False, "reasks": 0, "setup_max_tokens": 12}
 

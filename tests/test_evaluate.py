@@ -115,6 +115,8 @@ def scripted_backend_file(tmp_path, replies: list[str]):
     return path
 
 
+@pytest.mark.slow
+@pytest.mark.llm
 def test_cli_evaluate_json_with_scripted_llm_and_baselines(cli, tmp_path) -> None:
     # every agent: description, goal, then "I" to all six items (options shown in fixed order)
     backends = scripted_backend_file(tmp_path, ["A caring person.", "Help the other."] + ["I"] * 6)
@@ -141,6 +143,7 @@ def test_cli_evaluate_json_with_scripted_llm_and_baselines(cli, tmp_path) -> Non
     assert set(setup["goal"]) == {"Help the other."}
 
 
+@pytest.mark.slow
 def test_cli_evaluate_secondary_items(cli, tmp_path) -> None:
     out = tmp_path / "ev"
     result = cli("evaluate", "--agent", "oracle", "--values", "prosocial", "--repeats", "3", "--secondary", "--out", str(out), "--json")
@@ -163,6 +166,7 @@ def test_cli_evaluate_secondary_items(cli, tmp_path) -> None:
         (["--agent", "llm", "--scenario", "missing.yaml"], "no such file"),
     ],
 )
+@pytest.mark.slow
 def test_cli_evaluate_bad_input(cli, tmp_path, args, fragment) -> None:
     result = cli("evaluate", *args, "--out", str(tmp_path / "ev"), cwd=tmp_path)
     assert_user_error(result, fragment)

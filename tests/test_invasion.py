@@ -35,6 +35,7 @@ def test_shares_and_figure_across_seeds(tmp_path) -> None:
     assert all(p.stat().st_size > 5_000 for p in paths)
 
 
+@pytest.mark.slow
 def test_a_sweep_with_dynamics_writes_the_invasion_table(cli, tmp_path) -> None:
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(

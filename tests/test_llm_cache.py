@@ -22,6 +22,8 @@ from hvae.agents.llm.cache import DEFAULT_FILE, ResponseCache, request_key
 from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import run_scenario
 
+pytestmark = pytest.mark.llm
+
 # --------------------------------------------------------------------------- unit: keys and storage
 
 
@@ -206,6 +208,7 @@ def cached_runs(tmp_path_factory):
     return cache_dir, runs
 
 
+@pytest.mark.slow
 def test_first_run_fills_the_cache(cached_runs):
     cache_dir, [(summary, decisions, _), _] = cached_runs
     assert summary["llm_calls"] == 6  # 2 value descriptions + 2 agents × 2 rounds
@@ -244,6 +247,7 @@ def test_rerun_reports_the_cached_token_counts(cached_runs):
     pd.testing.assert_frame_equal(decisions1[columns], decisions2[columns])
 
 
+@pytest.mark.slow
 def test_disabled_cache_calls_the_backend_again(cached_runs, tmp_path, monkeypatch):
     cache_dir, [(_, _, folder1), _] = cached_runs
     rows_before = _rows(cache_dir)

@@ -15,6 +15,8 @@ from hvae.analysis.runfolder import RunFolder
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.runner import run_scenario
 
+pytestmark = pytest.mark.llm
+
 SETUP = ["I care about others.", "My goal is that the other person gets as much as possible."]
 
 
@@ -100,6 +102,7 @@ def test_counterbalancing_maps_letters_back(tmp_path, order: str) -> None:
         assert (rows["choice"] == 0).all()
 
 
+@pytest.mark.slow
 def test_reverse_half_reverses_about_half(tmp_path) -> None:
     scenario = llm_scenario([*SETUP] + ["A"] * 40, rounds=40, order="reverse_half")
     rows = llm_rows(run(tmp_path, scenario))

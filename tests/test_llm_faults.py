@@ -21,6 +21,8 @@ from llm_stub_server import RETRYABLE, StubServer, plan_behaviour
 from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import run_scenario
 
+pytestmark = pytest.mark.llm
+
 KEY_ENV = "HVAE_FAULT_TEST_API_KEY"
 SECRET = "sk-hvae-fault-test-9f8e7d6c5b4a"
 AGENTS = 4
@@ -106,6 +108,7 @@ def faulty_run(tmp_path_factory) -> FaultyRun:
             return FaultyRun(result.path, stub.served(), dict(stub.counts), stub.retried_failures(RETRIES), set(stub.auth_headers))
 
 
+@pytest.mark.slow
 def test_faulty_server_run_completes_and_counts_everything(faulty_run: FaultyRun) -> None:
     served, counts, retried, auth = faulty_run.served, faulty_run.counts, faulty_run.retried, faulty_run.auth
     run_dir = faulty_run.run_dir
@@ -177,6 +180,7 @@ def test_transcript_retries_add_up_to_summary(faulty_run: FaultyRun) -> None:
     assert sum(c["retries"] for c in calls) == summary["llm_retries"]
 
 
+@pytest.mark.slow
 def test_missing_api_key_fails_before_run_folder(tmp_path, monkeypatch, cli) -> None:
     unset = "HVAE_FAULT_TEST_UNSET_KEY"
     monkeypatch.delenv(unset, raising=False)

@@ -17,6 +17,8 @@ from hvae.agents.llm import client as client_module
 from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import run_scenario
 
+pytestmark = pytest.mark.llm
+
 AGENTS = 8
 
 

@@ -25,6 +25,8 @@ import pytest
 from hvae.scenarios.loader import validate_data
 from hvae.simulation.runner import run_scenario
 
+pytestmark = [pytest.mark.llm, pytest.mark.slow]
+
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
 
 READY_TIMEOUT_S = 60.0

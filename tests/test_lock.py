@@ -52,6 +52,7 @@ def running_child(tmp_path):
     child.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_and_a_killed_holder_blocks_nobody(running_child, cli, tmp_path) -> None:
     folder, child = running_child
     host = socket.gethostname()

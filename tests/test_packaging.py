@@ -13,6 +13,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ROOMS = ("agents", "scenarios", "simulation", "analysis", "experiments", "cli")
 
@@ -28,6 +30,7 @@ def _expected_files() -> set[str]:
     return files
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_module_and_scenario(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],

@@ -50,6 +50,7 @@ def assert_same_tables(expected: RunFolder, actual: RunFolder) -> None:
         pd.testing.assert_frame_equal(expected.frame(name), actual.frame(name), obj=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after_round", [0, 3, 11, 29])
 def test_sigkill_then_resume_gives_identical_tables(uninterrupted, tmp_path, cli, kill_after_round) -> None:
     folder = tmp_path / "run"
@@ -87,6 +88,7 @@ def test_ctrl_c_stops_after_the_round_and_is_resumable(uninterrupted, tmp_path) 
     assert_same_tables(uninterrupted, RunFolder(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_sigint_in_a_real_process_stops_cleanly(tmp_path, uninterrupted) -> None:
     folder = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), *OVERRIDES], stdout=subprocess.PIPE, text=True)
@@ -101,6 +103,7 @@ def test_sigint_in_a_real_process_stops_cleanly(tmp_path, uninterrupted) -> None
     assert_same_tables(uninterrupted, RunFolder(folder))
 
 
+@pytest.mark.slow
 def test_resume_refuses_complete_runs_and_non_runs(cli, uninterrupted, tmp_path) -> None:
     assert_user_error(cli("run", "--resume", str(uninterrupted.path)), "already complete")
     assert_user_error(cli("run", "--resume", str(tmp_path)), "not an hvae run folder")

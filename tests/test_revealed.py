@@ -28,6 +28,7 @@ def logit_choices(theta: float, beta: float, menus: list[np.ndarray], n: int, rn
     return options, choices
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_angle_at_the_advertised_rate() -> None:
     rng = np.random.default_rng(20261127)
     draws, covered = 150, 0
@@ -42,6 +43,7 @@ def test_interval_covers_the_true_angle_at_the_advertised_rate() -> None:
     assert 0.95 - tolerance <= rate <= 1.0, rate
 
 
+@pytest.mark.slow
 def test_sharp_choosers_with_many_decisions_keep_an_interval_that_covers() -> None:
     # 1,920 slider decisions of a sharp logit chooser: the true 95% interval is narrower than the
     # 2° grid. It must keep a non-zero width and cover the true angle at the advertised rate, at

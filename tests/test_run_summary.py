@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from hvae.scenarios.loader import validate_data
@@ -28,6 +29,7 @@ def _scenario(rounds: int = 6) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_summary_fits_100_columns_and_leads_with_the_baselines(cli, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(_scenario()))
@@ -46,6 +48,7 @@ def test_summary_fits_100_columns_and_leads_with_the_baselines(cli, tmp_path):
         assert header in result.stdout
 
 
+@pytest.mark.slow
 def test_wide_summary_adds_payoff_and_slider_angles(cli, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(_scenario()))
@@ -69,6 +72,7 @@ def test_llm_setup_reports_progress_agent_by_agent():
         model.close()
 
 
+@pytest.mark.slow
 def test_report_leads_with_the_baselines_and_the_position_bias(tmp_path):
     from hvae.analysis.report import write_report
     from hvae.simulation.runner import run_scenario

@@ -44,6 +44,7 @@ def _network_scenario(tmp_path, edge_file) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_network_file_error_quotes_only_a_short_excerpt(tmp_path, cli) -> None:
     secret_line = "BEGIN-PRIVATE-" + "k" * 5000  # any file can be named; its lines must not be dumped
     edge_file = tmp_path / "not_edges.txt"
@@ -54,6 +55,7 @@ def test_network_file_error_quotes_only_a_short_excerpt(tmp_path, cli) -> None:
     assert "BEGIN-PRIVATE-" in result.stderr and "k" * 100 not in result.stderr
 
 
+@pytest.mark.slow
 def test_network_file_that_is_not_text_is_one_error_line(tmp_path, cli) -> None:
     edge_file = tmp_path / "blob.bin"
     edge_file.write_bytes(bytes(range(256)) * 40)
@@ -85,6 +87,7 @@ def _files_containing(folder, text: str) -> list[str]:
     return [str(p) for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
 
 
+@pytest.mark.slow
 def test_base_url_credentials_are_never_written(tmp_path, cli) -> None:
     with StubServer() as stub:
         plain = stub.base_url
@@ -102,6 +105,7 @@ def test_base_url_credentials_are_never_written(tmp_path, cli) -> None:
     assert json.loads((out / "summary.json").read_text())["redacted"] == ["backends.srv.base_url"]
 
 
+@pytest.mark.slow
 def test_credentials_are_masked_in_the_error_line(tmp_path, cli) -> None:
     scenario = tmp_path / "creds.yaml"
     scenario.write_text(yaml.safe_dump(_llm_data(f"http://researcher:{SECRET}@127.0.0.1:9/v1")))
@@ -112,6 +116,7 @@ def test_credentials_are_masked_in_the_error_line(tmp_path, cli) -> None:
     assert _files_containing(out, SECRET) == []
 
 
+@pytest.mark.slow
 def test_resume_without_the_removed_credentials_is_refused(tmp_path, cli) -> None:
     with StubServer() as stub:
         url = stub.base_url.replace("http://", f"http://researcher:{SECRET}@")
@@ -124,6 +129,7 @@ def test_resume_without_the_removed_credentials_is_refused(tmp_path, cli) -> Non
     assert_user_error(cli("run", "--resume", str(tmp_path / "run")), "backends.srv.base_url had credentials")
 
 
+@pytest.mark.slow
 def test_credentials_from_environment_references(tmp_path, cli) -> None:
     with StubServer() as stub:
         url = stub.base_url.replace("http://", "http://${HVAE_TEST_PROXY_USER}:${HVAE_TEST_PROXY_PASS}@")

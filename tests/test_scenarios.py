@@ -37,6 +37,7 @@ def test_shipped_scenarios_exist() -> None:
     assert {"oracle_population", "ring_continuous"} <= set(shipped_scenarios())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenario_runs_end_to_end(name: str, tmp_path) -> None:
     path = shipped_scenarios()[name]

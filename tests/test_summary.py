@@ -19,6 +19,7 @@ def summary_of(tmp_path, **changes):
     return run, group_summary(run).set_index("group")
 
 
+@pytest.mark.slow
 def test_a_random_chooser_scores_its_chance_level_on_the_slider(tmp_path) -> None:
     # 40 uniform random agents valued 20° (attainable 10.4°), 800 complete profiles. Slider VR and
     # its chance level must be the same estimator: scoring each agent's *mean* angle over profiles
@@ -46,6 +47,7 @@ def test_a_random_chooser_scores_its_chance_level_on_the_slider(tmp_path) -> Non
     assert np.allclose(scores["slider_vr"], svo.slider_vr(profiles["angle"].to_numpy(float), 20.0))
 
 
+@pytest.mark.slow
 def test_the_oracle_scores_its_ceiling_on_the_slider(tmp_path) -> None:
     # at 0° every option of item 1 ties: the oracle's angle varies, its expected score is below 1
     _, table = summary_of(
@@ -132,6 +134,7 @@ def test_agent_rows_count_valid_decisions(tmp_path) -> None:
     assert (agents["n_decisions"] == run.agents()["n_decisions"].to_numpy()).all()
 
 
+@pytest.mark.slow
 def test_oracle_population_intervals_have_width_and_contain_the_assigned_angles(tmp_path) -> None:
     run = RunFolder(run_scenario(load_scenario("oracle_population"), tmp_path / "run").path)
     table = group_summary(run).set_index("group")
@@ -182,6 +185,7 @@ def test_the_simulation_writes_no_analysis_and_a_failing_group_writer_keeps_the_
     assert summary["groups_error"] == "OSError: disk full"
 
 
+@pytest.mark.slow
 def test_hvae_summary_json_has_one_object_per_group(tmp_path, cli) -> None:
     import json
 
@@ -212,6 +216,7 @@ def test_hvae_summary_json_has_one_object_per_group(tmp_path, cli) -> None:
     assert text.returncode == 0 and any(r and r[0] == "splitters" for r in rows) and "n/i" in text.stdout
 
 
+@pytest.mark.slow
 def test_hvae_summary_bad_input(tmp_path, cli) -> None:
     from conftest import assert_user_error
 

@@ -56,6 +56,7 @@ def run_folders(out: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------ the CLI end to end
+@pytest.mark.slow
 def test_sweep_runs_skips_and_redoes(cli, tmp_path) -> None:
     path = write_sweep(tmp_path, SWEEP_2x2)
     out = tmp_path / "out"
@@ -132,6 +133,7 @@ def _hvae_command() -> list[str]:
     return [str(executable)] if executable.exists() else [sys.executable, "-m", "hvae.cli.main"]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_its_run_and_the_sweep_finishes(tmp_path) -> None:
     psutil = pytest.importorskip("psutil")
     path = write_sweep(tmp_path, """\
