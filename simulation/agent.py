@@ -8,6 +8,12 @@ for inspection, visualisation and custom extensions::
 
     competitive = model.agents.select(lambda a: a.value_category == "competitive")
     [a.cumulative_payoff for a in competitive]
+
+**Two ids.** Every table of a run folder names an agent by ``agent_id``, counted from 0: the row
+of the state arrays and the node of the network. Mesa numbers agents by ``unique_id`` from 1 in
+creation order; agents are created node by node, so ``unique_id == agent_id + 1`` always. Use
+``agent.agent_id`` to find an agent in the tables, and ``model.agent_by_id(agent_id)`` for the
+reverse.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class SVOAgent(FixedAgent):
 
     @property
     def agent_id(self) -> int:
+        """The agent's id in every table (0-based; Mesa's ``unique_id`` is this plus 1)."""
         return self.index
 
     @property

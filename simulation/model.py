@@ -199,8 +199,10 @@ class HvaeModel(mesa.Model):
         self.schedule: MenuSchedule = build_schedule(scenario.menus)
         self._check_fixed_options()
 
-        for node in range(n):
-            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self.space[node])
+        # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
+        self._agents_by_index = [
+            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self.space[node]) for node in range(n)
+        ]
 
         self.log = RoundLog(self)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -249,6 +251,10 @@ class HvaeModel(mesa.Model):
                     f"group {group.name!r}: fixed option {group.decider.option} does not exist on "
                     f"every menu (the smallest has {self.schedule.min_size} options)"
                 )
+
+    def agent_by_id(self, agent_id: int) -> SVOAgent:
+        """The Mesa agent of a table's ``agent_id`` (0-based; its ``unique_id`` is ``agent_id + 1``)."""
+        return self._agents_by_index[agent_id]
 
     @property
     def n_agents(self) -> int:

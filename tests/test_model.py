@@ -172,3 +172,13 @@ def test_reciprocal_decider_without_history_is_oracle() -> None:
                               History(empty, empty, empty, np.full((3, 2), -1), np.full((3, 2), -1)))
     choices = ReciprocalDecider().decide(request, np.random.default_rng(0)).choice
     assert choices.tolist() == [2, 0, 2]
+
+
+def test_mesa_unique_id_is_the_table_agent_id_plus_one() -> None:
+    model = HvaeModel(make_scenario(rounds=1))
+    model.step()
+    rows = model.log.decision_rows().to_pandas()
+    for agent_id in rows["agent_id"].unique():
+        agent = model.agent_by_id(int(agent_id))
+        assert agent.agent_id == agent_id and agent.unique_id == agent_id + 1
+    assert sorted(a.unique_id for a in model.agents) == list(range(1, model.n_agents + 1))
