@@ -18,6 +18,7 @@ from hvae.cli.errors import UserError, friendly_errors
 from hvae.cli.options import default_out_dir
 from hvae.cli.tables import VALUE_BLIND_NOTE
 from hvae.scenarios.errors import ScenarioError
+from hvae.simulation.progress import ProgressBar
 
 _ORDERS = {"fixed": "fixed", "reversed": "reverse_half", "shuffled": "shuffle"}
 
@@ -86,11 +87,19 @@ def evaluate(
     evaluation = Evaluation(plan)
     out_dir = out_dir or default_out_dir("evaluate")
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"\ritems answered: {done}/{total}", err=True, nl=done == total)
+    bar, task = (ProgressBar(transient=True), None) if sys.stderr.isatty() else (None, None)
 
-    path = evaluation.run(out_dir, on_item=progress)
+    def progress(done: int, total: int) -> None:
+        nonlocal task
+        if bar is not None:
+            task = task if task is not None else bar.add("evaluate", total=total, unit="items answered")
+            bar.update(task, completed=done)
+
+    try:
+        path = evaluation.run(out_dir, on_item=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
     import pandas as pd
 
     table = pd.read_parquet(path / "evaluation_summary.parquet")

@@ -43,6 +43,7 @@ from hvae.agents.llm.secrets import redact_text
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
+from hvae.simulation.progress import ProgressBar
 from hvae.simulation.records import TABLE_SCHEMAS
 from hvae.simulation import checkpoint
 from hvae.simulation.credentials import check_credentials_restored, redacted_fields
@@ -398,37 +399,27 @@ def _counts(model: HvaeModel) -> dict[str, int]:
 
 
 class _Bar:
-    """The run's progress bar: LLM agents set up (while that lasts), then rounds played."""
+    """The run's progress: LLM agents set up (while that lasts), then rounds played."""
 
-    def __init__(self, scenario: Scenario) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"), TimeRemainingColumn(), transient=True,
-        )
-        self.task = self.progress.add_task(scenario.name, total=scenario.rounds, unit="rounds")
+    def __init__(self, scenario: Scenario, completed: int) -> None:
+        self.bar = ProgressBar(transient=True)
+        self.task = self.bar.add(scenario.name, total=scenario.rounds, unit="rounds", completed=completed)
         self.setup_task = None
-        self.progress.start()
 
     def setup_progress(self, done: int, total: int) -> None:
         if self.setup_task is None:
-            self.setup_task = self.progress.add_task("LLM setup", total=total, unit="agents set up")
-        self.progress.update(self.setup_task, completed=done)
+            self.setup_task = self.bar.add("LLM setup", total=total, unit="agents set up")
+        self.bar.update(self.setup_task, completed=done)
         if done >= total:
-            self.progress.remove_task(self.setup_task)
+            self.bar.remove(self.setup_task)
             self.setup_task = None
 
     def advance(self) -> None:
-        self.progress.advance(self.task)
+        self.bar.update(self.task, advance=1)
 
     def stop(self) -> None:
-        self.progress.stop()
+        self.bar.stop()
 
 
 def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0) -> _Bar | None:
-    if not enabled:
-        return None
-    bar = _Bar(scenario)
-    bar.progress.update(bar.task, completed=completed)
-    return bar
+    return _Bar(scenario, completed) if enabled else None

@@ -27,6 +27,7 @@ from hvae.experiments.sweep.results import SweepTable, run_metrics
 from hvae.experiments.sweep.spec import PlannedRun, Sweep, validate_runs
 from hvae.scenarios.loader import load_scenario
 from hvae.simulation.lock import FolderLock, check_unlocked
+from hvae.simulation.progress import ProgressBar
 from hvae.simulation.store import RunFolderError
 
 
@@ -254,7 +255,8 @@ def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)
     log = log or (lambda line: click.echo(line, err=True))
     total = len(sweep.runs)
     done = total - len(work)
-    bar = _Progress(sweep.name, total, done) if progress else None
+    bar = ProgressBar() if progress else None
+    task = bar.add(f"sweep {sweep.name}", total=total, unit="runs", completed=done, note="[red]0 failed[/]") if bar else None
     token = uuid.uuid4().hex[:8]
     futures: dict[Any, tuple[PlannedRun, bool]] = {}
     try:
@@ -293,7 +295,7 @@ def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)
             else:
                 outcome.failed[run.run_id] = row.get("error") or row["status"]
             if bar is not None:
-                bar.update(done, len(outcome.failed))
+                bar.update(task, completed=done, note=f"[red]{len(outcome.failed)} failed[/]")
             else:
                 log(f"[{done}/{total}] {run.run_id}: {row['status']}"
                     + (f" ({row['elapsed_s']:.1f} s)" if row.get("elapsed_s") is not None else "")
@@ -378,25 +380,3 @@ def _quietly_close(thing: Any) -> None:
         thing.close()
     except Exception:  # noqa: BLE001 - shutting down; nothing useful to report
         pass
-
-
-class _Progress:
-    def __init__(self, name: str, total: int, done: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn(f"[bold]sweep {name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-            TextColumn("[red]{task.fields[failed]} failed[/]"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.task = self.progress.add_task("sweep", total=total, completed=done, failed=0)
-        self.progress.start()
-
-    def update(self, done: int, failed: int) -> None:
-        self.progress.update(self.task, completed=done, failed=failed)
-
-    def stop(self) -> None:
-        self.progress.stop()
