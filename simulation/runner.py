@@ -35,7 +35,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from hvae.agents.llm.backends import BackendUnavailable
@@ -45,6 +44,7 @@ from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.progress import ProgressBar
 from hvae.simulation.records import TABLE_SCHEMAS
+from hvae.simulation.static_tables import agents_table, menus_table, network_table
 from hvae.simulation import checkpoint
 from hvae.simulation.credentials import check_credentials_restored, redacted_fields
 from hvae.simulation.store import RunFolderError, RunStore
@@ -74,48 +74,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def agents_table(model: HvaeModel) -> pa.Table:
-    """One row per agent: identity, value, network position and running totals."""
-    state = model.state
-    return pa.table(
-        {
-            "agent_id": np.arange(model.n_agents, dtype=np.int32),
-            "group": [model.group_names[c] for c in state.group_code],
-            "decider": [model.decider_kinds[c] for c in state.group_code],
-            "value_spec": [model.scenario.population[c].value_spec.label() for c in state.group_code],
-            "value_angle": state.theta.copy(),
-            "value_category": model.value_categories.astype(str),
-            "initial_value_angle": model.initial_theta.copy(),
-            "n_value_changes": model.n_value_changes.copy(),
-            "degree": model.degree.astype(np.int32),
-            "cumulative_payoff": state.cumulative_payoff.copy(),
-            "n_decisions": state.n_decisions.copy(),
-            "n_idle": state.n_idle.copy(),
-            "n_invalid": state.n_invalid.copy(),
-        }
-    )
-
-
-def menus_table(model: HvaeModel) -> pa.Table:
-    rows: dict[str, list] = {"menu_id": [], "position_in_cycle": [], "option": [], "self": [], "other": [], "slider_item": []}
-    for position, menu in enumerate(model.schedule.menus):
-        for option, (s, o) in enumerate(menu.options):
-            rows["menu_id"].append(menu.menu_id)
-            rows["position_in_cycle"].append(position)
-            rows["option"].append(option)
-            rows["self"].append(float(s))
-            rows["other"].append(float(o))
-            rows["slider_item"].append(menu.slider_item)
-    return pa.table(rows, schema=pa.schema([
-        ("menu_id", pa.string()), ("position_in_cycle", pa.int32()), ("option", pa.int32()),
-        ("self", pa.float64()), ("other", pa.float64()), ("slider_item", pa.int32()),
-    ]))
-
-
-def network_table(model: HvaeModel) -> pa.Table:
-    return pa.table({"u": model.edges[:, 0].astype(np.int32), "v": model.edges[:, 1].astype(np.int32)})
 
 
 class RunFailed(Exception):
