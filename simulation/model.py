@@ -40,7 +40,6 @@ import concurrent.futures
 import functools
 from collections.abc import Coroutine
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import mesa
@@ -52,7 +51,6 @@ from hvae.agents.deciders import (
     Decider,
     DecisionRequest,
     Decisions,
-    History,
     build_rule_decider,
 )
 from hvae.agents.svo import categories
@@ -60,11 +58,13 @@ from hvae.agents.tasks import gather_all
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
+from hvae.simulation.game import decomposed_payoffs
 from hvae.simulation.dynamics import Neighbours, apply_dynamics
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
 from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
 from hvae.simulation.records import RoundLog
+from hvae.simulation.state import PopulationState
 
 T = TypeVar("T")
 
@@ -83,56 +83,6 @@ def build_pool(scenario: Scenario):
         cache = ResponseCache(scenario.cache.path or default_cache_dir())
     policy = HealthPolicy(**scenario.backend_errors.model_dump())
     return BackendPool(dict(scenario.backends), cache=cache, policy=policy)
-
-
-@dataclass
-class PopulationState:
-    """Per-agent state as arrays indexed by agent id (= network node)."""
-
-    theta: np.ndarray  # value angle, degrees
-    group_code: np.ndarray  # index into HvaeModel.group_names
-    cumulative_payoff: np.ndarray
-    n_decisions: np.ndarray
-    n_idle: np.ndarray
-    n_invalid: np.ndarray
-    n_games: np.ndarray  # games played (pairs in which both sides chose), all rounds
-    n_games_at_update: np.ndarray  # n_games when the dynamics last updated values (fitness per game)
-    # History, most recent first, NaN = empty.
-    hist_given: np.ndarray
-    hist_kept: np.ndarray
-    hist_generosity: np.ndarray
-    hist_partner: np.ndarray
-    hist_round: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int, history_length: int) -> PopulationState:
-        def nan_history() -> np.ndarray:
-            return np.full((n, history_length), np.nan)
-
-        return cls(
-            theta=np.zeros(n),
-            group_code=np.zeros(n, dtype=np.int32),
-            cumulative_payoff=np.zeros(n),
-            n_decisions=np.zeros(n, dtype=np.int64),
-            n_idle=np.zeros(n, dtype=np.int64),
-            n_invalid=np.zeros(n, dtype=np.int64),
-            n_games=np.zeros(n, dtype=np.int64),
-            n_games_at_update=np.zeros(n, dtype=np.int64),
-            hist_given=nan_history(),
-            hist_kept=nan_history(),
-            hist_generosity=nan_history(),
-            hist_partner=np.full((n, history_length), -1, dtype=np.int64),
-            hist_round=np.full((n, history_length), -1, dtype=np.int64),
-        )
-
-    def history_of(self, ids: np.ndarray) -> History:
-        return History(
-            given=self.hist_given[ids],
-            kept=self.hist_kept[ids],
-            generosity=self.hist_generosity[ids],
-            partner=self.hist_partner[ids],
-            round=self.hist_round[ids],
-        )
 
 
 class HvaeModel(mesa.Model):
@@ -427,75 +377,15 @@ class HvaeModel(mesa.Model):
             return worker.submit(self._loop.run_until_complete, coroutine).result()
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
-        """Decomposed-game payoffs of the round for every agent (zeros for idle agents)."""
-        n = self.n_agents
-        u, v = pairs[:, 0], pairs[:, 1]
-        played = (choice[u] >= 0) & (choice[v] >= 0)
-        safe = np.where(choice >= 0, choice, 0)
-        self_amount = np.where(choice >= 0, menu.options[safe, 0], np.nan)
-        other_amount = np.where(choice >= 0, menu.options[safe, 1], np.nan)
-        pu, pv = u[played], v[played]
-        received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
-        n_played = np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
-        payoff = received + n_played * np.nan_to_num(self_amount)
-        partner = np.full(n, -1, dtype=np.int64)
-        n_partners = np.bincount(pairs.ravel(), minlength=n)
-        single = n_partners[u] == 1
-        partner[u[single]] = v[single]
-        single = n_partners[v] == 1
-        partner[v[single]] = u[single]
-        others = menu.options[:, 1]
-        spread = others.max() - others.min()
-        # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
-        generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
-        self.state.cumulative_payoff += payoff
-        self.state.n_games += n_played
-        return {
-            "self_amount": self_amount,
-            "other_amount": other_amount,
-            "received": received,
-            "payoff": payoff,
-            "n_partners": n_partners,
-            "n_played": n_played,
-            "partner": partner,
-            "generosity": generosity,
-        }
+        """Decomposed-game payoffs of the round for every agent (zeros for idle agents), added to the totals."""
+        outcome = decomposed_payoffs(menu, pairs, choice, self.n_agents)
+        self.state.cumulative_payoff += outcome["payoff"]
+        self.state.n_games += outcome["n_played"]
+        return outcome
 
     def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
         """Push what partners gave into each agent's bounded history (means over partners)."""
-        state = self.state
-        n = self.n_agents
-        if state.hist_given.shape[1] == 0:
-            return
-        u, v = pairs[:, 0], pairs[:, 1]
-        played = (choice[u] >= 0) & (choice[v] >= 0)
-        pu, pv = u[played], v[played]
-        n_played = outcome["n_played"]
-        who = np.flatnonzero(n_played > 0)
-        if who.size == 0:
-            return
-
-        def mean_from_partners(values: np.ndarray) -> np.ndarray:
-            total = np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n)
-            return total[who] / n_played[who]
-
-        given = mean_from_partners(outcome["other_amount"])
-        kept = mean_from_partners(outcome["self_amount"])
-        generosity = mean_from_partners(outcome["generosity"])
-        everyone = who.size == n
-        for array, new in (
-            (state.hist_given, given),
-            (state.hist_kept, kept),
-            (state.hist_generosity, generosity),
-            (state.hist_partner, outcome["partner"][who]),
-            (state.hist_round, np.full(who.size, self.round)),
-        ):
-            if everyone:  # slices: no fancy-index copies
-                array[:, 1:] = array[:, :-1].copy()
-                array[:, 0] = new
-            else:
-                array[who, 1:] = array[who, :-1]
-                array[who, 0] = new
+        self.state.remember(pairs, choice, outcome, self.round)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, rounds: int | None = None) -> None:

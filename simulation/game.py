@@ -1,0 +1,49 @@
+"""The decomposed game: what each agent receives in a round, given everyone's choice.
+
+In a decomposed allocation game each option is a pair (self, other): the chooser keeps ``self``
+and its partner receives ``other``. A matched pair plays only if both chose (an invalid LLM reply
+with the ``skip`` fallback leaves its pair unpaid); an agent with several partners (``all_edges``)
+keeps its own amount once per game and receives each partner's ``other``::
+
+    outcome = decomposed_payoffs(menu, pairs, choice, n_agents)
+    outcome["payoff"]   # per agent: received + games played × own amount
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hvae.simulation.menus import Menu
+
+
+def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Per-agent amounts, payoff, partners and generosity of one round (zeros/NaN for idle agents)."""
+    u, v = pairs[:, 0], pairs[:, 1]
+    played = (choice[u] >= 0) & (choice[v] >= 0)
+    safe = np.where(choice >= 0, choice, 0)
+    self_amount = np.where(choice >= 0, menu.options[safe, 0], np.nan)
+    other_amount = np.where(choice >= 0, menu.options[safe, 1], np.nan)
+    pu, pv = u[played], v[played]
+    received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
+    n_played = np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
+    payoff = received + n_played * np.nan_to_num(self_amount)
+    partner = np.full(n, -1, dtype=np.int64)
+    n_partners = np.bincount(pairs.ravel(), minlength=n)
+    single = n_partners[u] == 1
+    partner[u[single]] = v[single]
+    single = n_partners[v] == 1
+    partner[v[single]] = u[single]
+    others = menu.options[:, 1]
+    spread = others.max() - others.min()
+    # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
+    generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
+    return {
+        "self_amount": self_amount,
+        "other_amount": other_amount,
+        "received": received,
+        "payoff": payoff,
+        "n_partners": n_partners,
+        "n_played": n_played,
+        "partner": partner,
+        "generosity": generosity,
+    }

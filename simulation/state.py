@@ -1,0 +1,105 @@
+"""The population's state: one numpy array per attribute, indexed by agent id (= network node).
+
+The model keeps everything an agent is — value angle, group, running totals and its bounded
+history of what partners gave — in :class:`PopulationState`, so a round of a thousand agents is a
+handful of vectorised operations; :class:`~hvae.simulation.agent.SVOAgent` objects are views of
+one row. :meth:`PopulationState.remember` is the round's *remember* phase; a decider sees an
+agent's history through :meth:`PopulationState.history_of`::
+
+    state = PopulationState.empty(4, history_length=3)
+    state.history_of(np.array([0, 1])).given.shape   # (2, 3), NaN = no memory yet
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hvae.agents.deciders import History
+
+
+@dataclass
+class PopulationState:
+    """Per-agent state as arrays indexed by agent id (= network node)."""
+
+    theta: np.ndarray  # value angle, degrees
+    group_code: np.ndarray  # index into HvaeModel.group_names
+    cumulative_payoff: np.ndarray
+    n_decisions: np.ndarray
+    n_idle: np.ndarray
+    n_invalid: np.ndarray
+    n_games: np.ndarray  # games played (pairs in which both sides chose), all rounds
+    n_games_at_update: np.ndarray  # n_games when the dynamics last updated values (fitness per game)
+    # History, most recent first, NaN = empty.
+    hist_given: np.ndarray
+    hist_kept: np.ndarray
+    hist_generosity: np.ndarray
+    hist_partner: np.ndarray
+    hist_round: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, history_length: int) -> PopulationState:
+        def nan_history() -> np.ndarray:
+            return np.full((n, history_length), np.nan)
+
+        return cls(
+            theta=np.zeros(n),
+            group_code=np.zeros(n, dtype=np.int32),
+            cumulative_payoff=np.zeros(n),
+            n_decisions=np.zeros(n, dtype=np.int64),
+            n_idle=np.zeros(n, dtype=np.int64),
+            n_invalid=np.zeros(n, dtype=np.int64),
+            n_games=np.zeros(n, dtype=np.int64),
+            n_games_at_update=np.zeros(n, dtype=np.int64),
+            hist_given=nan_history(),
+            hist_kept=nan_history(),
+            hist_generosity=nan_history(),
+            hist_partner=np.full((n, history_length), -1, dtype=np.int64),
+            hist_round=np.full((n, history_length), -1, dtype=np.int64),
+        )
+
+    def history_of(self, ids: np.ndarray) -> History:
+        return History(
+            given=self.hist_given[ids],
+            kept=self.hist_kept[ids],
+            generosity=self.hist_generosity[ids],
+            partner=self.hist_partner[ids],
+            round=self.hist_round[ids],
+        )
+
+    def remember(self, pairs: np.ndarray, choice: np.ndarray, outcome: dict, round_: int) -> None:
+        """Push what partners gave into each agent's bounded history (means over partners)."""
+        state = self
+        n = state.theta.size
+        if state.hist_given.shape[1] == 0:
+            return
+        u, v = pairs[:, 0], pairs[:, 1]
+        played = (choice[u] >= 0) & (choice[v] >= 0)
+        pu, pv = u[played], v[played]
+        n_played = outcome["n_played"]
+        who = np.flatnonzero(n_played > 0)
+        if who.size == 0:
+            return
+
+        def mean_from_partners(values: np.ndarray) -> np.ndarray:
+            total = np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n)
+            return total[who] / n_played[who]
+
+        given = mean_from_partners(outcome["other_amount"])
+        kept = mean_from_partners(outcome["self_amount"])
+        generosity = mean_from_partners(outcome["generosity"])
+        everyone = who.size == n
+        for array, new in (
+            (state.hist_given, given),
+            (state.hist_kept, kept),
+            (state.hist_generosity, generosity),
+            (state.hist_partner, outcome["partner"][who]),
+            (state.hist_round, np.full(who.size, round_)),
+        ):
+            if everyone:  # slices: no fancy-index copies
+                array[:, 1:] = array[:, :-1].copy()
+                array[:, 0] = new
+            else:
+                array[who, 1:] = array[who, :-1]
+                array[who, 0] = new
