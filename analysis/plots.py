@@ -23,16 +23,16 @@ over seeds with a 95% t-interval band (see :mod:`hvae.analysis.population`). The
 
 Figures are drawn with matplotlib's object-oriented API on ``Figure`` objects (rendered by the Agg
 canvas when saved), never through ``pyplot``: making figures changes no global state and opens no
-window, in a script, a test or a notebook. :class:`Analysis` computes the data once; the report
-(:mod:`hvae.analysis.report`) reuses it for its tables.
+window, in a script, a test or a notebook. :class:`~hvae.analysis.dataset.Analysis` computes the
+data once; the report (:mod:`hvae.analysis.report`) reuses it for its tables. A new figure is a
+``fig_*`` function here, registered in :data:`FIGURES`; the shared axes helpers and
+:func:`~hvae.analysis.figure_tools.save_figure` are in :mod:`hvae.analysis.figure_tools`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import networkx as nx
@@ -43,244 +43,24 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from hvae.agents.svo import CATEGORY_LOWER_BOUNDS, CATEGORY_ORDER
-from hvae.analysis import population as pop
+from hvae.analysis.dataset import Analysis
+from hvae.analysis.figure_tools import (
+    _legend_outside,
+    _lines_with_bands,
+    _new_figure,
+    _round_axis,
+    _scenario_label,
+    _seeds_note,
+    _style,
+    save_figure,
+)
 from hvae.analysis.palette import CATEGORY_COLORS, series_colors
 from hvae.analysis.runfolder import RunFolder
-from hvae.analysis.summary import agent_summary
 
 NETWORK_FULL_LIMIT = 500  # above this many nodes: small markers, thin edges
 NETWORK_SAMPLE_LIMIT = 2000  # above this many nodes: draw a random sample of nodes
 RING_AGENT_LIMIT = 300  # the SVO ring shows at most this many agents (a seeded sample)
 WIDE_BAND = 90.0  # degrees: wider revealed-angle bands are outlined, not filled
-DPI = 110
-
-
-class ScenarioMismatch(ValueError):
-    """Several run folders that are not seeds of one scenario."""
-
-
-_IGNORED_KEYS = ("seed", "cache", "output")
-
-
-def check_same_scenario(runs: Sequence[RunFolder]) -> None:
-    """Raise :class:`ScenarioMismatch` unless all runs resolve to the same scenario but the seed."""
-    first = {k: v for k, v in runs[0].scenario.items() if k not in _IGNORED_KEYS}
-    for run in runs[1:]:
-        other = {k: v for k, v in run.scenario.items() if k not in _IGNORED_KEYS}
-        if other != first:
-            keys = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
-            raise ScenarioMismatch(
-                f"{run.path} is not a seed of the same scenario as {runs[0].path} "
-                f"(they differ in: {', '.join(keys)}); a multi-seed report needs runs that differ only in seed"
-            )
-
-
-@dataclass
-class Analysis:
-    """The data behind the figures and the report, computed once per set of runs.
-
-    One run: per-round figures of that run; several runs: mean and 95% t-interval over seeds
-    (columns ``<metric>_low`` / ``<metric>_high``; NaN for a single run).
-    """
-
-    runs: list[RunFolder]
-    by: pop.Grouping = "group"
-    drift_window: int | None = None
-
-    @classmethod
-    def of(cls, run_or_runs: RunFolder | str | Path | Sequence[RunFolder | str | Path], **options) -> Analysis:
-        items = [run_or_runs] if isinstance(run_or_runs, (RunFolder, str, Path)) else list(run_or_runs)
-        if not items:
-            raise ValueError("no run folders given")
-        runs = [pop.as_run(r) for r in items]
-        check_same_scenario(runs)
-        return cls(runs, **options)
-
-    @property
-    def multi(self) -> bool:
-        return len(self.runs) > 1
-
-    @property
-    def first(self) -> RunFolder:
-        return self.runs[0]
-
-    @cached_property
-    def scenario(self) -> dict:
-        return self.first.scenario
-
-    @cached_property
-    def seeds(self) -> list[int]:
-        return [r.summary.get("seed") for r in self.runs]
-
-    def order(self, by: pop.Grouping, present: Sequence[str]) -> list[str]:
-        return pop.group_order(self.first, by, present)
-
-    @cached_property
-    def played(self) -> bool:
-        """Whether any run has at least one decided round."""
-        return any(not r.rounds().empty for r in self.runs)
-
-    # -------------------------------------------------------------- per round
-    def _per_round(self, by: pop.Grouping | str) -> pd.DataFrame:
-        metrics = ["mean_payoff", "welfare", "gini", "share", "mean_value_angle"]
-        if self.multi:
-            return pop.per_round_across_seeds(self.runs, by, metrics)
-        frame = pop.per_round(self.first, by)
-        for metric in metrics:
-            frame[f"{metric}_low"] = np.nan
-            frame[f"{metric}_high"] = np.nan
-        return frame
-
-    @cached_property
-    def rounds_group(self) -> pd.DataFrame:
-        return self._per_round(self.by)
-
-    @cached_property
-    def rounds_all(self) -> pd.DataFrame:
-        return self._per_round("all")
-
-    @cached_property
-    def shares(self) -> pd.DataFrame:
-        """Mean (over seeds) population share per round and value category, wide."""
-        tables = [pop.value_shares(r, "value_category") for r in self.runs]
-        stacked = pd.concat(tables, keys=range(len(tables))).fillna(0.0)
-        mean = stacked.groupby(level=1).mean()
-        return mean.reindex(columns=self.order("value_category", mean.columns))
-
-    # -------------------------------------------------------------- revealed angles
-    @cached_property
-    def drift(self) -> pd.DataFrame:
-        if self.multi:
-            return pop.revealed_drift_across_seeds(self.runs, self.by, window=self.drift_window)
-        frame = pop.revealed_drift(self.first, self.by, window=self.drift_window)
-        return frame.assign(theta_low=frame["ci_low"], theta_high=frame["ci_high"])
-
-    @cached_property
-    def revealed_per_run(self) -> list[pd.DataFrame]:
-        """Per run: revealed angle of each group's pooled decisions (with ``target``)."""
-        return [pop.revealed_by(r, self.by) for r in self.runs]
-
-    @cached_property
-    def revealed_agents(self) -> pd.DataFrame:
-        """Revealed angle per agent **and value it held** in the first run, with group and category.
-
-        Under an update rule an agent's value can change during the run; each value it held gets
-        its own fit from the decisions made under it, and ``target`` is that value (the value in
-        force when the decisions were made). Agents that never decided have one row with their
-        final value as ``target`` and no fit.
-        """
-        fits = pop.revealed_by(self.first, ["agent_id", "value_angle"]).drop(columns="value_angle")
-        agents = self.first.agents()[["agent_id", "group", "decider", "value_category", "value_angle"]]
-        merged = agents.merge(fits, on="agent_id", how="left")
-        merged["target"] = merged["target"].fillna(merged["value_angle"])
-        merged["identification"] = merged["identification"].fillna("none")
-        return merged
-
-    # -------------------------------------------------------------- games
-    @cached_property
-    def pair_payoffs(self) -> pd.DataFrame:
-        """Matrix of mean payoff per game (row group vs column group), mean over seeds."""
-        longs = [pop.pair_payoffs(r, self.by) for r in self.runs]
-        longs = [x for x in longs if not x.empty]
-        if not longs:
-            return pd.DataFrame()
-        stacked = pd.concat(longs)
-        mean = stacked.groupby(["group", "partner_group"], as_index=False).agg(
-            mean_payoff=("mean_payoff", "mean"), games=("games", "sum")
-        )
-        names = self.order(self.by, sorted(set(mean["group"]) | set(mean["partner_group"])))
-        return pop.pair_matrix(mean, names)
-
-    @cached_property
-    def reciprocity(self) -> pd.DataFrame:
-        """Reciprocity index per group (single run) or mean over seeds with a t-interval."""
-        tables = [pop.reciprocity(r, self.by) for r in self.runs]
-        if not self.multi:
-            return tables[0]
-        merged = pop.across_seeds(tables, ["group"], ["r"])
-        merged = merged.rename(columns={"r_low": "ci_low", "r_high": "ci_high"})
-        order = [*self.order(self.by, [g for g in merged["group"] if g != "all"]), "all"]
-        return merged.set_index("group").reindex([g for g in order if g in set(merged["group"])]).reset_index()
-
-    # -------------------------------------------------------------- value rationality
-    @cached_property
-    def agent_vr(self) -> list[pd.DataFrame]:
-        return [agent_summary(r) for r in self.runs]
-
-    @cached_property
-    def group_vr(self) -> pd.DataFrame:
-        """Per group: decision VR and slider VR with 95% intervals, chance and ceiling.
-
-        One run: the interval is a t-interval over the group's agents; several runs: over seeds
-        (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
-        """
-        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"]
-        per_run = []
-        for table in self.agent_vr:
-            present = [m for m in measures if m in table]
-            per_run.append(table.groupby("group")[present].agg(list) if not self.multi
-                           else table.groupby("group")[present].mean())
-        rows = []
-        groups = self.order("group", sorted({g for t in self.agent_vr for g in t["group"].astype(str)}))
-        for group in groups:
-            row: dict = {"group": group}
-            for measure in measures:
-                if self.multi:
-                    values = [t.loc[group, measure] for t in per_run if measure in t and group in t.index]
-                else:
-                    t = per_run[0]
-                    values = t.loc[group, measure] if (measure in t and group in t.index) else []
-                mean, low, high = pop.t_interval(np.asarray(values, dtype=float))
-                low, high = (float(np.clip(v, 0.0, 1.0)) if not np.isnan(v) else v for v in (low, high))
-                row.update({measure: mean, f"{measure}_low": low, f"{measure}_high": high})
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------- helpers
-def _style() -> tuple:
-    return sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.95)
-
-
-def _new_figure(size: tuple[float, float] = (10.0, 5.2), **subplot) -> tuple[Figure, object]:
-    axes_style, context = _style()
-    with axes_style, context:
-        fig = Figure(figsize=size)
-        ax = fig.add_subplot(111, **subplot)
-    return fig, ax
-
-
-def _seeds_note(analysis: Analysis, band: bool = True) -> str:
-    if analysis.multi:
-        seeds = ", ".join(str(s) for s in analysis.seeds)
-        return f"mean over {len(analysis.runs)} seeds ({seeds})" + (", band = 95% t-interval over seeds" if band else "")
-    return f"seed {analysis.seeds[0]}"
-
-
-def _legend_outside(ax, **kwargs) -> None:
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, **kwargs)
-
-
-def _lines_with_bands(ax, frame: pd.DataFrame, metric: str, names: Sequence[str], colors: dict[str, str], label_of=str) -> None:
-    for name in names:
-        part = frame[frame["group"] == name].sort_values("round")
-        if part.empty:
-            continue
-        x = part["round"].to_numpy() + 1
-        ax.plot(x, part[metric], color=colors[name], lw=1.8, marker="o" if len(part) <= 30 else None, ms=3.5,
-                label=label_of(name))
-        low, high = part.get(f"{metric}_low"), part.get(f"{metric}_high")
-        if low is not None and low.notna().any():
-            ax.fill_between(x, low, high, color=colors[name], alpha=0.18 if len(names) <= 3 else 0.1, lw=0)
-
-
-def _round_axis(ax) -> None:
-    ax.set_xlabel("round (1 = first round played)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-
-
-def _scenario_label(analysis: Analysis, band: bool = True) -> str:
-    return f"{analysis.scenario.get('name', '?')} — {_seeds_note(analysis, band)}"
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -595,15 +375,6 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
      "Mean payoff per game an agent of the row group earns against a partner of the column group."),
     ("network", fig_network, "The interaction network, coloured by value category and shaped by decider kind."),
 ]
-
-
-def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir``; return both paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    return paths
 
 
 def make_figures(

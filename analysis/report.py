@@ -36,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 from hvae.analysis import population as pop
-from hvae.analysis.plots import FIGURES, Analysis, check_same_scenario, save_figure
+from hvae.analysis.dataset import Analysis, check_same_scenario
+from hvae.analysis.figure_tools import save_figure
+from hvae.analysis.plots import FIGURES
 from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary, played_slider

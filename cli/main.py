@@ -141,7 +141,7 @@ def _report_after_run(run_dir: Path) -> None:
 @friendly_errors
 def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
     """Write an HTML report of RUN_DIR, or of several seeds of one scenario (with 95% CI bands)."""
-    from hvae.analysis.plots import ScenarioMismatch
+    from hvae.analysis.dataset import ScenarioMismatch
     from hvae.analysis.report import ReportError, default_report_path, write_report
     from hvae.analysis.runfolder import NotARunFolder
 

@@ -17,7 +17,8 @@ from conftest import make_scenario
 
 from hvae.agents.deciders import Decider, Decisions
 from hvae.analysis import population as pop
-from hvae.analysis.plots import FIGURES, ScenarioMismatch, make_figures
+from hvae.analysis.dataset import ScenarioMismatch
+from hvae.analysis.plots import FIGURES, make_figures
 from hvae.analysis.report import default_report_path, value_blind_groups, write_report
 from hvae.analysis.runfolder import RunFolder
 from hvae.simulation.model import HvaeModel
@@ -402,7 +403,8 @@ def page_table_rows(path: Path, css_class: str) -> dict[str, list[str]]:
 
 
 def test_svo_ring_draws_sets_without_points_and_says_so(tmp_path) -> None:
-    from hvae.analysis.plots import Analysis, fig_svo_ring
+    from hvae.analysis.dataset import Analysis
+    from hvae.analysis.plots import fig_svo_ring
     from hvae.scenarios.loader import load_scenario
 
     run = run_scenario(load_scenario("oracle_population", ["rounds=6"]), tmp_path / "run").path
