@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hvae.analysis import games
 from hvae.analysis import population as pop
 from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.summary import agent_summary
@@ -149,7 +150,7 @@ class Analysis:
     @cached_property
     def pair_payoffs(self) -> pd.DataFrame:
         """Matrix of mean payoff per game (row group vs column group), mean over seeds."""
-        longs = [pop.pair_payoffs(r, self.by) for r in self.runs]
+        longs = [games.pair_payoffs(r, self.by) for r in self.runs]
         longs = [x for x in longs if not x.empty]
         if not longs:
             return pd.DataFrame()
@@ -158,12 +159,12 @@ class Analysis:
             mean_payoff=("mean_payoff", "mean"), games=("games", "sum")
         )
         names = self.order(self.by, sorted(set(mean["group"]) | set(mean["partner_group"])))
-        return pop.pair_matrix(mean, names)
+        return games.pair_matrix(mean, names)
 
     @cached_property
     def reciprocity(self) -> pd.DataFrame:
         """Reciprocity index per group (single run) or mean over seeds with a t-interval."""
-        tables = [pop.reciprocity(r, self.by) for r in self.runs]
+        tables = [games.reciprocity(r, self.by) for r in self.runs]
         if not self.multi:
             return tables[0]
         merged = pop.across_seeds(tables, ["group"], ["r"])

@@ -37,6 +37,7 @@ import pandas as pd
 
 from hvae.analysis import population as pop
 from hvae.analysis.dataset import Analysis, check_same_scenario
+from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS
 from hvae.analysis.figure_tools import save_figure
 from hvae.analysis.plots import FIGURES
 from hvae.analysis.revealed import format_revealed
@@ -341,7 +342,7 @@ def _reciprocity_section(analysis: Analysis) -> str:
              "every time (a history-blind oracle without ties), so it neither reciprocates nor fails to. History-blind "
              "agents that vary only by chance (random choosers, oracles breaking ties) score near 0. ")
     intro += ("Mean over seeds, 95% t-interval over seeds.</p>" if analysis.multi
-              else f"95% interval: cluster bootstrap over agents (only with ≥ {pop.MIN_BOOTSTRAP_AGENTS} agents).</p>")
+              else f"95% interval: cluster bootstrap over agents (only with ≥ {MIN_BOOTSTRAP_AGENTS} agents).</p>")
     rows = []
     for _, r in table.iterrows():
         size = int(r["n_seeds"]) if analysis.multi else int(r["pairs"])

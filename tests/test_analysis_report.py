@@ -16,6 +16,7 @@ import pytest
 from conftest import make_scenario
 
 from hvae.agents.deciders import Decider, Decisions
+from hvae.analysis import games as game_metrics
 from hvae.analysis import population as pop
 from hvae.analysis.dataset import ScenarioMismatch
 from hvae.analysis.plots import FIGURES, make_figures
@@ -113,13 +114,13 @@ def pair_run(tmp_path: Path, first: dict, second: dict, rounds: int = 3, decider
 def test_pair_payoffs_random_matching_by_hand(tmp_path) -> None:
     run = pair_run(tmp_path, {"value": 0, "decider": {"kind": "fixed", "option": 0}},  # keeps 10, gives 0
                    {"value": 0, "decider": {"kind": "fixed", "option": 2}})  # keeps 0, gives 10
-    matrix = pop.pair_matrix(pop.pair_payoffs(run), ["a", "b"])
+    matrix = game_metrics.pair_matrix(game_metrics.pair_payoffs(run), ["a", "b"])
     assert matrix.loc["a", "b"] == 10 + 10  # a keeps 10 and receives b's 10
     assert matrix.loc["b", "a"] == 0 + 0
     assert np.isnan(matrix.loc["a", "a"]) and np.isnan(matrix.loc["b", "b"])
-    assert pop.pair_payoffs(run).set_index("group").loc["a", "games"] == 3
+    assert game_metrics.pair_payoffs(run).set_index("group").loc["a", "games"] == 3
     # fixed deciders never vary their generosity: reciprocity is undefined, not zero
-    assert pop.reciprocity(run)["r"].isna().all()
+    assert game_metrics.reciprocity(run)["r"].isna().all()
 
 
 def test_pair_payoffs_all_edges_rebuilt_from_the_network(tmp_path) -> None:
@@ -130,11 +131,11 @@ def test_pair_payoffs_all_edges_rebuilt_from_the_network(tmp_path) -> None:
         network={"kind": "complete"}, matching="all_edges", menus=DICTATOR,
     )
     run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
-    matrix = pop.pair_matrix(pop.pair_payoffs(run), ["giver", "keeper"])
+    matrix = game_metrics.pair_matrix(game_metrics.pair_payoffs(run), ["giver", "keeper"])
     assert matrix.loc["keeper", "giver"] == 10 + 10  # keeps 10, receives the giver's 10
     assert matrix.loc["keeper", "keeper"] == 10 + 0
     assert matrix.loc["giver", "keeper"] == 0 + 0
-    games = pop.games(run)
+    games = game_metrics.games(run)
     assert len(games) == 2 * 3 * 2  # rounds × edges × both directions
     # per-game payoffs add up to each decision's payoff
     per_agent = games.groupby(["round", "agent_id"])["game_payoff"].sum()
@@ -149,13 +150,13 @@ def test_reciprocity_by_hand(tmp_path) -> None:
     choices = run.decisions().pivot(index="round", columns="group", values="choice")
     assert choices["a"].tolist() == [0, 1, 2, 0, 1, 2]
     assert choices["b"].tolist() == [0, 0, 1, 2, 0, 1]  # round 0: no history -> individualistic oracle
-    pairs = pop.reciprocity_pairs(run)
+    pairs = game_metrics.reciprocity_pairs(run)
     b = pairs[pairs["group"] == "b"]
     # one dictator menu: centring subtracts a constant, so differences are the raw generosities
     assert np.allclose(np.diff(b["received"]), np.diff([0, 0.5, 1, 0, 0.5]))
     # what b gives is what it got, up to the centring constants (menu mean vs b's own mean)
     np.testing.assert_allclose(b["received"] - b["received"].mean(), b["given"] - b["given"].mean())
-    table = pop.reciprocity(run).set_index("group")
+    table = game_metrics.reciprocity(run).set_index("group")
     assert table.loc["b", "r"] == pytest.approx(1.0)
     assert table.loc["b", "pairs"] == 5
     # a: received g_b(t) = 0, 0, .5, 1, 0 then gives g_a(t+1) = .5, 1, 0, .5, 1
@@ -336,7 +337,7 @@ def test_history_blind_oracles_have_no_reciprocity(tmp_path) -> None:
     from hvae.scenarios.loader import load_scenario
 
     run = run_scenario(load_scenario("oracle_population"), tmp_path / "run").path
-    table = pop.reciprocity(run).set_index("group")
+    table = game_metrics.reciprocity(run).set_index("group")
     assert np.isnan(table.loc["altruists", "r"]) and np.isnan(table.loc["competitors", "r"])
     assert abs(table.loc["prosocials", "r"]) < 0.1 and abs(table.loc["individualists", "r"]) < 0.1
 
