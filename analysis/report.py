@@ -25,17 +25,16 @@ seeds with a 95% t-interval.
 from __future__ import annotations
 
 import base64
-import html
 import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from hvae.analysis import population as pop
+from hvae.analysis import report_page as page
 from hvae.analysis.dataset import Analysis, check_same_scenario
 from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS
 from hvae.analysis.figure_tools import save_figure
@@ -100,75 +99,6 @@ def _status_note(summary: dict[str, Any]) -> str | None:
     return f"status '{status}': not a complete run."
 
 
-# ---------------------------------------------------------------------------------- formatting
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _fmt(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _interval(low: Any, high: Any, spec: str = ".1f") -> str:
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return "–"
-    return f"[{format(low, spec)}, {format(high, spec)}]"
-
-
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int = 1, cls: str = "",
-    text_columns: Sequence[int] = (),
-) -> str:
-    """An HTML table; columns from ``numeric_from`` on (except ``text_columns``) are right-aligned."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            align = ' class="num"' if i >= numeric_from and i not in text_columns else ""
-            cells.append(f"<td{align}>{cell if isinstance(cell, _Raw) else _esc(cell)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-class _Raw(str):
-    """A table cell that is already HTML."""
-
-
-def _params(section: Any, skip: Sequence[str] = ("kind",)) -> str:
-    if not isinstance(section, dict):
-        return str(section)
-    extra = ", ".join(f"{k}={v}" for k, v in section.items() if k not in skip)
-    return f"{section.get('kind', '?')}" + (f" ({extra})" if extra else "")
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, dict):
-        kind = value.get("distribution", "")
-        rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "distribution")
-        return f"{kind}({rest})"
-    return str(value)
-
-
-def _decider_text(decider: Any, scenario: dict[str, Any]) -> str:
-    if not isinstance(decider, dict):
-        return str(decider)
-    kind = decider.get("kind", "?")
-    if kind == "llm":
-        name = decider.get("backend", "embedded")
-        backend = (scenario.get("backends") or {}).get(name) or {"kind": "embedded"}
-        model = backend.get("model") or backend.get("model_path") or (
-            "SmolLM2-135M-Instruct" if backend.get("kind") == "embedded" else "scripted replies")
-        return f"llm — backend '{name}': {backend.get('kind', '?')}, {model}"
-    extra = ", ".join(f"{k}={v}" for k, v in decider.items() if k != "kind")
-    return kind + (f" ({extra})" if extra else "")
-
-
 # ---------------------------------------------------------------------------------- sections
 def _settings_section(runs: list[RunFolder]) -> str:
     scenario = runs[0].scenario
@@ -180,20 +110,20 @@ def _settings_section(runs: list[RunFolder]) -> str:
         ("seed" if len(runs) == 1 else f"seeds ({len(runs)} runs)", seeds),
         ("rounds planned", scenario.get("rounds")),
         ("agents", summaries[0].get("n_agents")),
-        ("network", _params(scenario.get("network", {}))),
+        ("network", page.params(scenario.get("network", {}))),
         ("matching", scenario.get("matching")),
-        ("menus", _params(scenario.get("menus", {}))),
+        ("menus", page.params(scenario.get("menus", {}))),
         ("history length", (scenario.get("history") or {}).get("length")),
     ]
-    settings = _table(["setting", "value"], rows, numeric_from=99, cls="settings")
+    settings = page.table(["setting", "value"], rows, numeric_from=99, cls="settings")
     agents = runs[0].agents() if (runs[0].path / "agents.parquet").is_file() else pd.DataFrame()
     counts = agents["group"].value_counts() if not agents.empty else pd.Series(dtype=int)
     group_rows = []
     for group in scenario.get("population", []):
         size = group.get("count") if group.get("count") is not None else f"share {group.get('share')}"
-        group_rows.append((group.get("name"), counts.get(group.get("name"), size), _value_text(group.get("value")),
-                           _decider_text(group.get("decider"), scenario)))
-    groups = _table(["group", "agents", "value", "decider"], group_rows, numeric_from=99)
+        group_rows.append((group.get("name"), counts.get(group.get("name"), size), page.value_text(group.get("value")),
+                           page.decider_text(group.get("decider"), scenario)))
+    groups = page.table(["group", "agents", "value", "decider"], group_rows, numeric_from=99)
     return f"<h2>Settings</h2>{settings}<h3>Groups</h3>{groups}"
 
 
@@ -202,14 +132,14 @@ def _status_section(runs: list[RunFolder]) -> str:
     for run in runs:
         summary = run.summary
         status = summary.get("status", "unknown")
-        badge = _Raw(f'<span class="status {_esc(status)}">{_esc(status)}</span>')
+        badge = page.Raw(f'<span class="status {page.esc(status)}">{page.esc(status)}</span>')
         rows.append((str(run.path), summary.get("seed"), badge,
                      f"{summary.get('rounds_completed', 0)} / {summary.get('rounds_planned', '?')}",
                      summary.get("n_decisions", "–"), summary.get("started_at", "–"), summary.get("finished_at") or "–"))
         note = _status_note(summary)
         if note:
-            notes.append(f"<li><code>{_esc(run.path)}</code>: {_esc(note)}</li>")
-    table = _table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
+            notes.append(f"<li><code>{page.esc(run.path)}</code>: {page.esc(note)}</li>")
+    table = page.table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
     warning = ""
     if notes:
         warning = ('<div class="warning"><strong>Not every run is complete.</strong><ul>' + "".join(notes) + "</ul></div>")
@@ -220,7 +150,7 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
     groups = value_blind_groups(scenario)
     if not groups:
         return ""
-    names = ", ".join(f"<code>{_esc(g)}</code>" for g in groups)
+    names = ", ".join(f"<code>{page.esc(g)}</code>" for g in groups)
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
 
 
@@ -239,15 +169,15 @@ def _headline_section(runs: list[RunFolder]) -> str:
     lines = headline_lines(groups, bias)
     if not lines:
         return ""
-    parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{_esc(line)}</li>" for line in lines), "</ul>"]
+    parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{page.esc(line)}</li>" for line in lines), "</ul>"]
     if not bias.empty:
-        rows = [[g, _fmt(n, ".0f"), _fmt(share, ".1%"), _fmt(expected, ".1%"), _fmt(p, ".2g")]
+        rows = [[g, page.fmt(n, ".0f"), page.fmt(share, ".1%"), page.fmt(expected, ".1%"), page.fmt(p, ".2g")]
                 for g, n, share, expected, p in bias[["group", "n_valid", "first_share", "first_expected", "p_value"]].itertuples(index=False)]
         parts.append('<p class="note">Position bias of the LLM groups: the share of valid decisions that took the option '
                      "shown first, beside the share a chooser without a position preference would show (1/k on a k-option "
                      "menu; the order shown is counterbalanced and recorded per decision), and the exact two-sided test of no "
                      "preference.</p>")
-        parts.append(_table(["group", "valid decisions", "first shown", "without preference", "p-value"], rows, numeric_from=1))
+        parts.append(page.table(["group", "valid decisions", "first shown", "without preference", "p-value"], rows, numeric_from=1))
     return "".join(parts)
 
 
@@ -276,21 +206,21 @@ def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
     for group in analysis.order("group", list(means.index)):
         m, f = means.loc[group], first.loc[group] if group in first.index else None
         ci = vr.loc[group] if group in vr.index else None
-        row = [group, f["decider"] if f is not None else "", _fmt(m.get("n_agents"), ".0f"), f["value"] if f is not None else "",
-               _fmt(m.get("mean_payoff"), ".2f"), _fmt(m.get("n_valid"), ",.0f"), _fmt(m.get("invalid_rate"), ".1%"),
-               _fmt(m.get("decision_vr"), ".3f"),
-               _interval(ci["decision_vr_low"], ci["decision_vr_high"], ".3f") if ci is not None else "–",
-               _fmt(m.get("chance_vr"), ".3f"), _fmt(m.get("ceiling_vr"), ".2f")]
+        row = [group, f["decider"] if f is not None else "", page.fmt(m.get("n_agents"), ".0f"), f["value"] if f is not None else "",
+               page.fmt(m.get("mean_payoff"), ".2f"), page.fmt(m.get("n_valid"), ",.0f"), page.fmt(m.get("invalid_rate"), ".1%"),
+               page.fmt(m.get("decision_vr"), ".3f"),
+               page.interval(ci["decision_vr_low"], ci["decision_vr_high"], ".3f") if ci is not None else "–",
+               page.fmt(m.get("chance_vr"), ".3f"), page.fmt(m.get("ceiling_vr"), ".2f")]
         if slider:
-            row += [_fmt(m.get("n_profiles"), ",.0f"), _fmt(m.get("slider_angle"), ".1f"), _fmt(m.get("attainable_angle"), ".1f"),
-                    _fmt(m.get("slider_vr"), ".3f"),
-                    _interval(ci.get("slider_vr_low"), ci.get("slider_vr_high"), ".3f") if ci is not None else "–",
-                    _fmt(m.get("chance_slider_vr"), ".3f"), _fmt(m.get("ceiling_slider_vr"), ".3f")]
+            row += [page.fmt(m.get("n_profiles"), ",.0f"), page.fmt(m.get("slider_angle"), ".1f"), page.fmt(m.get("attainable_angle"), ".1f"),
+                    page.fmt(m.get("slider_vr"), ".3f"),
+                    page.interval(ci.get("slider_vr_low"), ci.get("slider_vr_high"), ".3f") if ci is not None else "–",
+                    page.fmt(m.get("chance_slider_vr"), ".3f"), page.fmt(m.get("ceiling_slider_vr"), ".3f")]
         rows.append(row)
     scope = (f"mean over {len(runs)} seeds (counts: mean per seed); 95% CI = t-interval over seeds" if analysis.multi
              else "95% CI = t-interval over the group's agents")
     scope += ", clipped to [0, 1]"
-    return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + _table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))
+    return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + page.table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))
 
 
 def _revealed_section(analysis: Analysis) -> str:
@@ -309,19 +239,19 @@ def _revealed_section(analysis: Analysis) -> str:
         table = pop.across_seeds(points, ["group"], ["theta", "target", "beta"])
         n = pd.concat(frames).groupby("group")["n"].sum()
         identified = pd.concat(points).groupby("group")["theta"].count()
-        rows = [(r["group"], _fmt(r["target"], ".1f"), "n/i" if pd.isna(r["theta"]) else f"{r['theta']:.1f}",
-                 _interval(r["theta_low"], r["theta_high"]), f"{int(identified.get(r['group'], 0))} of {len(frames)}",
-                 _fmt(r["beta"], ".3g"), int(n.get(r["group"], 0))) for _, r in table.iterrows()]
+        rows = [(r["group"], page.fmt(r["target"], ".1f"), "n/i" if pd.isna(r["theta"]) else f"{r['theta']:.1f}",
+                 page.interval(r["theta_low"], r["theta_high"]), f"{int(identified.get(r['group'], 0))} of {len(frames)}",
+                 page.fmt(r["beta"], ".3g"), int(n.get(r["group"], 0))) for _, r in table.iterrows()]
         headers = ["group", "assigned angle (mean)", "revealed θ̂ (mean over seeds)", "95% t-interval over seeds",
                    "seeds with a point estimate", "β (mean)", "decisions"]
     else:
         table = frames[0]
-        rows = [(r["group"], _fmt(r["target"], ".1f"), format_revealed(r["theta"], r["ci_low"], r["ci_high"], r["identification"]),
-                 _IDENTIFICATION_TEXT[r["identification"]], _fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
+        rows = [(r["group"], page.fmt(r["target"], ".1f"), format_revealed(r["theta"], r["ci_low"], r["ci_high"], r["identification"]),
+                 _IDENTIFICATION_TEXT[r["identification"]], page.fmt(r["beta"], ".3g"), int(r["n"])) for _, r in table.iterrows()]
         headers = ["group", "assigned angle (mean)", "revealed θ̂", "identified", "β (1/coin)", "decisions"]
     order = {g: i for i, g in enumerate(analysis.order("group", [r[0] for r in rows]))}
     rows.sort(key=lambda r: order.get(r[0], 99))
-    return f"<h2>Revealed angle per group</h2>{intro}" + _table(headers, rows, cls="revealed")
+    return f"<h2>Revealed angle per group</h2>{intro}" + page.table(headers, rows, cls="revealed")
 
 
 _IDENTIFICATION_TEXT = {
@@ -346,9 +276,9 @@ def _reciprocity_section(analysis: Analysis) -> str:
     rows = []
     for _, r in table.iterrows():
         size = int(r["n_seeds"]) if analysis.multi else int(r["pairs"])
-        rows.append((r["group"], _fmt(r["r"], ".3f"), _interval(r["ci_low"], r["ci_high"], ".3f"), size))
+        rows.append((r["group"], page.fmt(r["r"], ".3f"), page.interval(r["ci_low"], r["ci_high"], ".3f"), size))
     headers = ["group", "reciprocity r", "95% CI", "seeds" if analysis.multi else "game pairs"]
-    return f"<h2>Reciprocity</h2>{intro}" + _table(headers, rows)
+    return f"<h2>Reciprocity</h2>{intro}" + page.table(headers, rows)
 
 
 def _llm_section(runs: list[RunFolder]) -> str:
@@ -361,9 +291,9 @@ def _llm_section(runs: list[RunFolder]) -> str:
     if not any("llm_calls" in s for s in summaries):
         return ""
     headers = ["seed", *[label for _, label in LLM_ACCOUNTING]]
-    rows = [(s.get("seed"), *[_fmt(s.get(key, 0), ",") for key, _ in LLM_ACCOUNTING]) for s in summaries]
+    rows = [(s.get("seed"), *[page.fmt(s.get(key, 0), ",") for key, _ in LLM_ACCOUNTING]) for s in summaries]
     return ("<h2>LLM accounting</h2><p>From <code>summary.json</code>: tokens are those the backends processed in this run "
-            "(cached replies cost none).</p>" + _table(headers, rows))
+            "(cached replies cost none).</p>" + page.table(headers, rows))
 
 
 def _figures_section(analysis: Analysis, figures_dir: Path) -> str:
@@ -375,30 +305,11 @@ def _figures_section(analysis: Analysis, figures_dir: Path) -> str:
         png, _svg = save_figure(fig, figures_dir, stem)
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         parts.append(
-            f'<figure id="fig-{stem}"><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_esc(caption)} <span class=\"files\">({_esc(stem)}.png / .svg in "
-            f"{_esc(figures_dir.name)}/)</span></figcaption></figure>"
+            f'<figure id="fig-{stem}"><img alt="{page.esc(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{page.esc(caption)} <span class=\"files\">({page.esc(stem)}.png / .svg in "
+            f"{page.esc(figures_dir.name)}/)</span></figcaption></figure>"
         )
     return "".join(parts)
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1250px;margin:2em auto;padding:0 1.2em;
-color:#1d1d1f;line-height:1.45}
-h1{margin-bottom:.1em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}
-th,td{border:1px solid #d0d0d0;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f2f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.settings td:first-child{font-weight:600;background:#fafafa}
-.warning{background:#fff4e5;border-left:6px solid #e67e00;padding:.6em 1em;margin:1em 0}
-.caveat{background:#fdecea;border:2px solid #c62828;border-left-width:8px;padding:.8em 1em;margin:1.2em 0;font-size:1.05em}
-.status{padding:.1em .5em;border-radius:4px;font-weight:600}
-.status.complete{background:#e3f4e8;color:#1b6b33}.status.interrupted,.status.running{background:#fff4e5;color:#a35400}
-.status.failed{background:#fdecea;color:#b71c1c}
-figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#444;font-size:.92em}.files{color:#888}.note{color:#555;font-size:.9em}
-footer{margin-top:3em;color:#777;font-size:.85em}
-"""
 
 
 def default_report_path(run_dirs: Sequence[Path]) -> Path:
@@ -439,8 +350,8 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
     seeds = ", ".join(str(r.summary.get("seed")) for r in runs)
     title = f"hvae report — {scenario.get('name', '?')} ({'seed' if len(runs) == 1 else 'seeds'} {seeds})"
     sections = [
-        f"<h1>{_esc(title)}</h1>",
-        f'<p class="note">{_esc(scenario.get("description", ""))}</p>',
+        f"<h1>{page.esc(title)}</h1>",
+        f'<p class="note">{page.esc(scenario.get("description", ""))}</p>',
         _caveat_section(scenario),
         _status_section(runs),
         _settings_section(runs),
@@ -463,14 +374,14 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
                      _llm_section(runs)]
     versions = runs[0].summary.get("versions", {})
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    footer = (f"<footer>Generated {generated} by hvae {_esc(versions.get('hvae', ''))} from "
-              f"{', '.join(f'<code>{_esc(r.path)}</code>' for r in runs)}. Versions of the run: "
-              f"{_esc(', '.join(f'{k} {v}' for k, v in versions.items()))}.</footer>")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    footer = (f"<footer>Generated {generated} by hvae {page.esc(versions.get('hvae', ''))} from "
+              f"{', '.join(f'<code>{page.esc(r.path)}</code>' for r in runs)}. Versions of the run: "
+              f"{page.esc(', '.join(f'{k} {v}' for k, v in versions.items()))}.</footer>")
+    document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
+            f"<title>{page.esc(title)}</title><style>{page.CSS}</style></head><body>"
             + "\n".join(s for s in sections if s) + footer + "</body></html>\n")
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
+    tmp.write_text(document, encoding="utf-8")
     os.replace(tmp, out)
     return out
