@@ -66,7 +66,7 @@ def evaluate(
     no_cache: bool, cache_dir: Path | None,
 ) -> None:
     """The HVAE protocol: fresh agents answer the SVO Slider under the paper's prompting pipeline."""
-    from hvae.analysis.evaluation import json_rows, radar_chart, ring_plot
+    from hvae.analysis.evaluation import json_rows
     from hvae.experiments.questionnaire import Evaluation, EvaluationPlan
 
     agent_list = [a.strip() for a in agents.split(",") if a.strip()]
@@ -103,11 +103,6 @@ def evaluate(
     import pandas as pd
 
     table = pd.read_parquet(path / "evaluation_summary.parquet")
-    repeats_table = pd.read_parquet(path / "evaluation.parquet")
-    figures = path / "figures"
-    radar_chart(table, figures, "slider_vr")
-    radar_chart(table, figures, "decision_vr")
-    ring_plot(repeats_table, figures)
     if as_json:
         click.echo(json.dumps(json_rows(table)))
         return

@@ -170,9 +170,14 @@ class Evaluation:
                 on_item(item_index + 1, len(self.schedule.menus))
         return results
 
-    def run(self, out_dir: str | Path, on_item=None) -> Path:
-        """Answer every item for every cell and write the evaluation folder."""
-        from hvae.analysis.evaluation import summarise_evaluation
+    def run(self, out_dir: str | Path, on_item=None, figures: bool = True) -> Path:
+        """Answer every item for every cell and write the evaluation folder.
+
+        With ``figures`` (the default, as ``hvae evaluate`` does) the radar charts of slider and
+        decision VR and the SVO-ring plot are drawn into ``figures/`` before the folder is marked
+        complete.
+        """
+        from hvae.analysis.evaluation import radar_chart, ring_plot, summarise_evaluation
 
         store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -193,6 +198,10 @@ class Evaluation:
             records = [r for cell in self.cells if hasattr(cell.decider, "setup_records") for r in cell.decider.setup_records()]
             if records:
                 store.write_frame("llm_agents", pd.DataFrame(records))
+            if figures:
+                radar_chart(table, store.path / "figures", "slider_vr")
+                radar_chart(table, store.path / "figures", "decision_vr")
+                ring_plot(repeats, store.path / "figures")
             summary["status"] = "complete"
         except BaseException as error:
             summary["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"

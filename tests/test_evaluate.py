@@ -171,3 +171,11 @@ def test_cli_evaluate_bad_input(cli, tmp_path, args, fragment) -> None:
     result = cli("evaluate", *args, "--out", str(tmp_path / "ev"), cwd=tmp_path)
     assert_user_error(result, fragment)
     assert not (tmp_path / "ev").exists()
+
+
+def test_evaluation_from_python_draws_its_figures(tmp_path) -> None:
+    plan = EvaluationPlan(agents=["oracle"], values=["prosocial"], repeats=3, seed=1)
+    out = Evaluation(plan).run(tmp_path / "with")
+    assert {p.name for p in (out / "figures").iterdir()} >= {"radar_slider_vr.png", "radar_decision_vr.svg", "svo_ring.png"}
+    bare = Evaluation(plan).run(tmp_path / "without", figures=False)
+    assert not (bare / "figures").exists()
