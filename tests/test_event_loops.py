@@ -41,7 +41,8 @@ def decisions(model: HvaeModel) -> pd.DataFrame:
     return model.log.decision_rows().to_pandas().drop(columns=["latency_s"])
 
 
-def plain() -> pd.DataFrame:
+def play_with_step() -> pd.DataFrame:
+    """Build a model, play its rounds with the synchronous ``step()`` and return its decisions."""
     model = HvaeModel(scenario())
     try:
         for _ in range(ROUNDS):
@@ -49,6 +50,10 @@ def plain() -> pd.DataFrame:
         return decisions(model)
     finally:
         model.close()
+
+
+def plain() -> pd.DataFrame:
+    return play_with_step()
 
 
 def test_plain_python_plays_the_llm_group() -> None:
@@ -61,13 +66,7 @@ def test_plain_python_plays_the_llm_group() -> None:
 def test_step_inside_a_running_event_loop_plays_the_same_rounds() -> None:
     # As Jupyter or Solara call it: a synchronous step() while this thread's loop is running.
     async def notebook_cell() -> pd.DataFrame:
-        model = HvaeModel(scenario())
-        try:
-            for _ in range(ROUNDS):
-                model.step()
-            return decisions(model)
-        finally:
-            model.close()
+        return play_with_step()
 
     pd.testing.assert_frame_equal(asyncio.run(notebook_cell()), plain())
 
