@@ -112,15 +112,10 @@ class HvaeModel(mesa.Model):
         n = sum(counts.values())
 
         graph_seed = int(self.streams["graph"].integers(2**31 - 1))
-        self.graph = build_graph(scenario.network.model_dump(), n, graph_seed)
-        self.edges = edge_array(self.graph)
-        if len(self.edges) == 0:
-            raise NetworkError(
-                f"the {scenario.network.kind} network of {n} agents has no edges: nobody can be matched"
-            )
-        self.complete_graph = is_complete(self.graph)
-        self.degree = np.bincount(self.edges.ravel(), minlength=n)
-        self.space = Network(self.graph, capacity=1, random=self.random)
+        # The network is held once, as Mesa's space; edges, degrees, completeness and neighbour
+        # lists are arrays derived from its graph (see network_changed()).
+        self.space = Network(build_graph(scenario.network.model_dump(), n, graph_seed), capacity=1, random=self.random)
+        self._derive_network_arrays()
 
         self.state = PopulationState.empty(n, scenario.history.length)
         # Agents of each group are spread over the nodes in a random order.
@@ -157,7 +152,6 @@ class HvaeModel(mesa.Model):
         self.log = RoundLog(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         # value dynamics
-        self.neighbours = Neighbours(self.edges, n)
         self.initial_theta = self.state.theta.copy()
         self.n_value_changes = np.zeros(n, dtype=np.int64)
         self.payoff_at_last_update = np.zeros(n)
@@ -201,6 +195,32 @@ class HvaeModel(mesa.Model):
                     f"group {group.name!r}: fixed option {group.decider.option} does not exist on "
                     f"every menu (the smallest has {self.schedule.min_size} options)"
                 )
+
+    @property
+    def graph(self):
+        """The network (a networkx graph): the graph of Mesa's space, ``model.space.G``."""
+        return self.space.G
+
+    def _derive_network_arrays(self) -> None:
+        n = self.graph.number_of_nodes()
+        self.edges = edge_array(self.graph)
+        if len(self.edges) == 0:
+            raise NetworkError(
+                f"the {self.scenario.network.kind} network of {n} agents has no edges: nobody can be matched"
+            )
+        self.complete_graph = is_complete(self.graph)
+        self.degree = np.bincount(self.edges.ravel(), minlength=n)
+        self.neighbours = Neighbours(self.edges, n)
+
+    def network_changed(self) -> None:
+        """Re-derive the model's network arrays after the space's connections were changed.
+
+        Matching, payoffs and the value dynamics read arrays derived from ``model.space.G``; after
+        ``model.space.add_connection`` / ``remove_connection`` (e.g. from a visualisation) call this
+        so that the next round plays on the changed network. A run folder's checkpoint rebuilds the
+        network from the scenario, so hand-made changes are not carried across a resume.
+        """
+        self._derive_network_arrays()
 
     def agent_by_id(self, agent_id: int) -> SVOAgent:
         """The Mesa agent of a table's ``agent_id`` (0-based; its ``unique_id`` is ``agent_id + 1``)."""

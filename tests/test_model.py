@@ -182,3 +182,17 @@ def test_mesa_unique_id_is_the_table_agent_id_plus_one() -> None:
         agent = model.agent_by_id(int(agent_id))
         assert agent.agent_id == agent_id and agent.unique_id == agent_id + 1
     assert sorted(a.unique_id for a in model.agents) == list(range(1, model.n_agents + 1))
+
+
+def test_the_network_is_held_once_and_its_arrays_follow_the_mesa_space() -> None:
+    model = HvaeModel(make_scenario(matching="all_edges"))
+    assert model.graph is model.space.G
+    u, v = (int(x) for x in model.edges[0])
+    degree_u = int(model.degree[u])
+    model.space.remove_connection(model.space[u], model.space[v])
+    model.network_changed()
+    assert {u, v} not in [set(e) for e in model.edges.tolist()]
+    assert model.degree[u] == degree_u - 1 and len(model.neighbours.of(u)) == degree_u - 1
+    model.step()
+    rows = model.log.decision_rows().to_pandas().set_index("agent_id")
+    assert rows.loc[u, "n_partners"] == degree_u - 1  # the next round plays on the changed network
