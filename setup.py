@@ -1,6 +1,6 @@
 """Package discovery for hvae (metadata lives in pyproject.toml).
 
-The rooms are folders at the repository root (``agents/``, ``scenarios/``, ``simulation/``,
+The rooms are folders at the repository root (``files/``, ``agents/``, ``scenarios/``, ``simulation/``,
 ``analysis/``, ``experiments/``, ``cli/``; README: Architecture). Each is installed as
 ``hvae.<room>`` together with every subpackage found below it, and with its data files (shipped scenarios, reference tables), so a
 wheel holds exactly what the checkout holds — no hand-kept list to forget a new subpackage in.
@@ -8,7 +8,7 @@ wheel holds exactly what the checkout holds — no hand-kept list to forget a ne
 
 from setuptools import find_packages, setup
 
-ROOMS = ("agents", "scenarios", "simulation", "analysis", "experiments", "cli")
+ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "cli")
 DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
 
 packages: list[str] = []

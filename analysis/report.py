@@ -42,6 +42,7 @@ from hvae.analysis.plots import FIGURES
 from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary, played_slider
+from hvae.files.atomic import write_bytes_atomic
 
 LLM_ACCOUNTING = (
     ("llm_calls", "LLM calls"), ("llm_cache_hits", "cache hits"), ("llm_invalid", "invalid replies"),
@@ -381,7 +382,5 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{page.esc(title)}</title><style>{page.CSS}</style></head><body>"
             + "\n".join(s for s in sections if s) + footer + "</body></html>\n")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(document, encoding="utf-8")
-    os.replace(tmp, out)
+    write_bytes_atomic(out, document.encode("utf-8"))
     return out

@@ -42,7 +42,6 @@ Columns (one row per group, in scenario order):
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ import pandas as pd
 
 from hvae.analysis.rationality import behavioural, decision_scores, slider_profiles, slider_scores
 from hvae.analysis.runfolder import RunFolder
+from hvae.files.atomic import replaced_atomically
 
 #: Files :func:`write_group_table` writes into a run folder.
 GROUP_TABLE_FILES = ("groups.parquet", "groups.csv")
@@ -219,11 +219,10 @@ def write_group_table(run_dir: str | Path, table: pd.DataFrame | None = None) ->
     paths = []
     for name in GROUP_TABLE_FILES:
         target = run_dir / name
-        tmp = target.with_name(f".{name}.tmp")
-        if name.endswith(".parquet"):
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-        os.replace(tmp, target)
+        with replaced_atomically(target) as tmp:
+            if name.endswith(".parquet"):
+                table.to_parquet(tmp, index=False)
+            else:
+                table.to_csv(tmp, index=False)
         paths.append(target)
     return paths

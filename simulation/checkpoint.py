@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hvae.files.atomic import write_bytes_atomic
 from hvae.simulation.store import RunFolderError
 
 if TYPE_CHECKING:
@@ -242,12 +243,7 @@ def save(path: str | Path, state: Checkpoint) -> None:
 
 
 def _write_synced(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    write_bytes_atomic(target, data, sync=True)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -23,7 +23,6 @@ analysed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hvae.files.atomic import replaced_atomically, write_bytes_atomic
 from hvae.simulation.errors import RunFolderError
 
 __all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
@@ -38,17 +38,10 @@ __all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
 PART_TABLES = ("decisions", "rounds", "value_changes")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_parquet_atomic(table: pa.Table, path: Path, **options: Any) -> None:
     """Write a parquet file under a temporary name, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, **options)
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        pq.write_table(table, tmp, **options)
 
 
 #: Part files are short-lived: written fast (no compression, no statistics), merged at the end.
@@ -113,7 +106,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ whole files
     def write_text(self, name: str, text: str) -> None:
-        _atomic_write_bytes(self.path / name, text.encode("utf-8"))
+        write_bytes_atomic(self.path / name, text.encode("utf-8"))
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
@@ -177,9 +170,8 @@ class RunStore:
         target = self.path / f"{name}.parquet"
         if not parts and target.exists():
             return pq.ParquetFile(target).metadata.num_rows
-        tmp = target.with_name(f".{target.name}.tmp")
         rows = 0
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
             if target.exists():  # earlier consolidated rows (a resumed run) come first
                 for batch in pq.ParquetFile(target).iter_batches():
                     writer.write_batch(batch)
@@ -188,7 +180,6 @@ class RunStore:
                 table = pq.read_table(part, schema=schema)
                 writer.write_table(table)
                 rows += table.num_rows
-        os.replace(tmp, target)
         shutil.rmtree(self._parts_dir(name), ignore_errors=True)
         self._part_counts[name] = 0
         parts_root = self.path / "parts"

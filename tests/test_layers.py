@@ -5,6 +5,7 @@ The layers, lowest first (README: Architecture)::
     agents  <-  scenarios  <-  simulation          analysis (reads run folders; uses agents' maths)
                                      ^                  ^
                                      +--- experiments --+   <-   cli
+    files (atomic writes): below every room
 
 A room may import only itself and the rooms it sits on. Every ``import`` statement counts, also
 the ones inside functions (a lazy import is still a dependency), so an upward import anywhere
@@ -22,12 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Each room and the rooms it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
-    "agents": set(),
-    "scenarios": {"agents"},
-    "simulation": {"agents", "scenarios"},
-    "analysis": {"agents"},
-    "experiments": {"agents", "scenarios", "simulation", "analysis"},
-    "cli": {"agents", "scenarios", "simulation", "analysis", "experiments"},
+    "files": set(),
+    "agents": {"files"},
+    "scenarios": {"files", "agents"},
+    "simulation": {"files", "agents", "scenarios"},
+    "analysis": {"files", "agents"},
+    "experiments": {"files", "agents", "scenarios", "simulation", "analysis"},
+    "cli": {"files", "agents", "scenarios", "simulation", "analysis", "experiments"},
 }
 
 

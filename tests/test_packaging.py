@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("agents", "scenarios", "simulation", "analysis", "experiments", "cli")
+ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "cli")
 
 
 def _expected_files() -> set[str]:

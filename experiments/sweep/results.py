@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from hvae.agents.llm.secrets import redact_text
 from hvae.experiments.sweep.spec import PlannedRun, Sweep
+from hvae.files.atomic import replaced_atomically
 
 
 TABLE_NAME = "sweep"
@@ -135,10 +135,8 @@ class SweepTable:
         for column in ("error", "worker"):
             frame[column] = frame[column].astype("string")
         write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), self.out_dir / f"{TABLE_NAME}.parquet")
-        csv = self.out_dir / f"{TABLE_NAME}.csv"
-        tmp = csv.with_name(f".{csv.name}.tmp")
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, csv)
+        with replaced_atomically(self.out_dir / f"{TABLE_NAME}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
 
 
 def _redacted(value: Any) -> Any:

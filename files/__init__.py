@@ -1,0 +1,6 @@
+"""How hvae writes files: the lowest room, shared by every other and importing none of them.
+
+What belongs here: the one way a file is replaced in place (:mod:`~hvae.files.atomic`: written
+under a temporary name, then renamed over the target, so a reader never sees half a file). The run
+folder's store, checkpoints, the per-group table, sweep tables and the HTML report all use it.
+"""
