@@ -101,6 +101,10 @@ ROUND_SCHEMA = pa.schema(
     ]
 )
 
+#: The numeric figures of a rounds row, in the order :meth:`RoundLog._round_figures` stacks them
+#: (names, not positions, map them to ``ROUND_SCHEMA``'s columns).
+ROUND_FIGURES: tuple[str, ...] = tuple(name for name in ROUND_SCHEMA.names if name not in ("grouping", "group"))
+
 VALUE_CHANGE_SCHEMA = pa.schema(
     [
         ("round", pa.int32()),
@@ -275,7 +279,7 @@ class RoundLog:
         ]
 
     def _round_figures(self, deciding, ids, valid, outcome) -> np.ndarray:
-        """One round's figures: an (n_rows, 11) float array, 'round' then ROUND_SCHEMA's numbers."""
+        """One round's figures: an (n_rows, len(ROUND_FIGURES)) float array, columns named by ROUND_FIGURES."""
         model, state = self.model, self.model.state
         n = model.n_agents
         decided = np.zeros(n)
@@ -290,16 +294,20 @@ class RoundLog:
             n_decided = np.bincount(key, decided, k)
             welfare = np.bincount(key, outcome["payoff"], k)
             with np.errstate(divide="ignore", invalid="ignore"):
-                block = np.stack(
-                    [
-                        np.full(k, model.round), count, count / n, n_decided, count - n_decided,
-                        np.bincount(key, invalid, k), welfare, welfare / n_decided,
-                        np.bincount(key, state.cumulative_payoff, k) / count,
-                        grouped_gini(state.cumulative_payoff, key, k, payoff_order),
-                        np.bincount(key, state.theta, k) / count,
-                    ],
-                    axis=1,
-                )
+                figures = {
+                    "round": np.full(k, model.round),
+                    "n_agents": count,
+                    "share": count / n,
+                    "n_decided": n_decided,
+                    "n_idle": count - n_decided,
+                    "n_invalid": np.bincount(key, invalid, k),
+                    "welfare": welfare,
+                    "mean_payoff": welfare / n_decided,
+                    "mean_cumulative_payoff": np.bincount(key, state.cumulative_payoff, k) / count,
+                    "gini_cumulative_payoff": grouped_gini(state.cumulative_payoff, key, k, payoff_order),
+                    "mean_value_angle": np.bincount(key, state.theta, k) / count,
+                }
+            block = np.stack([figures[name] for name in ROUND_FIGURES], axis=1)
             keep = count > 0 if grouping == "category" else np.ones(k, dtype=bool)
             blocks.append(block[keep])
             labels.extend((grouping, name) for name, kept in zip(names, keep) if kept)
@@ -347,16 +355,11 @@ class RoundLog:
             return ROUND_SCHEMA.empty_table()
         figures = np.concatenate(self._rounds)
         labels = [label for round_labels in self._labels for label in round_labels]
-        data: dict[str, Any] = {
-            "round": figures[:, 0].astype(np.int32),
-            "grouping": [g for g, _ in labels],
-            "group": [name for _, name in labels],
-        }
-        numeric = [f for f in ROUND_SCHEMA.names if f not in ("round", "grouping", "group")]
-        for j, name in enumerate(numeric, start=1):
+        data: dict[str, Any] = {"grouping": [g for g, _ in labels], "group": [name for _, name in labels]}
+        for j, name in enumerate(ROUND_FIGURES):
             column = figures[:, j]
             data[name] = column.astype(np.int32) if ROUND_SCHEMA.field(name).type == pa.int32() else column
-        return pa.Table.from_pydict(data, schema=ROUND_SCHEMA)
+        return pa.Table.from_pydict({name: data[name] for name in ROUND_SCHEMA.names}, schema=ROUND_SCHEMA)
 
     def collect_value_changes(self, changes, rule: str) -> None:
         """Record value changes made by the dynamics (see :mod:`hvae.simulation.dynamics`)."""
