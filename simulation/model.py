@@ -26,7 +26,8 @@ does not shift another group's draws::
     model.log.decision_rows()  # a pyarrow Table
 
 **Event loops.** LLM deciders are coroutines; they always run on the model's own private event
-loop, so their clients stay bound to one loop whichever way the model is driven. ``model.step()``
+loop (:mod:`hvae.simulation.event_loop`), so their clients stay bound to one loop whichever way
+the model is driven. ``model.step()``
 works from plain Python (the private loop runs in this thread), from inside a running event loop
 such as Jupyter's or Mesa's Solara visualisation (the private loop runs in a worker thread while
 this thread waits), and async code can ``await model.astep()``, which plays the round in a worker
@@ -36,11 +37,8 @@ thread without blocking the caller's loop. The same seed gives the same round in
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
-from collections.abc import Coroutine
 from collections import deque
-from typing import Any, TypeVar
 
 import mesa
 import numpy as np
@@ -58,15 +56,14 @@ from hvae.agents.tasks import gather_all
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.agent import SVOAgent
-from hvae.simulation.game import decomposed_payoffs
 from hvae.simulation.dynamics import Neighbours, apply_dynamics
+from hvae.simulation.event_loop import PrivateLoop
+from hvae.simulation.game import decomposed_payoffs
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
 from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
 from hvae.simulation.records import RoundLog
 from hvae.simulation.state import PopulationState
-
-T = TypeVar("T")
 
 #: Names of the independent random streams spawned from the scenario seed.
 STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
@@ -150,7 +147,7 @@ class HvaeModel(mesa.Model):
         ]
 
         self.log = RoundLog(self)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.event_loop = PrivateLoop()  # LLM coroutines run here (see hvae.simulation.event_loop)
         # value dynamics
         self.initial_theta = self.state.theta.copy()
         self.n_value_changes = np.zeros(n, dtype=np.int64)
@@ -368,7 +365,7 @@ class HvaeModel(mesa.Model):
             await gather_all(d.ensure_setup() for d in deciders)
 
         try:
-            self._on_private_loop(gather())
+            self.event_loop.run(gather())
         finally:
             for decider in deciders:
                 decider.on_agent_ready = None
@@ -377,24 +374,7 @@ class HvaeModel(mesa.Model):
         async def gather() -> list[Decisions]:
             return await gather_all(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
 
-        return dict(zip(groups, self._on_private_loop(gather())))
-
-    def _on_private_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` to completion on the model's private event loop and return its result.
-
-        With no loop running in this thread the private loop runs here. Inside a running loop
-        (Jupyter, Solara, a coroutine calling :meth:`step`) ``run_until_complete`` would raise
-        "Cannot run the event loop while another loop is running", so the private loop runs in
-        a worker thread and this thread waits for it.
-        """
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self._loop.run_until_complete(coroutine)
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hvae-model-loop") as worker:
-            return worker.submit(self._loop.run_until_complete, coroutine).result()
+        return dict(zip(groups, self.event_loop.run(gather())))
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
         """Decomposed-game payoffs of the round for every agent (zeros for idle agents), added to the totals."""
@@ -418,9 +398,6 @@ class HvaeModel(mesa.Model):
         for decider in self.deciders.values():
             decider.close()
         if self.llm_pool is not None:
-            self._on_private_loop(self.llm_pool.aclose())
+            self.event_loop.run(self.llm_pool.aclose())
             self.llm_pool = None
-        if self._loop is not None:
-            self._on_private_loop(self._loop.shutdown_asyncgens())
-            self._loop.close()
-            self._loop = None
+        self.event_loop.close()
