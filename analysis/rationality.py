@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hvae.agents import svo
+from hvae.agents import slider_checks, svo
 
 
 def menu_options(menus: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -141,7 +141,7 @@ def slider_profiles(decisions: pd.DataFrame) -> pd.DataFrame:
     angles[scored] = svo.slider_angles(choices[scored])
     out["angle"] = angles
     out["category"] = svo.categories(angles)  # None where not scored (NaN angle)
-    out["transitive"] = [svo.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
+    out["transitive"] = [slider_checks.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
     return out[columns]
 
 

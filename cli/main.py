@@ -236,7 +236,7 @@ def scenarios() -> None:
 @friendly_errors
 def slider(choices: str, secondary: str | None, as_json: bool) -> None:
     """Score one set of SVO Slider answers: angle, category, transitivity."""
-    from hvae.agents import svo
+    from hvae.agents import slider_checks, svo
 
     try:
         indices = svo.parse_choices(choices)
@@ -249,12 +249,12 @@ def slider(choices: str, secondary: str | None, as_json: bool) -> None:
         "choices": choices.upper(),
         "angle": round(angle, 4),
         "category": svo.category(angle),
-        "transitive": svo.is_transitive(indices),
+        "transitive": slider_checks.is_transitive(indices),
         "allocations": svo.primary_allocations(indices).tolist(),
     }
     if secondary_indices is not None:
-        result["secondary_distances"] = svo.secondary_distances(secondary_indices)
-        result["prosocial_subtype"] = svo.prosocial_subtype(secondary_indices)
+        result["secondary_distances"] = slider_checks.secondary_distances(secondary_indices)
+        result["prosocial_subtype"] = slider_checks.prosocial_subtype(secondary_indices)
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hvae.agents import svo
+from hvae.agents import slider_checks, svo
 from hvae.agents.deciders import Decider, DecisionRequest, Decisions, History, build_rule_decider
 from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import BackendConfig, model_label
@@ -273,7 +273,7 @@ class Evaluation:
             angles = np.full(n, np.nan)
             angles[scored] = svo.slider_angles(primary[scored])
             transitive = np.full(n, None, dtype=object)
-            transitive[scored] = svo.transitivity(primary[scored])
+            transitive[scored] = slider_checks.transitivity(primary[scored])
             scores = np.full((n, n_items), np.nan)
             chance = np.full((n, n_items), np.nan)
             for k, menu in enumerate(self.schedule.menus):
@@ -299,7 +299,7 @@ class Evaluation:
                     frame[f"item{i}"] = secondary[:, i - 7]
                 subtype = np.full(n, None, dtype=object)
                 complete = usable[:, 6:15].all(axis=1)
-                subtype[complete] = svo.prosocial_subtypes(secondary[complete])
+                subtype[complete] = slider_checks.prosocial_subtypes(secondary[complete])
                 frame["prosocial_subtype"] = subtype
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import assert_user_error
 
-from hvae.agents import svo
+from hvae.agents import slider_checks, svo
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ def test_slider_json(cli, choices: str, angle: float, category: str) -> None:
     payload = json.loads(result.stdout)
     assert payload["angle"] == pytest.approx(angle, abs=0.005)
     assert payload["category"] == category
-    assert payload["transitive"] is svo.is_transitive(svo.parse_choices(choices))
+    assert payload["transitive"] is slider_checks.is_transitive(svo.parse_choices(choices))
 
 
 def test_slider_text_and_intransitive(cli) -> None:

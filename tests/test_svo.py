@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hvae.agents import svo
+from hvae.agents import slider_checks, svo
 
 # Reference profiles (answers to primary items 1..6) and their published angles.
 REFERENCE_ANGLES = [
@@ -61,35 +61,35 @@ def test_endpoint_tables_are_consistent() -> None:
 
 def test_transitive_profiles() -> None:
     # A pure prosocial (item answers nearest the prosocial endpoint) is transitive.
-    assert svo.is_transitive(svo.parse_choices("AIIIAI"))
-    assert svo.is_transitive(svo.parse_choices("AIAAII"))
+    assert slider_checks.is_transitive(svo.parse_choices("AIIIAI"))
+    assert slider_checks.is_transitive(svo.parse_choices("AIAAII"))
 
 
 def test_cyclic_profile_is_intransitive() -> None:
     # Item 1: prosocial > competitive (A); item 2: competitive > individualistic (A);
     # item 6: individualistic > prosocial (A) -> cycle pro > comp > ind > pro.
     choices = svo.parse_choices("AAAAAA")
-    edges = set(svo.preference_edges(choices))
+    edges = set(slider_checks.preference_edges(choices))
     assert {("prosocial", "competitive"), ("competitive", "individualistic"), ("individualistic", "prosocial")} <= edges
-    assert not svo.is_transitive(choices)
+    assert not slider_checks.is_transitive(choices)
 
 
 def test_middle_answers_reveal_no_preference_where_equidistant() -> None:
     # Item 5 option E (75,75) is equidistant from (100,50) and (50,100).
-    edges = svo.preference_edges(svo.parse_choices("AAAAEA"))
+    edges = slider_checks.preference_edges(svo.parse_choices("AAAAEA"))
     assert ("individualistic", "altruistic") not in edges and ("altruistic", "individualistic") not in edges
 
 
 def test_secondary_typology_pure_types() -> None:
     inequality_averse = [i - 1 for i in svo.SECONDARY_IDEALS["inequality_averse"]]
-    assert svo.prosocial_subtype(inequality_averse) == "inequality_averse"
-    assert svo.secondary_distances(inequality_averse)["inequality_averse"] == 0.0
+    assert slider_checks.prosocial_subtype(inequality_averse) == "inequality_averse"
+    assert slider_checks.secondary_distances(inequality_averse)["inequality_averse"] == 0.0
     joint = [9, 5, 1, 9, 5, 9, 5, 1, 1]  # '-' items answered in the middle
     joint = [i - 1 for i in joint]
-    assert svo.secondary_distances(joint)["joint_gain_max"] == 0.0
-    assert svo.prosocial_subtype(joint) == "joint_gain_max"
+    assert slider_checks.secondary_distances(joint)["joint_gain_max"] == 0.0
+    assert slider_checks.prosocial_subtype(joint) == "joint_gain_max"
     individualist = [i - 1 for i in svo.SECONDARY_IDEALS["individualistic"]]
-    assert svo.prosocial_subtype(individualist) is None
+    assert slider_checks.prosocial_subtype(individualist) is None
 
 
 @pytest.mark.parametrize(("theta", "expected"), [(90, 61.39), (45, 45.00), (0, 0.02), (-45, -16.26)])
@@ -145,10 +145,10 @@ def test_utility_is_the_ring_formula(theta: float) -> None:
 def test_vectorised_transitivity_matches_the_graph_check() -> None:
     rng = np.random.default_rng(12)
     profiles = np.vstack([rng.integers(0, 9, size=(3000, 6)), [[0, 8, 0, 0, 8, 8], [8, 0, 8, 8, 0, 0], [0] * 6, [4] * 6]])
-    assert svo.transitivity(profiles).tolist() == [svo.is_transitive(p) for p in profiles]
+    assert slider_checks.transitivity(profiles).tolist() == [slider_checks.is_transitive(p) for p in profiles]
 
 
 def test_vectorised_prosocial_subtypes_match_the_scoring_rule() -> None:
     rng = np.random.default_rng(13)
     answers = np.vstack([rng.integers(0, 9, size=(3000, 9)), [[5, 4, 3, 6, 4, 7, 4, 2, 1], [8, 4, 0, 8, 4, 8, 4, 0, 0]]])
-    assert svo.prosocial_subtypes(answers).tolist() == [svo.prosocial_subtype(a) for a in answers]
+    assert slider_checks.prosocial_subtypes(answers).tolist() == [slider_checks.prosocial_subtype(a) for a in answers]
