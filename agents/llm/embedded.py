@@ -65,14 +65,20 @@ class EmbeddedWorkerDied(ConnectionError):
 
 
 def default_threads() -> int:
-    """llama.cpp threads when the backend names none: all cores but one (at least 1, at most 8).
+    """llama.cpp threads when the backend names none: one per physical core (at most 8).
 
-    llama.cpp's threads spin while they wait for each other, so on a machine whose cores are
-    busy with anything else (the run's own process, a test suite) a thread per core is several
-    times *slower*: on 2 cores with other work running, 2 threads took 5.1 s per decision and 1
-    thread 2.4 s (``benchmarks/bench_embedded.py``). One core is left for everything else.
+    Measured with ``benchmarks/bench_embedded.py`` on 2 cores: on a quiet machine 2 threads make
+    1.2 decisions/s and 1 thread 0.6/s. llama.cpp's threads spin while they wait for each other,
+    though, so when the cores are busy with other work 2 threads fell to 0.35/s while 1 thread
+    kept 0.65/s: set ``n_threads: 1`` on a shared machine.
     """
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
+        cores = None
+    return max(1, min(8, cores or os.cpu_count() or 1))
 
 
 def describe_exit(returncode: int | None) -> str:

@@ -110,6 +110,7 @@ def load_model(config: dict[str, Any]):
         n_threads=threads,
         n_threads_batch=threads,
         seed=int(config.get("seed", 0)) & 0x7FFFFFFF,
+        flash_attn=True,  # measured ~8% faster prompt processing for SmolLM2 on 2 cores
         verbose=False,
     )
 

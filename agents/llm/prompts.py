@@ -124,15 +124,17 @@ def decision_prompt(
 ) -> str:
     """Step 4: one decision (options already in display order)."""
     letters = LETTERS[: len(options_shown)]
+    # What stays the same from one decision to the next (the instruction and the agent's goal)
+    # comes first and the round's own parts after it, so every decision of an agent shares the
+    # longest possible prefix with its last one: a local model's KV cache then skips that part.
     parts = [
-        f"Round {round_index + 1}. Choose one option. In each option the first number is the coins you get "
-        "and the second number is the coins the other participant gets.",
-        format_options(options_shown),
+        "Choose one option. In each option the first number is the coins you get and the second number is "
+        f"the coins the other participant gets. Remember your goal: {goal.strip() or FIXED_GOAL}",
+        f"Round {round_index + 1}:\n{format_options(options_shown)}",
     ]
     history_text = format_history(history)
     if history_text:
         parts.append(history_text)
-    parts.append(f"Remember your goal: {goal.strip() or FIXED_GOAL}")
     parts.append(answer_instruction(letters, structured))
     return "\n\n".join(parts)
 
