@@ -34,6 +34,9 @@ COMPACT_COLUMNS: list[tuple[str, str, str | None]] = [
 
 SLIDER_COLUMNS = ("slider_pair", "n_profiles", "slider_angle", "attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr")
 
+#: Width of the revealed-angle column: longer cells put their interval on a second line.
+REVEALED_WIDTH = 14
+
 SUMMARY_CAPTION = (
     "Figures use valid decisions only (fallback choices of unusable replies are excluded), scored against the "
     "value in force when decided. decision VR: 1 = always the best option for the agent's own value (the "
@@ -50,6 +53,17 @@ def _pair(value: float, chance: float) -> str:
     return "–" if value != value else f"{value:.3f} / {chance:.3f}"
 
 
+def _two_lines(text: str, width: int = REVEALED_WIDTH) -> str:
+    """A long revealed-angle cell broken before its interval, never inside it."""
+    if len(text) <= width:
+        return text
+    for mark in (" (", " ["):
+        if mark in text:
+            head, tail = text.split(mark, 1)
+            return f"{head}\n{mark.strip()}{tail}"
+    return text
+
+
 def summary_table_data(run_dir: Path, table=None):
     """(run, the per-group table with the display-only columns added, the LLM groups' position bias)."""
     from hvae.analysis.position import position_bias
@@ -61,8 +75,7 @@ def summary_table_data(run_dir: Path, table=None):
     table = (group_summary(run) if table is None else table).copy()
     if "revealed_theta" in table:
         table["revealed"] = [
-            # a no-break space inside the brackets: a narrow cell wraps before "(", never inside
-            format_revealed(t, lo, hi, ident).replace(", ", ",\u00a0")
+            _two_lines(format_revealed(t, lo, hi, ident))
             for t, lo, hi, ident in zip(table["revealed_theta"], table["revealed_ci_low"],
                                         table["revealed_ci_high"], table["revealed_identification"])
         ]
@@ -95,6 +108,9 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
         columns = [c for c in columns if c[0] not in SLIDER_COLUMNS]
     if table_data["first_share"].isna().all():
         columns = [c for c in columns if c[0] != "first_share"]
+    all_valid = not (table_data["invalid_rate"].fillna(0) > 0).any()
+    if not wide and all_valid:
+        columns = [c for c in columns if c[0] != "invalid_rate"]  # all 0%: said below the table
     table = Table(
         title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
         f"(status: {summary['status']})",
@@ -105,7 +121,7 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
     for key, header, fmt in columns:
         right = fmt is not None or key.endswith("_pair")
         table.add_column(header, justify="right" if right else "left", no_wrap=key != "revealed",
-                         min_width=10 if key == "revealed" else None)
+                         min_width=REVEALED_WIDTH if key == "revealed" else None)
     for _, row in table_data.iterrows():
         cells = []
         for key, _, fmt in columns:
@@ -121,7 +137,8 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
     if not console.is_terminal:
         console = Console(width=100 if not wide else 200)
     console.print(table)
-    console.print(escape(SUMMARY_CAPTION), style="dim", highlight=False)
+    caption = SUMMARY_CAPTION + (" Every decision was valid (no unusable replies)." if all_valid else "")
+    console.print(escape(caption), style="dim", highlight=False)
     for line in headline_lines(table_data, bias):
         console.print(escape(line), highlight=False)
     if any(decider == "llm" for decider in table_data["decider"]):

@@ -9,8 +9,8 @@ population can mix models. Three kinds:
     take the run down. Offline, no key. Decision replies are constrained by a grammar to one
     letter of the menu (``structured: letter``). ``prompt_cache_mb`` (256) bounds the KV states kept
     so an agent's setup conversation is not processed again on every call; ``n_ctx`` (2048) and
-    ``n_threads`` (all cores but one: llama.cpp's threads spin-wait, so a thread per busy core is
-    several times slower). **This model is value-blind** (it answers the first option
+    ``n_threads`` (one per physical core; on a busy machine 1 is faster, see
+    :func:`~hvae.agents.llm.embedded.default_threads`). **This model is value-blind** (it answers the first option
     whatever value it holds): it proves the pipeline runs and is never evidence about values.
     ``model_path`` points at another GGUF.
 ``openai``
