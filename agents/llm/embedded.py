@@ -184,7 +184,7 @@ class EmbeddedClient(ChatCompletionClient):
             self._process = None
             raise EmbeddedWorkerDied(f"the embedded model worker did not answer within {timeout:g} s while {while_}; it was stopped")
         line = process.stdout.readline()
-        if not line:
+        if not line.endswith("\n"):  # nothing, or half a reply: the worker ended mid-answer
             raise self._died(process, while_)
         return json.loads(line)
 
