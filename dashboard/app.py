@@ -62,11 +62,11 @@ def start(scenario) -> None:
     """Replace the tab's model by one built from ``scenario`` (the old one is closed)."""
     old = session.value
     new = DashboardSession(scenario)
-    session.value = new
+    message.value = None
     controls.value = Controls.of(scenario)
     redraw_every.value = new.redraw_every
     view.value = new.view
-    message.value = None
+    session.value = new
     if old is not None:
         old.close()
 
@@ -106,6 +106,11 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def Alert(kind: str, text: str, css_class: str):
+    """A coloured message box (vuetify's alert; ``solara.Error`` 1.58 fails with the installed ipyvuetify)."""
+    return solara.v.Alert(type=kind, outlined=True, children=[text], class_=css_class)
+
+
 @solara.component
 def Plot(draw, current: View, layout=None):
     """One figure as a PNG, redrawn only when the view changes."""
@@ -115,7 +120,7 @@ def Plot(draw, current: View, layout=None):
 
 @solara.component
 def Figures(current: View):
-    layout = solara.use_memo(lambda: figures.network_layout(current.n_agents, current.edges), [session.value])
+    layout = solara.use_memo(lambda: figures.network_layout(current.n_agents, current.edges), [current.model_key])
     with solara.Columns([1, 1]):
         with solara.Column():
             Plot(figures.network_figure, current, layout)
@@ -125,7 +130,9 @@ def Figures(current: View):
             Plot(figures.vr_figure, current)
     solara.Text(f"Latest decisions (round {current.round}, first {len(current.latest)} rows)", style={"font-weight": "bold"})
     if len(current.latest):
-        solara.DataFrame(current.latest, items_per_page=12)
+        # built from numbers and group names (validated: letters, digits, _.-); escaped all the same
+        html = current.latest.to_html(index=False, float_format=lambda x: f"{x:.1f}", classes="hvae-latest", border=0)
+        solara.HTML(tag="div", unsafe_innerHTML=html, style={"font-size": "0.8em", "overflow-x": "auto"})
     else:
         solara.Text("no round played yet")
 
@@ -228,8 +235,9 @@ def Page():
             ParametersCard()
         with solara.Column():
             if message.value:
-                solara.Error(message.value, classes=["hvae-error"])
+                Alert("error", message.value, "hvae-error")
             if view.value is not None:
                 if current is not None and current.scenario.uses_llm:
-                    solara.Info(f"LLM groups present: a round waits for their replies ({view.value.llm_calls} LLM calls so far).")
+                    Alert("info", f"LLM groups present: a round waits for their replies ({view.value.llm_calls} LLM calls so far).",
+                          "hvae-llm")
                 Figures(view.value)

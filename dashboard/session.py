@@ -24,6 +24,7 @@ per-round population figures.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -162,6 +163,7 @@ class View:
     vr_by_group: pd.DataFrame  # group → decision_vr, chance_vr, ceiling_vr, n (scored decisions)
     latest: pd.DataFrame  # the latest round's decisions (first LATEST_ROWS rows)
     llm_calls: int = 0
+    model_key: int = 0  # which session's model this is a view of (the network layout is kept per model)
 
 
 @dataclass
@@ -192,6 +194,8 @@ class _Totals:
         return pd.DataFrame(rows, columns=["group", "decision_vr", "chance_vr", "ceiling_vr", "n"])
 
 
+_MODEL_KEYS = itertools.count(1)
+
 LATEST_COLUMNS = ["round", "agent_id", "group", "value_angle", "partner_id", "menu_id", "choice", "self_amount", "other_amount", "payoff", "valid"]
 
 
@@ -206,6 +210,7 @@ class DashboardSession:
     def __init__(self, scenario: Scenario, model_factory: Callable[[Scenario], HvaeModel] = HvaeModel) -> None:
         self.scenario = scenario
         self.model = model_factory(scenario)
+        self.key = next(_MODEL_KEYS)
         self.lock = threading.Lock()  # one round at a time; held while a round is played
         self.redraw_every = default_redraw_every(self.model.n_agents)
         self._menus = menus_table(self.model).to_pandas()
@@ -284,6 +289,7 @@ class DashboardSession:
             vr_by_group=self._totals.table(model.group_names),
             latest=self._latest.copy(),
             llm_calls=_llm_calls(model),
+            model_key=self.key,
         )
 
 
