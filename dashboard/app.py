@@ -128,7 +128,8 @@ def Figures(current: View):
         with solara.Column():
             Plot(figures.shares_figure, current)
             Plot(figures.vr_figure, current)
-    solara.Text(f"Latest decisions (round {current.round}, first {len(current.latest)} rows)", style={"font-weight": "bold"})
+    solara.Text(f"Latest decisions (round {current.round}, first {len(current.latest)} rows; "
+                "the round column counts from 0, as in decisions.parquet)", style={"font-weight": "bold"})
     if len(current.latest):
         # built from numbers and group names (validated: letters, digits, _.-); escaped all the same
         html = current.latest.to_html(index=False, float_format=lambda x: f"{x:.1f}", classes="hvae-latest", border=0)
@@ -192,7 +193,7 @@ def ParametersCard():
     with solara.Card("Model parameters"):
         solara.Text("Population shares (0 leaves a group out)")
         for name, share in values.shares.items():
-            solara.SliderFloat(name, value=share, min=0.0, max=1.0, step=0.05, thumb_label="always",
+            solara.SliderFloat(f"{name} ({share:.2f})", value=share, min=0.0, max=1.0, step=0.05,
                                on_value=lambda v, name=name: set_share(name, v))
         solara.InputInt("population size", value=values.size, continuous_update=False,
                         on_value=lambda v: controls.set(replace(controls.value, size=v)), classes=["hvae-size"])
@@ -228,7 +229,7 @@ def Page():
     current = session.value
     title = current.scenario.name if current is not None else config.scenario
     solara.Title(f"hvae dashboard: {title}")
-    with solara.Columns([1, 3], style={"align-items": "flex-start"}):
+    with solara.Columns([1, 3], style={"align-items": "flex-start", "padding": "8px 16px"}):
         with solara.Column(style={"min-width": "300px"}):
             solara.Text(f"hvae dashboard — {title}", style={"font-size": "1.3em", "font-weight": "bold"})
             ControlsCard()
