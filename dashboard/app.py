@@ -227,6 +227,18 @@ def Page():
 
     solara.use_memo(first_model, [])
     current = session.value
+    # When the tab's session ends (the tab closed), release its model: LLM worker processes, clients.
+    latest = solara.use_ref(None)
+    latest.current = current
+
+    def close_when_gone():
+        def close() -> None:
+            if latest.current is not None:
+                latest.current.close()
+
+        return close
+
+    solara.use_effect(close_when_gone, [])
     title = current.scenario.name if current is not None else config.scenario
     solara.Title(f"hvae dashboard: {title}")
     with solara.Columns([1, 3], style={"align-items": "flex-start", "padding": "8px 16px"}):

@@ -52,40 +52,36 @@ def network_figure(view: View, layout: np.ndarray) -> Figure:
     return figure
 
 
-def shares_figure(view: View) -> Figure:
-    """Share of the population holding each value category, after each round."""
+def _lines_figure(frame, colors: dict[str, str], title: str, ylabel: str) -> tuple[Figure, object]:
+    """One line per column of ``frame`` (x = its index, rounds played) that has a colour."""
     figure = Figure(figsize=SMALL, layout="constrained")
     axes = figure.add_subplot()
-    shares = view.shares
-    for name in CATEGORY_ORDER:
-        if name in shares:
-            axes.plot(shares.index, shares[name], color=CATEGORY_COLORS[name], label=name, marker="o", markersize=2.5)
-    axes.set_ylim(-0.02, 1.02)
+    for name, color in colors.items():
+        if name in frame:
+            axes.plot(frame.index, frame[name], color=color, label=name, marker="o", markersize=2.5)
     axes.set_xlabel("rounds played", fontsize=8)
-    axes.set_ylabel("share of agents", fontsize=8)
-    axes.set_title("value shares over time", fontsize=9)
-    axes.legend(fontsize=7, frameon=False)
+    axes.set_ylabel(ylabel, fontsize=8)
+    axes.set_title(title, fontsize=9)
     axes.tick_params(labelsize=7)
+    if len(frame):
+        axes.legend(fontsize=7, frameon=False)
+    else:
+        axes.text(0.5, 0.5, "no round played yet", ha="center", va="center", transform=axes.transAxes, fontsize=8)
+    return figure, axes
+
+
+def shares_figure(view: View) -> Figure:
+    """Share of the population holding each value category, after each round."""
+    figure, axes = _lines_figure(view.shares, {name: CATEGORY_COLORS[name] for name in CATEGORY_ORDER},
+                                 "value shares over time", "share of agents")
+    axes.set_ylim(-0.02, 1.02)
     return figure
 
 
 def payoff_figure(view: View) -> Figure:
     """Mean payoff of each group in each round."""
-    figure = Figure(figsize=SMALL, layout="constrained")
-    axes = figure.add_subplot()
-    payoffs = view.mean_payoff
-    colors = series_colors(view.group_names)
-    for group in view.group_names:
-        if group in payoffs:
-            axes.plot(payoffs.index, payoffs[group], color=colors[group], label=group, marker="o", markersize=2.5)
-    axes.set_xlabel("rounds played", fontsize=8)
-    axes.set_ylabel("mean payoff in the round", fontsize=8)
-    axes.set_title("mean payoff by group", fontsize=9)
-    if len(payoffs):
-        axes.legend(fontsize=7, frameon=False)
-    else:
-        axes.text(0.5, 0.5, "no round played yet", ha="center", va="center", transform=axes.transAxes, fontsize=8)
-    axes.tick_params(labelsize=7)
+    figure, _ = _lines_figure(view.mean_payoff, series_colors(view.group_names), "mean payoff by group",
+                              "mean payoff in the round")
     return figure
 
 

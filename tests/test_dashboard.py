@@ -144,3 +144,17 @@ def test_figures_draw_from_a_view() -> None:
 )
 def test_cli_bad_scenario_is_one_line_before_any_server(cli, args, fragment) -> None:
     assert_user_error(cli("dashboard", *args, "--port", "1"), fragment)
+
+
+def test_without_the_dashboard_extra_the_command_says_what_to_install(monkeypatch, capsys) -> None:
+    import hvae.cli.dashboard as command
+    from hvae.cli.main import main
+
+    monkeypatch.setattr(command, "solara_available", lambda: False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["dashboard", "oracle_population"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        'hvae: error: the dashboard needs its optional dependencies: pip install "hvae[dashboard]" '
+        '(in a checkout: pip install -e ".[dashboard]")'
+    )
