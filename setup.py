@@ -8,7 +8,7 @@ wheel holds exactly what the checkout holds — no hand-kept list to forget a ne
 
 from setuptools import find_packages, setup
 
-ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "cli")
+ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "dashboard", "cli")
 DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
 
 packages: list[str] = []

@@ -10,6 +10,7 @@
     hvae summary RUN_DIR [--json]
     hvae validate SCENARIO.yaml [--set ...]
     hvae scenarios
+    hvae dashboard SCENARIO [--port PORT] [--host HOST] [--set ...]
     hvae slider --choices AIAAII [--json]
 
 User errors (a bad file, argument or value, a folder another process is writing) print one line
@@ -32,6 +33,7 @@ import click
 
 from hvae.agents.llm.health import BackendUnhealthy
 from hvae.agents.llm.secrets import redact_text
+from hvae.cli.dashboard import dashboard
 from hvae.cli.errors import EXIT_USER_ERROR, UserError, friendly_errors
 from hvae.cli.evaluate import evaluate
 from hvae.cli.options import SET_HELP, cache_overrides, default_out_dir
@@ -275,6 +277,7 @@ def _valid_letters(text: str) -> bool:
 
 cli.add_command(evaluate)
 cli.add_command(sweep)
+cli.add_command(dashboard)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ The layers, lowest first (README: Architecture)::
     agents  <-  scenarios  <-  simulation          analysis (reads run folders; uses agents' maths)
                                      ^                  ^
                                      +--- experiments --+   <-   cli
+                                     +--- dashboard ----+   <-   cli
     files (atomic writes): below every room
 
 A room may import only itself and the rooms it sits on. Every ``import`` statement counts, also
@@ -29,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "simulation": {"files", "agents", "scenarios"},
     "analysis": {"files", "agents"},
     "experiments": {"files", "agents", "scenarios", "simulation", "analysis"},
-    "cli": {"files", "agents", "scenarios", "simulation", "analysis", "experiments"},
+    "dashboard": {"files", "agents", "scenarios", "simulation", "analysis"},
+    "cli": {"files", "agents", "scenarios", "simulation", "analysis", "experiments", "dashboard"},
 }
 
 

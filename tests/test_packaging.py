@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "cli")
+ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "dashboard", "cli")
 
 
 def _expected_files() -> set[str]:
