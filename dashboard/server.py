@@ -19,7 +19,7 @@ from dataclasses import dataclass
 #: Environment variable carrying the dashboard's configuration from the CLI to the page.
 CONFIG_ENV = "HVAE_DASHBOARD_CONFIG"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+DEFAULT_PORT = 8521  # Mesa's classic visualisation port; 8765 is the oracle server's (validity_demo)
 
 
 @dataclass(frozen=True)
