@@ -19,7 +19,8 @@ figures included (``benchmarks/bench_evaluate.py``). Repeats of LLM agents run c
 within their backend's ``max_concurrency``.
 
 Outputs (one folder): ``evaluation.parquet`` (one row per repeat: answers, angle, category,
-transitivity, decision VR, slider VR, invalid answers), ``answers.parquet`` (one row per item
+transitivity, decision VR, slider VR, the value-blind first-option chooser's decision and slider VR
+on the same displays, invalid answers), ``answers.parquet`` (one row per item
 answer with the option order shown and the raw reply), ``evaluation_summary.parquet`` / ``.csv``
 (one row per cell, see :mod:`hvae.analysis.evaluation`), ``summary.json``, ``transcripts.jsonl``
 and ``llm_agents.parquet`` for LLM agents, and figures.
@@ -276,6 +277,8 @@ class Evaluation:
             transitive[scored] = slider_checks.transitivity(primary[scored])
             scores = np.full((n, n_items), np.nan)
             chance = np.full((n, n_items), np.nan)
+            position = np.full((n, n_items), np.nan)  # the value-blind first-option chooser, same displays
+            first = np.stack([_first_shown(answers[k], n) for k in range(n_items)], axis=1)
             for k, menu in enumerate(self.schedule.menus):
                 normalised = normalised_utilities(cell.theta, menu.options)[0]
                 if np.isnan(normalised).any():  # every option equal for this value: not scored
@@ -283,6 +286,11 @@ class Evaluation:
                 counted = usable[:, k]
                 scores[counted, k] = normalised[choices[counted, k]]
                 chance[counted, k] = normalised.mean()
+                shown = counted & (first[:, k] >= 0)
+                position[shown, k] = normalised[first[shown, k]]
+            blind_scored = scored & (first[:, :6] >= 0).all(axis=1)
+            blind_angles = np.full(n, np.nan)
+            blind_angles[blind_scored] = svo.slider_angles(first[blind_scored, :6])
             frame = pd.DataFrame({
                 "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
                 "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
@@ -292,6 +300,8 @@ class Evaluation:
                 "attainable_angle": svo.attainable_angle(cell.theta),
                 "slider_vr": svo.slider_vr(angles, np.full(n, cell.theta)),
                 "decision_vr": _row_means(scores), "chance_vr": _row_means(chance),
+                "position_vr": _row_means(position),
+                "position_slider_vr": svo.slider_vr(blind_angles, np.full(n, cell.theta)),
             })
             if self.plan.secondary:
                 secondary = choices[:, 6:15]
@@ -307,6 +317,12 @@ class Evaluation:
 
 #: Per-answer LLM metadata kept in ``answers.parquet`` (None for rule deciders).
 _ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s")
+
+
+def _first_shown(decisions: Decisions, n: int) -> np.ndarray:
+    """The option shown first to each repeat (from ``shown_order``); −1 where no display was recorded."""
+    orders = decisions.metadata.get("shown_order") or [None] * n
+    return np.array([int(o.split(",", 1)[0]) if isinstance(o, str) and o else -1 for o in orders], dtype=np.int64)
 
 
 def _row_means(values: np.ndarray) -> np.ndarray:
