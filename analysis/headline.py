@@ -54,7 +54,7 @@ def headline_lines(groups: pd.DataFrame, bias: pd.DataFrame | None = None) -> li
         sentence = f"LLM agents: {_vr_phrase(llm)}"
         vr, position = _pooled(llm, "decision_vr"), _pooled(llm, "position_vr")
         if not np.isnan(position):
-            sentence += f"; a value-blind chooser always taking the option shown first would score {position:.3f} on the same displays"
+            sentence += f"; always taking the option shown first, whatever the value, would score {position:.3f} on the same displays"
         if bias is not None and not bias.empty and "group" in bias:
             rows = bias[bias["group"].isin(llm["group"])]
             n = int(rows["n_valid"].sum())
