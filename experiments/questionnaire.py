@@ -64,6 +64,7 @@ class EvaluationPlan:
     order: str = "reverse_half"
     backend: str = "embedded"
     backends: dict[str, BackendConfig] = field(default_factory=dict)
+    llm_backends: list[str] = field(default_factory=list)  #: several models in one evaluation (default: [backend])
     seed: int = 0
     cache_enabled: bool = True
     cache_path: str | None = None
@@ -124,33 +125,40 @@ class Evaluation:
 
             cache = ResponseCache(plan.cache_path or default_cache_dir()) if plan.cache_enabled else None
             self.pool = BackendPool(dict(plan.backends), cache=cache)
-            self.pool.check(plan.backend)
+            for name in self.models:
+                self.pool.check(name)
         self.rng = np.random.default_rng(plan.seed)
         self.cells = self._build_cells()
+
+    @property
+    def models(self) -> list[str]:
+        """The LLM backends evaluated (one leaderboard row each)."""
+        return list(self.plan.llm_backends) or [self.plan.backend]
 
     def _build_cells(self) -> list[Cell]:
         cells, next_id = [], 0
         plan = self.plan
         for agent in plan.agents:
-            for value in plan.values:
-                label, theta, name = _value_label(value)
-                for goal in plan.goal_prompting if agent == "llm" else [None]:
-                    ids = np.arange(next_id, next_id + plan.repeats)
-                    next_id += plan.repeats
-                    decider, model = self._decider(agent, label, name, goal)
-                    decider.setup(ids, np.full(plan.repeats, theta))
-                    cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
+            for backend in self.models if agent == "llm" else [None]:
+                for value in plan.values:
+                    label, theta, name = _value_label(value)
+                    for goal in plan.goal_prompting if agent == "llm" else [None]:
+                        ids = np.arange(next_id, next_id + plan.repeats)
+                        next_id += plan.repeats
+                        decider, model = self._decider(agent, label, name, goal, backend)
+                        decider.setup(ids, np.full(plan.repeats, theta))
+                        cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
         return cells
 
-    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None) -> tuple[Decider, str]:
+    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None, backend: str | None) -> tuple[Decider, str]:
         if agent == "llm":
             from hvae.agents.llm.decider import LLMDecider
 
-            config = LLMConfig(kind="llm", backend=self.plan.backend, goal_prompting=goal, order=self.plan.order)
+            config = LLMConfig(kind="llm", backend=backend, goal_prompting=goal, order=self.plan.order)
             decider = LLMDecider(
                 config, self.pool, group=f"{label}-{'goal' if goal else 'fixed_goal'}", value_name=name, run_seed=self.plan.seed
             )
-            return decider, f"{self.plan.backend}:{model_label(self.pool.config(self.plan.backend))}"
+            return decider, f"{backend}:{model_label(self.pool.config(backend))}"
         configs = {"oracle": OracleConfig(kind="oracle"), "random": RandomConfig(kind="random"), "reciprocal": ReciprocalConfig(kind="reciprocal")}
         return build_rule_decider(configs[agent]), agent
 
@@ -179,6 +187,7 @@ class Evaluation:
         complete.
         """
         from hvae.analysis.evaluation import radar_chart, ring_plot, summarise_evaluation
+        from hvae.analysis.leaderboard import menus_of, write_leaderboard
 
         store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -199,6 +208,7 @@ class Evaluation:
             records = [r for cell in self.cells if hasattr(cell.decider, "setup_records") for r in cell.decider.setup_records()]
             if records:
                 store.write_frame("llm_agents", pd.DataFrame(records))
+            write_leaderboard(store.path, table, answers, menus_of(self.schedule), figures=figures)
             if figures:
                 radar_chart(table, store.path / "figures", "slider_vr")
                 radar_chart(table, store.path / "figures", "decision_vr")
@@ -316,7 +326,7 @@ class Evaluation:
 
 
 #: Per-answer LLM metadata kept in ``answers.parquet`` (None for rule deciders).
-_ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s")
+_ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s", "tokens_in", "tokens_out")
 
 
 def _first_shown(decisions: Decisions, n: int) -> np.ndarray:
