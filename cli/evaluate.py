@@ -116,7 +116,8 @@ def evaluate(
     print_evaluation_table(table, "llm" in agent_list and any(_backend_is_embedded(m, backends) for m in models))
     board = pd.read_parquet(path / "leaderboard.parquet")
     print_leaderboard(board)
-    click.echo(f"leaderboard: {path / 'leaderboard.md'} (and .csv, .parquet, .html); per model: {path / 'models'}")
+    click.echo(f"leaderboard: {path / 'leaderboard.md'} (also .csv, .parquet, .html)")
+    click.echo(f"per-model tables: {path / 'models'}; figures: {path / 'figures'}")
     click.echo(f"evaluation folder: {path}")
 
 
