@@ -36,7 +36,7 @@ from hvae.agents import svo
 from hvae.analysis.intervals import t_interval
 from hvae.analysis.palette import category_color, series_colors
 
-CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
+CELL_KEYS = ["agent", "model", "probe", "value", "value_angle", "goal_prompting"]
 RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
 
 
@@ -63,11 +63,13 @@ def _shares(values: pd.Series, names: list[str]) -> dict[str, float]:
 def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
     """One row per (agent, model, value, goal prompting); see the module docstring."""
     rows = []
+    if "probe" not in repeats:  # tables written before the validity probes
+        repeats = repeats.assign(probe="standard")
     for key, part in repeats.groupby(CELL_KEYS, sort=False, dropna=False):
         angles = part["angle"].to_numpy(dtype=float)
         scored = np.isfinite(angles)
         low, high = _t_interval(angles)
-        theta = float(key[3])
+        theta = float(key[CELL_KEYS.index("value_angle")])
         row = dict(zip(CELL_KEYS, key))
         row.update(
             repeats=len(part),

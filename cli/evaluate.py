@@ -55,6 +55,11 @@ def _load_backends(path: Path | None) -> tuple[dict, dict]:
     help="Option order shown to LLMs: fixed, reversed for a random half, or shuffled.",
 )
 @click.option("--baselines", is_flag=True, help="Add the random (chance) and oracle (ceiling) rows.")
+@click.option("--paraphrases", is_flag=True, help="Probe: three more wordings of each category value (VR spread across wordings).")
+@click.option("--placement", is_flag=True, help="Probe: the value in the system message instead of the first user turn.")
+@click.option("--disguised", is_flag=True, help="Probe: slider items with moved numbers in another order (contamination indicator).")
+@click.option("--dictator", is_flag=True, help="Probe: split 100 coins, beside human reference figures.")
+@click.option("--validity", is_flag=True, help="All four probes.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (must not exist or be empty).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON array on stdout.")
@@ -63,8 +68,8 @@ def _load_backends(path: Path | None) -> tuple[dict, dict]:
 @friendly_errors
 def evaluate(
     agents: str, backend: str, scenario_file: Path | None, values: str, goal_prompting: str, repeats: int,
-    secondary: bool, order: str, baselines: bool, seed: int, out_dir: Path | None, as_json: bool,
-    no_cache: bool, cache_dir: Path | None,
+    secondary: bool, order: str, baselines: bool, paraphrases: bool, placement: bool, disguised: bool, dictator: bool,
+    validity: bool, seed: int, out_dir: Path | None, as_json: bool, no_cache: bool, cache_dir: Path | None,
 ) -> None:
     """The HVAE protocol: fresh agents answer the SVO Slider under the paper's prompting pipeline."""
     from hvae.analysis.evaluation import json_rows
@@ -76,6 +81,8 @@ def evaluate(
     backends, cache = _load_backends(scenario_file)
     known = {"embedded", *backends}
     models = list(dict.fromkeys(b.strip() for b in backend.split(",") if b.strip()))
+    if (paraphrases or placement or disguised or dictator or validity) and "llm" not in agent_list:
+        raise UserError("the validity probes (--paraphrases, --placement, --disguised, --dictator, --validity) need --agent llm")
     if "llm" in agent_list:
         if not models:
             raise UserError("--backend: give at least one backend name")
@@ -88,6 +95,8 @@ def evaluate(
         goal_prompting={"both": [True, False], "on": [True], "off": [False]}[goal_prompting],
         repeats=repeats, secondary=secondary, order=_ORDERS[order], backend=models[0] if models else "embedded",
         backends=backends, llm_backends=models, seed=seed,
+        probes=[name for name, on in (("paraphrases", paraphrases), ("placement", placement), ("disguised", disguised),
+                                      ("dictator", dictator)) if on or validity],
         cache_enabled=not no_cache and cache.get("enabled", True),
         cache_path=str(cache_dir) if cache_dir else cache.get("path"),
     )
@@ -116,6 +125,8 @@ def evaluate(
     print_evaluation_table(table, "llm" in agent_list and any(_backend_is_embedded(m, backends) for m in models))
     board = pd.read_parquet(path / "leaderboard.parquet")
     print_leaderboard(board)
+    if (path / "validity.csv").exists():
+        print_validity(pd.read_csv(path / "validity.csv"), pd.read_csv(path / "dictator.csv"))
     click.echo(f"leaderboard: {path / 'leaderboard.md'} (also .csv, .parquet, .html)")
     click.echo(f"per-model tables: {path / 'models'}; figures: {path / 'figures'}")
     click.echo(f"evaluation folder: {path}")
@@ -207,3 +218,37 @@ def print_leaderboard(board) -> None:
     console = _console()
     console.print(out)
     console.print(LEADERBOARD_NOTE, style="dim", highlight=False)
+
+
+def print_validity(table, dictator) -> None:
+    """The probes' headline figures per model (mean over values; per value in validity.csv), in 100 columns."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(title="Validity probes (mean over values; per value: validity.csv)", box=box.SIMPLE_HEAD, pad_edge=False,
+                padding=(0, 1, 0, 0))
+    columns = [("model", "model", None), ("vr_standard", "VR\nstandard", ".3f"), ("wording_spread", "wording\nspread", ".3f"),
+               ("placement_effect", "system −\nuser", "+.3f"), ("contamination", "original −\ndisguised", "+.3f"),
+               ("contamination_slider", "same,\nslider VR", "+.3f")]
+    for key, header, _ in columns:
+        out.add_column(header, justify="left" if key == "model" else "right", overflow="fold", max_width=30 if key == "model" else None)
+    for _, row in table[table["value"] == "all"].iterrows():
+        out.add_row(str(row["model"]), *[_cell(row.get(key), fmt) for key, _, fmt in columns[1:]])
+    console = _console()
+    console.print(out)
+    console.print(
+        "wording spread: max − min decision VR over the standard wording and three paraphrases; system − user: VR "
+        "with the value in the system message minus in the first user turn; original − disguised: VR on the "
+        "published slider items minus on items with moved numbers (a contamination indicator). Near 0 = robust.",
+        style="dim", highlight=False,
+    )
+    if not dictator.empty:
+        small = Table(title="Dictator probe: split 100 coins (humans: no value given)", box=box.SIMPLE_HEAD, pad_edge=False,
+                      padding=(0, 1, 0, 0))
+        for header in ("who", "value", "n", "mean given", "give 0", "give half"):
+            small.add_column(header, justify="left" if header in ("who", "value") else "right", overflow="fold",
+                             max_width=30 if header == "who" else None)
+        for _, r in dictator.iterrows():
+            small.add_row(str(r["source"]), str(r["value"]), str(int(r["n"])), f"{r['mean_given_share']:.1%}",
+                          f"{r['share_give_nothing']:.1%}", f"{r['share_give_half']:.1%}")
+        console.print(small)

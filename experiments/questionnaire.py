@@ -46,10 +46,11 @@ from hvae.agents.llm.config import LLMConfig
 from hvae.agents.llm.secrets import redact_text
 from hvae.agents.values import FixedAngle, parse_value
 from hvae.scenarios.errors import ScenarioError
-from hvae.simulation.menus import slider_schedule
+from hvae.simulation.menus import MenuSchedule, slider_schedule
 from hvae.simulation.store import RunStore
 
 AGENT_KINDS = ("llm", "oracle", "random", "reciprocal")
+PROBES = ("paraphrases", "placement", "disguised", "dictator")  #: the validity probes (LLM agents only)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class EvaluationPlan:
     backend: str = "embedded"
     backends: dict[str, BackendConfig] = field(default_factory=dict)
     llm_backends: list[str] = field(default_factory=list)  #: several models in one evaluation (default: [backend])
+    probes: list[str] = field(default_factory=list)  #: validity probes (:data:`PROBES`; see :mod:`hvae.experiments.probes`)
     seed: int = 0
     cache_enabled: bool = True
     cache_path: str | None = None
@@ -84,6 +86,9 @@ class EvaluationPlan:
                 raise ScenarioError(f"--values: {error}") from None
             if not isinstance(spec, FixedAngle):
                 raise ScenarioError("--values takes category names or angles")
+        unknown_probes = [p for p in self.probes if p not in PROBES]
+        if unknown_probes:
+            raise ScenarioError(f"unknown probe {unknown_probes[0]!r}; use {', '.join(PROBES)}")
         if self.order not in ("fixed", "reverse_half", "shuffle"):
             raise ScenarioError(f"--order must be fixed, reversed or shuffled, got {self.order!r}")
 
@@ -98,6 +103,8 @@ class Cell:
     agent_ids: np.ndarray
     decider: Decider
     model: str
+    probe: str = "standard"  #: "standard" or a validity probe's variant (hvae.experiments.probes)
+    schedule: MenuSchedule | None = None  #: the items this cell answers (None: the evaluation's slider items)
 
 
 def _value_label(value: str) -> tuple[str, float, str | None]:
@@ -147,16 +154,31 @@ class Evaluation:
                         next_id += plan.repeats
                         decider, model = self._decider(agent, label, name, goal, backend)
                         decider.setup(ids, np.full(plan.repeats, theta))
-                        cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
+                        cells.append(Cell(agent, label, theta, name, goal, ids, decider, model, schedule=self.schedule))
+                    if agent == "llm" and plan.probes:
+                        from hvae.experiments.probes import probe_variants
+
+                        goal = True if True in plan.goal_prompting else False
+                        for variant in probe_variants(plan.probes, name, plan.secondary):
+                            ids = np.arange(next_id, next_id + plan.repeats)
+                            next_id += plan.repeats
+                            decider, model = self._decider(agent, label, name, goal, backend, variant.wording(name),
+                                                           variant.placement, variant.name)
+                            decider.setup(ids, np.full(plan.repeats, theta))
+                            cells.append(Cell(agent, label, theta, name, goal, ids, decider, model, variant.name, variant.schedule))
         return cells
 
-    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None, backend: str | None) -> tuple[Decider, str]:
+    def _decider(
+        self, agent: str, label: str, name: str | None, goal: bool | None, backend: str | None,
+        wording: str | None = None, placement: str = "user", probe: str = "standard",
+    ) -> tuple[Decider, str]:
         if agent == "llm":
             from hvae.agents.llm.decider import LLMDecider
 
             config = LLMConfig(kind="llm", backend=backend, goal_prompting=goal, order=self.plan.order)
+            group = f"{label}-{'goal' if goal else 'fixed_goal'}" + ("" if probe == "standard" else f"-{probe}")
             decider = LLMDecider(
-                config, self.pool, group=f"{label}-{'goal' if goal else 'fixed_goal'}", value_name=name, run_seed=self.plan.seed
+                config, self.pool, group=group, value_name=name, run_seed=self.plan.seed, wording=wording, placement=placement
             )
             return decider, f"{backend}:{model_label(self.pool.config(backend))}"
         configs = {"oracle": OracleConfig(kind="oracle"), "random": RandomConfig(kind="random"), "reciprocal": ReciprocalConfig(kind="reciprocal")}
@@ -165,18 +187,20 @@ class Evaluation:
     async def _answer_all(self, on_item) -> list[tuple[Cell, int, Decisions]]:
         results = []
         rngs = {id(cell): np.random.default_rng(self.rng.integers(2**63)) for cell in self.cells}
-        for item_index, menu in enumerate(self.schedule.menus):
+        n_items = max(len(cell.schedule.menus) for cell in self.cells)
+        for item_index in range(n_items):
             requests = [
                 (cell, DecisionRequest(item_index, menu.menu_id, menu.options, cell.agent_ids,
                                        np.full(len(cell.agent_ids), cell.theta), _empty_history(len(cell.agent_ids))))
-                for cell in self.cells
+                for cell in self.cells if item_index < len(cell.schedule.menus)
+                for menu in [cell.schedule.menus[item_index]]
             ]
             outcomes = await asyncio.gather(
                 *(cell.decider.adecide(request, rngs[id(cell)]) for cell, request in requests)
             )
             results.extend((cell, item_index, decisions) for (cell, _), decisions in zip(requests, outcomes))
             if on_item is not None:
-                on_item(item_index + 1, len(self.schedule.menus))
+                on_item(item_index + 1, n_items)
         return results
 
     def run(self, out_dir: str | Path, on_item=None, figures: bool = True) -> Path:
@@ -202,9 +226,16 @@ class Evaluation:
             repeats = self._repeats_table(answered)
             store.write_frame("answers", answers)
             store.write_frame("evaluation", repeats)
-            table = summarise_evaluation(repeats)
-            store.write_frame("evaluation_summary", table)
-            table.to_csv(store.path / "evaluation_summary.csv", index=False)
+            everything = summarise_evaluation(repeats)
+            store.write_frame("evaluation_summary", everything)
+            everything.to_csv(store.path / "evaluation_summary.csv", index=False)
+            table = everything[everything["probe"] == "standard"].reset_index(drop=True)
+            if self.plan.probes:
+                from hvae.experiments.probes import write_validity
+
+                write_validity(store.path, everything, answers, figures=figures)
+            answers = answers[answers["probe"] == "standard"]
+            repeats = repeats[repeats["probe"] == "standard"]
             records = [r for cell in self.cells if hasattr(cell.decider, "setup_records") for r in cell.decider.setup_records()]
             if records:
                 store.write_frame("llm_agents", pd.DataFrame(records))
@@ -241,14 +272,14 @@ class Evaluation:
         """One row per item answer, built column-wise per (cell, item): no per-answer Python loop."""
         pieces = []
         for cell, item_index, decisions in answered:
-            menu = self.schedule.menus[item_index]
+            menu = cell.schedule.menus[item_index]
             n = len(cell.agent_ids)
             choice = np.asarray(decisions.choice, dtype=np.int64)
             has = choice >= 0
             safe = np.where(has, choice, 0)
             meta = {name: decisions.metadata.get(name, [None] * n) for name in _ANSWER_METADATA}
             pieces.append(pd.DataFrame({
-                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "agent": cell.agent, "model": cell.model, "probe": cell.probe, "value": cell.value, "value_angle": cell.theta,
                 "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
                 "item": menu.slider_item, "menu_id": menu.menu_id, "choice": choice,
                 "valid": np.asarray(decisions.valid, dtype=bool),
@@ -271,14 +302,22 @@ class Evaluation:
         by_cell: dict[int, dict[int, Decisions]] = {}
         for cell, item_index, decisions in answered:
             by_cell.setdefault(id(cell), {})[item_index] = decisions
-        n_items = len(self.schedule.menus)
         frames = []
         for cell in self.cells:
+            menus = cell.schedule.menus
+            if menus[0].slider_item is None:  # the dictator probe: no slider profile (hvae.experiments.probes)
+                continue
+            n_items = len(menus)
             answers = by_cell[id(cell)]
             n = len(cell.agent_ids)
             choices = np.stack([np.asarray(answers[k].choice, dtype=np.int64) for k in range(n_items)], axis=1)
             valid = np.stack([np.asarray(answers[k].valid, dtype=bool) for k in range(n_items)], axis=1)
             usable = valid & (choices >= 0)
+            # columns in slider-item order (the disguised probe asks the items in another order)
+            by_item = sorted(range(n_items), key=lambda k: menus[k].slider_item)
+            choices, valid, usable = choices[:, by_item], valid[:, by_item], usable[:, by_item]
+            menus = [menus[k] for k in by_item]
+            answers = {i: answers[k] for i, k in enumerate(by_item)}
             primary = choices[:, :6]
             scored = usable[:, :6].all(axis=1)
             angles = np.full(n, np.nan)
@@ -289,7 +328,7 @@ class Evaluation:
             chance = np.full((n, n_items), np.nan)
             position = np.full((n, n_items), np.nan)  # the value-blind first-option chooser, same displays
             first = np.stack([_first_shown(answers[k], n) for k in range(n_items)], axis=1)
-            for k, menu in enumerate(self.schedule.menus):
+            for k, menu in enumerate(menus):
                 normalised = normalised_utilities(cell.theta, menu.options)[0]
                 if np.isnan(normalised).any():  # every option equal for this value: not scored
                     continue
@@ -302,7 +341,7 @@ class Evaluation:
             blind_angles = np.full(n, np.nan)
             blind_angles[blind_scored] = svo.slider_angles(first[blind_scored, :6])
             frame = pd.DataFrame({
-                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "agent": cell.agent, "model": cell.model, "probe": cell.probe, "value": cell.value, "value_angle": cell.theta,
                 "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
                 **{f"item{i}": primary[:, i - 1] for i in range(1, 7)},
                 "invalid": (~valid).sum(axis=1), "n_valid": usable.sum(axis=1),
