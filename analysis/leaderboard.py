@@ -6,7 +6,8 @@ rule deciders asked for); this module turns the evaluation folder's tables into
 * **per-model tables** (``models/<model>.csv``): one row per (value, goal prompting) with decision
   VR, slider VR, their chance levels and the position reference (the VR of a value-blind chooser
   that always takes the option shown first, same displays), the revealed angle with its 95%
-  interval (:func:`~hvae.agents.revealed.fit_revealed_angle` on the valid answers), the
+  interval (:func:`~hvae.agents.revealed.fit_revealed_angle` on the valid answers; rule-decider
+  cells only up to :data:`RULE_FIT_LIMIT` answers), the
   first-position share with its display-adjusted test (:func:`~hvae.analysis.position.display_adjusted_bias`),
   the invalid rate, and tokens and latency per answer;
 * **per-model figures** (``figures/model_<model>.png``): the paper's radar of decision VR per value
@@ -37,6 +38,9 @@ from hvae.analysis.position import display_adjusted_bias
 
 LEADERBOARD_FILES = ("leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.html")
 REFERENCE_ROWS = ("ceiling", "chance", "first option")
+#: Rule-decider cells with more valid answers than this get no revealed-angle fit (their behaviour is
+#: known by construction, and baselines of 20,000 repeats must stay fast); LLM cells are always fitted.
+RULE_FIT_LIMIT = 5000
 
 
 def model_slug(model: str) -> str:
@@ -65,7 +69,9 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
     for _, cell in summary.iterrows():
         part = answers[answers["cell"] == cell["cell"]]
         usable = part[part["valid"].astype(bool) & (part["choice"] >= 0)]
-        fit = fit_revealed_angle([menus[m] for m in usable["menu_id"]], usable["choice"].to_numpy()) if len(usable) else None
+        fit = None
+        if len(usable) and (cell["agent"] == "llm" or len(usable) <= RULE_FIT_LIMIT):
+            fit = fit_revealed_angle([menus[m] for m in usable["menu_id"]], usable["choice"].to_numpy())
         shown = usable[usable["first"] >= 0]
         bias = display_adjusted_bias(shown["menu_id"].to_numpy(), shown["choice"].to_numpy(), shown["first"].to_numpy())
         rows.append({
