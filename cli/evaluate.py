@@ -122,6 +122,8 @@ def evaluate(
     if as_json:
         click.echo(json.dumps(json_rows(table)))
         return
+    if "probe" in table:  # the probe cells are summarised in the validity tables below
+        table = table[table["probe"] == "standard"]
     print_evaluation_table(table, "llm" in agent_list and any(_backend_is_embedded(m, backends) for m in models))
     board = pd.read_parquet(path / "leaderboard.parquet")
     print_leaderboard(board)
