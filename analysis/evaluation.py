@@ -11,7 +11,9 @@ chooser on the same items, exact) and ``ceiling_vr`` (1.0, the oracle); ``slider
 over scored repeats of the per-profile score of :func:`hvae.agents.svo.slider_vr` against the
 attainable target (``attainable_angle``) — beside ``chance_slider_vr`` and ``ceiling_slider_vr``,
 the exact expectations of the same per-profile score for a uniform random answerer and for the
-oracle (below 1 where items tie); ``invalid_rate``; and, when the secondary items were asked,
+oracle (below 1 where items tie); ``position_vr`` and ``position_slider_vr`` — the decision and
+slider VR that a value-blind chooser always taking the option shown first would get on the same
+displays (LLM cells only: what position alone is worth); ``invalid_rate``; and, when the secondary items were asked,
 ``subtype_shares``.
 
 Rule deciders (oracle, random, reciprocal) ignore goal prompting, so they have one cell per value
@@ -34,7 +36,7 @@ from hvae.agents import svo
 from hvae.analysis.intervals import t_interval
 from hvae.analysis.palette import category_color, series_colors
 
-CELL_KEYS = ["agent", "model", "value", "value_angle", "goal_prompting"]
+CELL_KEYS = ["agent", "model", "probe", "value", "value_angle", "goal_prompting"]
 RING_REPEAT_LIMIT = 400  #: the SVO-ring figure draws at most this many repeats per panel and target
 
 
@@ -61,11 +63,13 @@ def _shares(values: pd.Series, names: list[str]) -> dict[str, float]:
 def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
     """One row per (agent, model, value, goal prompting); see the module docstring."""
     rows = []
+    if "probe" not in repeats:  # tables written before the validity probes
+        repeats = repeats.assign(probe="standard")
     for key, part in repeats.groupby(CELL_KEYS, sort=False, dropna=False):
         angles = part["angle"].to_numpy(dtype=float)
         scored = np.isfinite(angles)
         low, high = _t_interval(angles)
-        theta = float(key[3])
+        theta = float(key[CELL_KEYS.index("value_angle")])
         row = dict(zip(CELL_KEYS, key))
         row.update(
             repeats=len(part),
@@ -84,6 +88,8 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
             chance_slider_vr=svo.chance_slider_vr(theta),
             ceiling_slider_vr=svo.ceiling_slider_vr(theta),
             invalid_rate=float(part["invalid"].sum() / (len(part) * _items(part))),
+            position_vr=_mean(part, "position_vr"),
+            position_slider_vr=_mean(part, "position_slider_vr"),
         )
         if "prosocial_subtype" in part:
             row["subtype_shares"] = _shares(
@@ -91,6 +97,13 @@ def summarise_evaluation(repeats: pd.DataFrame) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _mean(part: pd.DataFrame, column: str) -> float:
+    """Mean of a per-repeat column's finite values; NaN when it has none (rule deciders, old tables)."""
+    values = part[column].to_numpy(dtype=float) if column in part else np.array([])
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
 
 
 def _items(part: pd.DataFrame) -> int:

@@ -4,7 +4,11 @@ A newcomer reading a table of value-rationality figures needs the comparison spe
 value-rational oracles show the **ceiling** (decision VR 1 by construction), uniform random
 choosers show **chance** (their VR equals the chance level on the same menus), and an LLM group
 is worth something only where it stands clearly above chance — and only if its choices are not
-explained by *where* options were shown (:mod:`hvae.analysis.position`). :func:`headline_lines`
+explained by *where* options were shown (:mod:`hvae.analysis.position`): beside the LLM figure
+stands the VR a value-blind chooser that always takes the first option would get on the same
+displays (``position_vr``), and a position preference is said to drive the choices only when the
+group is significantly drawn to the first position *and* its VR is nearer that reference than the
+ceiling. :func:`headline_lines`
 turns a group table and the position-bias table into those sentences (plain text, used by both
 ``hvae run`` and the HTML report)::
 
@@ -48,13 +52,20 @@ def headline_lines(groups: pd.DataFrame, bias: pd.DataFrame | None = None) -> li
     llm = by_decider.get("llm")
     if llm is not None and not llm.empty:
         sentence = f"LLM agents: {_vr_phrase(llm)}"
+        vr, position = _pooled(llm, "decision_vr"), _pooled(llm, "position_vr")
+        if not np.isnan(position):
+            sentence += f"; always taking the option shown first, whatever the value, would score {position:.3f} on the same displays"
         if bias is not None and not bias.empty and "group" in bias:
             rows = bias[bias["group"].isin(llm["group"])]
             n = int(rows["n_valid"].sum())
             if n:
                 share = float((rows["first_share"] * rows["n_valid"]).sum() / n)
                 expected = float((rows["first_expected"] * rows["n_valid"]).sum() / n)
-                biased = bool((rows["p_value"] < ALPHA).any() and share > expected)
+                # a value-rational chooser takes the first option often too (the best option of a slider item
+                # sits at an end, shown first half the time): "position drives" only when the VR is
+                # nearer the first-option chooser's than the ceiling
+                near_position = np.isnan(position) or (vr - position) < (1.0 - vr)
+                biased = bool((rows["p_value"] < ALPHA).any() and share > expected and near_position)
                 sentence += (
                     f"; they chose the option shown first in {share:.0%} of {n} valid decisions "
                     f"(without a position preference: {expected:.0%})"

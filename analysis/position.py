@@ -66,3 +66,29 @@ def position_bias(decisions: pd.DataFrame, by: list[str]) -> pd.DataFrame:
              "first_expected": float(p_first.mean()), "p_value": first_position_p_value(first, p_first)}
         )
     return pd.DataFrame(out, columns=columns)
+
+
+def display_adjusted_bias(items: np.ndarray, choices: np.ndarray, first: np.ndarray) -> dict[str, float]:
+    """First-position share against what the *same* choices would give if the display did not matter.
+
+    ``items`` (which menu), ``choices`` (canonical option chosen) and ``first`` (canonical option
+    shown first) per valid decision. The 1/k expectation of :func:`position_bias` assumes a chooser
+    indifferent to the options too; a value-rational one takes the first option often as well (on
+    a slider item the best option sits at an end of the menu, shown first for half of the
+    counterbalanced displays). Here, under "the display order does not change what is chosen", each
+    decision takes the option shown first with probability p̂ᵢ(first) — the share of that item's
+    decisions (all displays pooled) that chose that option — so ``first_expected`` is the mean of
+    those probabilities and ``p_value`` the exact two-sided Poisson-binomial test of the observed
+    count. Returns ``n``, ``first_share``, ``first_expected``, ``p_value`` (NaN without data).
+    """
+    items, choices, first = map(np.asarray, (items, choices, first))
+    n = len(choices)
+    if n == 0:
+        return {"n": 0, "first_share": float("nan"), "first_expected": float("nan"), "p_value": float("nan")}
+    frame = pd.DataFrame({"item": items, "choice": choices, "first": first})
+    shares = frame.groupby(["item", "choice"]).size() / frame.groupby("item").size()
+    keys = pd.MultiIndex.from_arrays([frame["item"], frame["first"]])
+    p = shares.reindex(keys).fillna(0.0).to_numpy(dtype=float)
+    observed = int((choices == first).sum())
+    p_value = first_position_p_value(observed, np.clip(p, 0.0, 1.0))
+    return {"n": n, "first_share": observed / n, "first_expected": float(p.mean()), "p_value": p_value}

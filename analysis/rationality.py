@@ -11,6 +11,13 @@ computed by the same estimator:
   skipped. An agent's decision VR is the mean over its scored decisions. The value-rational oracle
   scores 1.0 (the **ceiling**); a uniform random chooser scores the mean of the normalised
   utilities of the options on the same menus (the **chance** level), computed exactly per decision.
+* **Position reference** — the decision VR that a **value-blind** chooser with a fixed position
+  preference (it always takes the option shown first) would get on the same decisions with the
+  same recorded display orders (``position_vr``), by the same estimator; only for decisions whose
+  display order was recorded (LLM deciders). It is what a model like the embedded SmolLM2, which
+  answers "A" whatever it is told, scores: a VR at this level is explained by position alone.
+  Its slider counterpart (``position_slider_vr``, :func:`position_slider_scores`) scores the
+  profiles that chooser would give on the same displays.
 * **Slider-angle VR** — per answer profile, the profile's slider angle θ̂ against the
   **attainable** target θ_att (what the oracle for θ* scores on the slider, ties averaged):
   ``1 − |θ̂ − θ_att| / 77.65`` (:func:`hvae.agents.svo.slider_vr`, the one implementation). An
@@ -70,7 +77,7 @@ def behavioural(decisions: pd.DataFrame) -> np.ndarray:
 
 
 def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFrame:
-    """Per decision: ``decision_vr`` (NaN where undefined), ``chance_vr`` and ``ceiling_vr``.
+    """Per decision: ``decision_vr`` (NaN where undefined), ``chance_vr``, ``ceiling_vr`` and ``position_vr``.
 
     Each decision is scored against ``value_angle``, the value the agent held **when it made
     the decision** (under value dynamics an agent's value changes during a run). Decisions that
@@ -83,14 +90,30 @@ def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFram
     menu_ids = decisions["menu_id"].astype(str).to_numpy()
     thetas = decisions["value_angle"].to_numpy(dtype=float)
     choices = decisions["choice"].to_numpy(dtype=np.int64)
+    first = first_shown(decisions)
+    position = np.full(len(decisions), np.nan)
     scored = behavioural(decisions)
     for menu_id in np.unique(menu_ids[scored]):
         rows = np.flatnonzero((menu_ids == menu_id) & scored)
         normalised = normalised_utilities(thetas[rows], options_by_menu[menu_id])
         vr[rows] = normalised[np.arange(rows.size), choices[rows]]
         chance[rows] = normalised.mean(axis=1)
+        shown = np.flatnonzero(first[rows] >= 0)
+        position[rows[shown]] = normalised[shown, first[rows[shown]]]
     ceiling = np.where(np.isnan(chance), np.nan, 1.0)
-    return pd.DataFrame({"decision_vr": vr, "chance_vr": chance, "ceiling_vr": ceiling}, index=decisions.index)
+    return pd.DataFrame(
+        {"decision_vr": vr, "chance_vr": chance, "ceiling_vr": ceiling, "position_vr": position}, index=decisions.index
+    )
+
+
+def first_shown(decisions: pd.DataFrame) -> np.ndarray:
+    """Per decision, the menu option shown first (from ``shown_order``); −1 where none was recorded."""
+    if "shown_order" not in decisions:
+        return np.full(len(decisions), -1, dtype=np.int64)
+    return np.array(
+        [int(str(order).split(",", 1)[0]) if isinstance(order, str) and order else -1 for order in decisions["shown_order"]],
+        dtype=np.int64,
+    )
 
 
 PRIMARY_MENUS = tuple(f"slider{i}" for i in range(1, 7))
@@ -166,3 +189,21 @@ def slider_scores(profiles: pd.DataFrame) -> pd.DataFrame:
         },
         index=profiles.index,
     )
+
+
+def position_slider_scores(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Per slider profile: the slider VR of the value-blind first-option chooser on the same displays.
+
+    The decisions are replayed with each choice replaced by the option shown first (rows without a
+    recorded display get no choice), and the profiles are built and scored exactly as the real ones
+    (:func:`slider_profiles`, :func:`slider_scores`). Columns: ``agent_id``, ``profile``,
+    ``position_slider_vr`` (NaN where the profile is not scored).
+    """
+    first = first_shown(decisions)
+    blind = decisions.assign(choice=np.where(first >= 0, first, -1))
+    profiles = slider_profiles(blind)
+    scores = slider_scores(profiles)
+    return pd.DataFrame({
+        "agent_id": profiles["agent_id"].to_numpy(), "profile": profiles["profile"].to_numpy(),
+        "position_slider_vr": scores["slider_vr"].to_numpy(dtype=float),
+    })

@@ -25,6 +25,9 @@ Columns (one row per group, in scenario order):
 ``decision_vr``            mean over agents of their mean decision VR (valid decisions only), beside
                            ``chance_vr`` (uniform random chooser, same decisions, exact) and
                            ``ceiling_vr`` (the oracle: 1); NaN with no valid decision
+``position_vr``            the decision VR a value-blind chooser that always takes the option shown
+                           first would get on the same decisions and displays (LLM groups; NaN for
+                           rule deciders, which are shown no display order)
 ``revealed_theta``         the group's pooled revealed angle (valid decisions, one logit fit), NaN
                            unless point-identified; ``revealed_ci_low``/``high`` its 95% interval
                            (or the identified set), ``revealed_identification`` ``point``/``set``/
@@ -33,6 +36,8 @@ Columns (one row per group, in scenario order):
                            ``slider_angle``, ``attainable_angle``, ``slider_vr`` (mean over agents of
                            their mean per-profile VR) beside ``chance_slider_vr`` and
                            ``ceiling_slider_vr`` (exact expectations of the same per-profile score)
+                           and ``position_slider_vr`` (the first-option chooser's profiles on the
+                           same displays; LLM groups)
 =========================  ========================================================================
 
 :func:`group_records` gives the same table as JSON-ready dicts (NaN → ``None``), the form of
@@ -48,14 +53,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hvae.analysis.rationality import behavioural, decision_scores, slider_profiles, slider_scores
+from hvae.analysis.rationality import behavioural, decision_scores, position_slider_scores, slider_profiles, slider_scores
 from hvae.analysis.runfolder import RunFolder
 from hvae.files.atomic import replaced_atomically
 
 #: Files :func:`write_group_table` writes into a run folder.
 GROUP_TABLE_FILES = ("groups.parquet", "groups.csv")
 
-_SLIDER_MEASURES = ("slider_vr", "chance_slider_vr", "ceiling_slider_vr")
+_SLIDER_MEASURES = ("slider_vr", "chance_slider_vr", "ceiling_slider_vr", "position_slider_vr")
 
 
 def agent_summary(run: RunFolder) -> pd.DataFrame:
@@ -64,7 +69,7 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
     Columns: ``agent_id``, ``group``, ``decider``, ``value_spec``, ``value_angle`` (final),
     ``target_angle`` (mean value in force over its valid decisions; its final value when it has
     none), ``n_decisions``, ``n_valid``, ``mean_payoff``, ``decision_vr``, ``chance_vr``,
-    ``ceiling_vr``, ``n_profiles`` (scored slider profiles; 0 off slider menus) and ``slider_angle``,
+    ``ceiling_vr``, ``position_vr``, ``n_profiles`` (scored slider profiles; 0 off slider menus) and ``slider_angle``,
     ``attainable_angle``, ``slider_vr``, ``chance_slider_vr``, ``ceiling_slider_vr`` (means over its
     scored profiles; NaN without one).
     """
@@ -83,12 +88,17 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
         decision_vr=("decision_vr", "mean"),
         chance_vr=("chance_vr", "mean"),
         ceiling_vr=("ceiling_vr", "mean"),
+        position_vr=("position_vr", "mean"),
     )
     out = agents.set_index("agent_id")[["group", "decider", "value_spec", "value_angle"]].join(per_agent)
     out[["n_decisions", "n_valid"]] = out[["n_decisions", "n_valid"]].fillna(0).astype(int)
     out["target_angle"] = out["target_angle"].fillna(out["value_angle"])
     profiles = slider_profiles(decisions)
     profiles = pd.concat([profiles, slider_scores(profiles)], axis=1)
+    if not profiles.empty:
+        profiles = profiles.merge(position_slider_scores(decisions), on=["agent_id", "profile"], how="left")
+    else:
+        profiles["position_slider_vr"] = pd.Series(dtype=float)
     profiles = profiles[profiles["scored"].astype(bool)]
     per_profile = profiles.groupby("agent_id").agg(
         n_profiles=("angle", "size"), slider_angle=("angle", "mean"),
@@ -129,6 +139,7 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
             "decision_vr": members["decision_vr"].mean(),
             "chance_vr": members["chance_vr"].mean(),
             "ceiling_vr": members["ceiling_vr"].mean(),
+            "position_vr": members["position_vr"].mean(),
         }
         fit = revealed.loc[group] if group in revealed.index else None
         row.update(

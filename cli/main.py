@@ -12,6 +12,7 @@
     hvae scenarios
     hvae dashboard SCENARIO [--port PORT] [--host HOST] [--set ...]
     hvae slider --choices AIAAII [--json]
+    hvae serve-oracle [--port 8765] [--beta B] [--position-bias P] [--invalid-rate R] [--seed S]
 
 User errors (a bad file, argument or value, a folder another process is writing) print one line
 ``hvae: error: …`` to stderr and exit with status 2, without a traceback and without leaving a run
@@ -32,10 +33,12 @@ from typing import Any
 import click
 
 from hvae.agents.llm.health import BackendUnhealthy
+from hvae.agents.llm.oracle_server import start_hint as oracle_start_hint
 from hvae.agents.llm.secrets import redact_text
 from hvae.cli.dashboard import dashboard
 from hvae.cli.errors import EXIT_USER_ERROR, UserError, friendly_errors
 from hvae.cli.evaluate import evaluate
+from hvae.cli.oracle import serve_oracle
 from hvae.cli.options import SET_HELP, cache_overrides, default_out_dir
 from hvae.cli.sweep import sweep
 from hvae.cli.tables import print_run_summary
@@ -89,6 +92,7 @@ def run(
     from hvae.simulation.runner import RunFailed, RunInterrupted
 
     progress = not quiet and sys.stderr.isatty()
+    config = None
     try:
         if resume_dir is not None:
             if scenario or overrides or seed is not None or out_dir is not None:
@@ -107,6 +111,8 @@ def run(
         sys.exit(130)
     except RunFailed as failed:
         hint = " (or add --keep-going to go on with fallbacks)" if isinstance(failed.cause, BackendUnhealthy) else ""
+        start = oracle_start_hint(config.backends) if config is not None and "cannot be reached" in str(failed) else None
+        hint = f"; {start}" if start else hint
         click.echo(f"hvae: error: {redact_text(str(failed))}{hint}", err=True)
         sys.exit(1)
     if not quiet:
@@ -278,6 +284,7 @@ def _valid_letters(text: str) -> bool:
 cli.add_command(evaluate)
 cli.add_command(sweep)
 cli.add_command(dashboard)
+cli.add_command(serve_oracle)
 
 
 if __name__ == "__main__":  # pragma: no cover

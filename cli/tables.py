@@ -20,9 +20,9 @@ WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
     ("group", "group", None), ("decider", "decider", None), ("n_agents", "n", None), ("value", "value", None),
     ("revealed", "revealed θ\n(95% CI)", None), ("mean_payoff", "\npayoff", ".1f"), ("n_valid", "\nvalid", ".0f"),
     ("invalid_rate", "\ninvalid", ".0%"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
-    ("ceiling_vr", "\nceiling", ".2f"), ("n_profiles", "\nprofiles", ".0f"), ("slider_angle", "slider\nθ̂", ".1f"),
+    ("ceiling_vr", "\nceiling", ".2f"), ("position_vr", "1st-only\nVR", ".3f"), ("n_profiles", "\nprofiles", ".0f"), ("slider_angle", "slider\nθ̂", ".1f"),
     ("attainable_angle", "\ntarget", ".1f"), ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
-    ("ceiling_slider_vr", "\nceiling", ".2f"), ("first_share", "1st\nshown", ".0%"),
+    ("ceiling_slider_vr", "\nceiling", ".2f"), ("position_slider_vr", "1st-only\nslider VR", ".3f"), ("first_share", "1st\nshown", ".0%"),
 ]
 
 #: Columns of the compact table (fits 100 columns): VR and its chance level share a cell.
@@ -44,7 +44,8 @@ SUMMARY_CAPTION = (
     "slider VR: mean per-profile score against the attainable target, beside the chance (and, with --wide, "
     "the ceiling) of the same score. revealed θ: maximum-likelihood angle of a logit choice model over the "
     "group's decisions with its 95% interval; bounded [a, b] = only a set of angles is identified; n/i = not "
-    "identified. 1st shown: share of valid decisions that took the option shown first (LLM groups; the order "
+    "identified. 1st-only VR (with --wide): a value-blind chooser that always takes the option shown first, on "
+    "the same decisions and displays. 1st shown: share of valid decisions that took the option shown first (LLM groups; the order "
     "shown is counterbalanced)."
 )
 

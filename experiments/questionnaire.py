@@ -19,7 +19,8 @@ figures included (``benchmarks/bench_evaluate.py``). Repeats of LLM agents run c
 within their backend's ``max_concurrency``.
 
 Outputs (one folder): ``evaluation.parquet`` (one row per repeat: answers, angle, category,
-transitivity, decision VR, slider VR, invalid answers), ``answers.parquet`` (one row per item
+transitivity, decision VR, slider VR, the value-blind first-option chooser's decision and slider VR
+on the same displays, invalid answers), ``answers.parquet`` (one row per item
 answer with the option order shown and the raw reply), ``evaluation_summary.parquet`` / ``.csv``
 (one row per cell, see :mod:`hvae.analysis.evaluation`), ``summary.json``, ``transcripts.jsonl``
 and ``llm_agents.parquet`` for LLM agents, and figures.
@@ -45,10 +46,11 @@ from hvae.agents.llm.config import LLMConfig
 from hvae.agents.llm.secrets import redact_text
 from hvae.agents.values import FixedAngle, parse_value
 from hvae.scenarios.errors import ScenarioError
-from hvae.simulation.menus import slider_schedule
+from hvae.simulation.menus import MenuSchedule, slider_schedule
 from hvae.simulation.store import RunStore
 
 AGENT_KINDS = ("llm", "oracle", "random", "reciprocal")
+PROBES = ("paraphrases", "placement", "disguised", "dictator")  #: the validity probes (LLM agents only)
 
 
 @dataclass
@@ -63,6 +65,8 @@ class EvaluationPlan:
     order: str = "reverse_half"
     backend: str = "embedded"
     backends: dict[str, BackendConfig] = field(default_factory=dict)
+    llm_backends: list[str] = field(default_factory=list)  #: several models in one evaluation (default: [backend])
+    probes: list[str] = field(default_factory=list)  #: validity probes (:data:`PROBES`; see :mod:`hvae.experiments.probes`)
     seed: int = 0
     cache_enabled: bool = True
     cache_path: str | None = None
@@ -82,6 +86,9 @@ class EvaluationPlan:
                 raise ScenarioError(f"--values: {error}") from None
             if not isinstance(spec, FixedAngle):
                 raise ScenarioError("--values takes category names or angles")
+        unknown_probes = [p for p in self.probes if p not in PROBES]
+        if unknown_probes:
+            raise ScenarioError(f"unknown probe {unknown_probes[0]!r}; use {', '.join(PROBES)}")
         if self.order not in ("fixed", "reverse_half", "shuffle"):
             raise ScenarioError(f"--order must be fixed, reversed or shuffled, got {self.order!r}")
 
@@ -96,6 +103,8 @@ class Cell:
     agent_ids: np.ndarray
     decider: Decider
     model: str
+    probe: str = "standard"  #: "standard" or a validity probe's variant (hvae.experiments.probes)
+    schedule: MenuSchedule | None = None  #: the items this cell answers (None: the evaluation's slider items)
 
 
 def _value_label(value: str) -> tuple[str, float, str | None]:
@@ -123,51 +132,75 @@ class Evaluation:
 
             cache = ResponseCache(plan.cache_path or default_cache_dir()) if plan.cache_enabled else None
             self.pool = BackendPool(dict(plan.backends), cache=cache)
-            self.pool.check(plan.backend)
+            for name in self.models:
+                self.pool.check(name)
         self.rng = np.random.default_rng(plan.seed)
         self.cells = self._build_cells()
+
+    @property
+    def models(self) -> list[str]:
+        """The LLM backends evaluated (one leaderboard row each)."""
+        return list(self.plan.llm_backends) or [self.plan.backend]
 
     def _build_cells(self) -> list[Cell]:
         cells, next_id = [], 0
         plan = self.plan
         for agent in plan.agents:
-            for value in plan.values:
-                label, theta, name = _value_label(value)
-                for goal in plan.goal_prompting if agent == "llm" else [None]:
-                    ids = np.arange(next_id, next_id + plan.repeats)
-                    next_id += plan.repeats
-                    decider, model = self._decider(agent, label, name, goal)
-                    decider.setup(ids, np.full(plan.repeats, theta))
-                    cells.append(Cell(agent, label, theta, name, goal, ids, decider, model))
+            for backend in self.models if agent == "llm" else [None]:
+                for value in plan.values:
+                    label, theta, name = _value_label(value)
+                    for goal in plan.goal_prompting if agent == "llm" else [None]:
+                        ids = np.arange(next_id, next_id + plan.repeats)
+                        next_id += plan.repeats
+                        decider, model = self._decider(agent, label, name, goal, backend)
+                        decider.setup(ids, np.full(plan.repeats, theta))
+                        cells.append(Cell(agent, label, theta, name, goal, ids, decider, model, schedule=self.schedule))
+                    if agent == "llm" and plan.probes:
+                        from hvae.experiments.probes import probe_variants
+
+                        goal = True if True in plan.goal_prompting else False
+                        for variant in probe_variants(plan.probes, name, plan.secondary):
+                            ids = np.arange(next_id, next_id + plan.repeats)
+                            next_id += plan.repeats
+                            decider, model = self._decider(agent, label, name, goal, backend, variant.wording(name),
+                                                           variant.placement, variant.name)
+                            decider.setup(ids, np.full(plan.repeats, theta))
+                            cells.append(Cell(agent, label, theta, name, goal, ids, decider, model, variant.name, variant.schedule))
         return cells
 
-    def _decider(self, agent: str, label: str, name: str | None, goal: bool | None) -> tuple[Decider, str]:
+    def _decider(
+        self, agent: str, label: str, name: str | None, goal: bool | None, backend: str | None,
+        wording: str | None = None, placement: str = "user", probe: str = "standard",
+    ) -> tuple[Decider, str]:
         if agent == "llm":
             from hvae.agents.llm.decider import LLMDecider
 
-            config = LLMConfig(kind="llm", backend=self.plan.backend, goal_prompting=goal, order=self.plan.order)
+            config = LLMConfig(kind="llm", backend=backend, goal_prompting=goal, order=self.plan.order)
+            group = f"{label}-{'goal' if goal else 'fixed_goal'}" + ("" if probe == "standard" else f"-{probe}")
             decider = LLMDecider(
-                config, self.pool, group=f"{label}-{'goal' if goal else 'fixed_goal'}", value_name=name, run_seed=self.plan.seed
+                config, self.pool, group=group, value_name=name, run_seed=self.plan.seed, wording=wording, placement=placement
             )
-            return decider, f"{self.plan.backend}:{model_label(self.pool.config(self.plan.backend))}"
+            return decider, f"{backend}:{model_label(self.pool.config(backend))}"
         configs = {"oracle": OracleConfig(kind="oracle"), "random": RandomConfig(kind="random"), "reciprocal": ReciprocalConfig(kind="reciprocal")}
         return build_rule_decider(configs[agent]), agent
 
     async def _answer_all(self, on_item) -> list[tuple[Cell, int, Decisions]]:
         results = []
         rngs = {id(cell): np.random.default_rng(self.rng.integers(2**63)) for cell in self.cells}
-        for item_index, menu in enumerate(self.schedule.menus):
+        n_items = max(len(cell.schedule.menus) for cell in self.cells)
+        for item_index in range(n_items):
             requests = [
                 (cell, DecisionRequest(item_index, menu.menu_id, menu.options, cell.agent_ids,
                                        np.full(len(cell.agent_ids), cell.theta), _empty_history(len(cell.agent_ids))))
-                for cell in self.cells
+                for cell in self.cells if item_index < len(cell.schedule.menus)
+                for menu in [cell.schedule.menus[item_index]]
             ]
             outcomes = await asyncio.gather(
                 *(cell.decider.adecide(request, rngs[id(cell)]) for cell, request in requests)
             )
             results.extend((cell, item_index, decisions) for (cell, _), decisions in zip(requests, outcomes))
             if on_item is not None:
-                on_item(item_index + 1, len(self.schedule.menus))
+                on_item(item_index + 1, n_items)
         return results
 
     def run(self, out_dir: str | Path, on_item=None, figures: bool = True) -> Path:
@@ -178,6 +211,7 @@ class Evaluation:
         complete.
         """
         from hvae.analysis.evaluation import radar_chart, ring_plot, summarise_evaluation
+        from hvae.analysis.leaderboard import menus_of, write_leaderboard
 
         store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -192,12 +226,20 @@ class Evaluation:
             repeats = self._repeats_table(answered)
             store.write_frame("answers", answers)
             store.write_frame("evaluation", repeats)
-            table = summarise_evaluation(repeats)
-            store.write_frame("evaluation_summary", table)
-            table.to_csv(store.path / "evaluation_summary.csv", index=False)
+            everything = summarise_evaluation(repeats)
+            store.write_frame("evaluation_summary", everything)
+            everything.to_csv(store.path / "evaluation_summary.csv", index=False)
+            table = everything[everything["probe"] == "standard"].reset_index(drop=True)
+            if self.plan.probes:
+                from hvae.experiments.probes import write_validity
+
+                write_validity(store.path, everything, answers, figures=figures)
+            answers = answers[answers["probe"] == "standard"]
+            repeats = repeats[repeats["probe"] == "standard"]
             records = [r for cell in self.cells if hasattr(cell.decider, "setup_records") for r in cell.decider.setup_records()]
             if records:
                 store.write_frame("llm_agents", pd.DataFrame(records))
+            write_leaderboard(store.path, table, answers, menus_of(self.schedule), figures=figures)
             if figures:
                 radar_chart(table, store.path / "figures", "slider_vr")
                 radar_chart(table, store.path / "figures", "decision_vr")
@@ -230,14 +272,14 @@ class Evaluation:
         """One row per item answer, built column-wise per (cell, item): no per-answer Python loop."""
         pieces = []
         for cell, item_index, decisions in answered:
-            menu = self.schedule.menus[item_index]
+            menu = cell.schedule.menus[item_index]
             n = len(cell.agent_ids)
             choice = np.asarray(decisions.choice, dtype=np.int64)
             has = choice >= 0
             safe = np.where(has, choice, 0)
             meta = {name: decisions.metadata.get(name, [None] * n) for name in _ANSWER_METADATA}
             pieces.append(pd.DataFrame({
-                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "agent": cell.agent, "model": cell.model, "probe": cell.probe, "value": cell.value, "value_angle": cell.theta,
                 "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
                 "item": menu.slider_item, "menu_id": menu.menu_id, "choice": choice,
                 "valid": np.asarray(decisions.valid, dtype=bool),
@@ -260,14 +302,22 @@ class Evaluation:
         by_cell: dict[int, dict[int, Decisions]] = {}
         for cell, item_index, decisions in answered:
             by_cell.setdefault(id(cell), {})[item_index] = decisions
-        n_items = len(self.schedule.menus)
         frames = []
         for cell in self.cells:
+            menus = cell.schedule.menus
+            if menus[0].slider_item is None:  # the dictator probe: no slider profile (hvae.experiments.probes)
+                continue
+            n_items = len(menus)
             answers = by_cell[id(cell)]
             n = len(cell.agent_ids)
             choices = np.stack([np.asarray(answers[k].choice, dtype=np.int64) for k in range(n_items)], axis=1)
             valid = np.stack([np.asarray(answers[k].valid, dtype=bool) for k in range(n_items)], axis=1)
             usable = valid & (choices >= 0)
+            # columns in slider-item order (the disguised probe asks the items in another order)
+            by_item = sorted(range(n_items), key=lambda k: menus[k].slider_item)
+            choices, valid, usable = choices[:, by_item], valid[:, by_item], usable[:, by_item]
+            menus = [menus[k] for k in by_item]
+            answers = {i: answers[k] for i, k in enumerate(by_item)}
             primary = choices[:, :6]
             scored = usable[:, :6].all(axis=1)
             angles = np.full(n, np.nan)
@@ -276,15 +326,22 @@ class Evaluation:
             transitive[scored] = slider_checks.transitivity(primary[scored])
             scores = np.full((n, n_items), np.nan)
             chance = np.full((n, n_items), np.nan)
-            for k, menu in enumerate(self.schedule.menus):
+            position = np.full((n, n_items), np.nan)  # the value-blind first-option chooser, same displays
+            first = np.stack([_first_shown(answers[k], n) for k in range(n_items)], axis=1)
+            for k, menu in enumerate(menus):
                 normalised = normalised_utilities(cell.theta, menu.options)[0]
                 if np.isnan(normalised).any():  # every option equal for this value: not scored
                     continue
                 counted = usable[:, k]
                 scores[counted, k] = normalised[choices[counted, k]]
                 chance[counted, k] = normalised.mean()
+                shown = counted & (first[:, k] >= 0)
+                position[shown, k] = normalised[first[shown, k]]
+            blind_scored = scored & (first[:, :6] >= 0).all(axis=1)
+            blind_angles = np.full(n, np.nan)
+            blind_angles[blind_scored] = svo.slider_angles(first[blind_scored, :6])
             frame = pd.DataFrame({
-                "agent": cell.agent, "model": cell.model, "value": cell.value, "value_angle": cell.theta,
+                "agent": cell.agent, "model": cell.model, "probe": cell.probe, "value": cell.value, "value_angle": cell.theta,
                 "goal_prompting": cell.goal_prompting, "agent_id": cell.agent_ids, "repeat": np.arange(n),
                 **{f"item{i}": primary[:, i - 1] for i in range(1, 7)},
                 "invalid": (~valid).sum(axis=1), "n_valid": usable.sum(axis=1),
@@ -292,6 +349,8 @@ class Evaluation:
                 "attainable_angle": svo.attainable_angle(cell.theta),
                 "slider_vr": svo.slider_vr(angles, np.full(n, cell.theta)),
                 "decision_vr": _row_means(scores), "chance_vr": _row_means(chance),
+                "position_vr": _row_means(position),
+                "position_slider_vr": svo.slider_vr(blind_angles, np.full(n, cell.theta)),
             })
             if self.plan.secondary:
                 secondary = choices[:, 6:15]
@@ -306,7 +365,13 @@ class Evaluation:
 
 
 #: Per-answer LLM metadata kept in ``answers.parquet`` (None for rule deciders).
-_ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s")
+_ANSWER_METADATA = ("shown_order", "raw_reply", "reason", "fallback", "attempts", "cache_hit", "latency_s", "tokens_in", "tokens_out")
+
+
+def _first_shown(decisions: Decisions, n: int) -> np.ndarray:
+    """The option shown first to each repeat (from ``shown_order``); −1 where no display was recorded."""
+    orders = decisions.metadata.get("shown_order") or [None] * n
+    return np.array([int(o.split(",", 1)[0]) if isinstance(o, str) and o else -1 for o in orders], dtype=np.int64)
 
 
 def _row_means(values: np.ndarray) -> np.ndarray:

@@ -34,14 +34,29 @@ SHIPPED = [name for name in shipped_scenarios() if name not in {"sweep_example"}
 
 
 def test_shipped_scenarios_exist() -> None:
-    assert {"oracle_population", "ring_continuous"} <= set(shipped_scenarios())
+    assert {"oracle_population", "ring_continuous", "validity_demo"} <= set(shipped_scenarios())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenario_runs_end_to_end(name: str, tmp_path) -> None:
+    from contextlib import ExitStack
+
+    from hvae.agents.llm.oracle_server import OracleServer
+
     path = shipped_scenarios()[name]
-    scenario = load_scenario(path, small_overrides(path))
+    overrides = small_overrides(path)
+    stack = ExitStack()
+    if "oracle_server" in (yaml.safe_load(path.read_text()).get("backends") or {}):
+        # the value-rational oracle server (hvae serve-oracle) on a free port, as a user would start it
+        server = stack.enter_context(OracleServer())
+        overrides.append(f"backends.oracle_server.base_url={server.base_url}")
+    with stack:
+        _run_shipped(path, overrides, tmp_path)
+
+
+def _run_shipped(path, overrides: list[str], tmp_path) -> None:
+    scenario = load_scenario(path, overrides)
     result = run_scenario(scenario, tmp_path / "run")
     run = RunFolder(result.path)
     assert run.status == "complete"

@@ -89,12 +89,20 @@ class LLMDecider(Decider):
         group: str = "llm",
         value_name: str | None = None,
         run_seed: int = 0,
+        wording: str | None = None,
+        placement: str = "user",
     ) -> None:
         self.config = config
         self.pool = pool
         self.group = group
         self.value_name = value_name
         self.run_seed = run_seed
+        # the validity probes (hvae evaluate --paraphrases / --placement): another wording of the
+        # value, and the value stated in the system message instead of the first user turn
+        if placement not in ("user", "system"):
+            raise ValueError(f"placement must be 'user' or 'system', got {placement!r}")
+        self.wording = wording
+        self.placement = placement
         pool.check(config.backend)
         self.backend_config = pool.config(config.backend)
         self.agents: dict[int, AssistantAgent] = {}
@@ -111,7 +119,7 @@ class LLMDecider(Decider):
     # ------------------------------------------------------------------ setup
     def setup(self, agent_ids: np.ndarray, thetas: np.ndarray) -> None:
         for agent_id, theta in zip(agent_ids.tolist(), thetas.tolist()):
-            wording = prompts.value_wording(theta, self.value_name)
+            wording = self.wording or prompts.value_wording(theta, self.value_name)
             current = self.setups.get(agent_id)
             if current is None or current.theta != theta:
                 self.setups[agent_id] = AgentSetup(agent_id, theta, wording)
@@ -121,10 +129,12 @@ class LLMDecider(Decider):
         if agent_id not in self.agents:
             client = self.pool.client(self.config.backend, agent_id)
             self.clients[agent_id] = client
+            setup = self.setups.get(agent_id)
+            system = prompts.value_statement(setup.value_wording) if self.placement == "system" and setup else None
             self.agents[agent_id] = AssistantAgent(
                 name=f"agent_{agent_id}",
                 model_client=client,
-                system_message=None,
+                system_message=system,
                 description=f"hvae population member {agent_id} ({self.group})",
             )
         return self.agents[agent_id]
@@ -172,16 +182,17 @@ class LLMDecider(Decider):
         agent = self._agent(agent_id)
         await agent.on_reset(CancellationToken())
         config = self.config
+        first_turn = prompts.DESCRIBE_PROMPT if self.placement == "system" else prompts.value_prompt(setup.theta, self.value_name, self.wording)
         description, _ = await self._ask(
             agent,
-            [prompts.value_prompt(setup.theta, self.value_name)],
+            [first_turn],
             self._settings(agent_id, None, "value", 0, config.setup_max_tokens),
             restore_on_failure=True,
         )
         if description is None:
             setup.setup_ok = False
             description = setup.value_wording
-            await agent.model_context.add_message(UserMessage(content=prompts.value_prompt(setup.theta, self.value_name), source="user"))
+            await agent.model_context.add_message(UserMessage(content=first_turn, source="user"))
         setup.description = description.strip()
         if config.goal_prompting:
             goal, _ = await self._ask(

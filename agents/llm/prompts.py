@@ -72,12 +72,22 @@ def value_wording(theta: float, name: str | None = None) -> str:
     return f"a {nearest}-leaning value (angle {theta:.0f}° on the social value orientation ring): {trade}"
 
 
-def value_prompt(theta: float, name: str | None = None) -> str:
-    """Step 1: tell the agent its value and ask it to describe the value system's traits."""
-    return (
-        f"You hold the following social value orientation — {value_wording(theta, name)}. "
-        "Describe the traits of a person with this value system in your own words, in two or three sentences."
-    )
+DESCRIBE_PROMPT = "Describe the traits of a person with this value system in your own words, in two or three sentences."
+
+
+def value_statement(wording: str) -> str:
+    """The sentence that gives an agent its value (``wording`` from :func:`value_wording` or a paraphrase)."""
+    return f"You hold the following social value orientation — {wording}."
+
+
+def value_prompt(theta: float, name: str | None = None, wording: str | None = None) -> str:
+    """Step 1: tell the agent its value and ask it to describe the value system's traits.
+
+    ``wording`` replaces the standard wording (the paraphrase probe, :mod:`.wordings`). With the
+    value in the system message instead (the placement probe), the first user turn is only
+    :data:`DESCRIBE_PROMPT` and the system message is :func:`value_statement`.
+    """
+    return f"{value_statement(wording or value_wording(theta, name))} {DESCRIBE_PROMPT}"
 
 
 def goal_prompt() -> str:

@@ -1,0 +1,67 @@
+"""The position reference: the VR of a value-blind chooser that always takes the option shown first.
+
+Checked by hand on a tiny table, and against a real value-blind "model" (a replay backend that
+always answers "A"): its measured VR must equal the reference exactly, in runs and in evaluations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hvae.analysis.rationality import decision_scores, first_shown
+
+
+def test_position_vr_by_hand() -> None:
+    menus = pd.DataFrame({"menu_id": ["m"] * 3, "option": [0, 1, 2], "self": [10.0, 5.0, 0.0], "other": [0.0, 5.0, 10.0]})
+    decisions = pd.DataFrame({
+        "menu_id": ["m"] * 4, "value_angle": [90.0, 90.0, 0.0, 90.0], "choice": [1, 1, 1, 1],
+        "valid": [True, True, True, False], "shown_order": ["2,1,0", "0,1,2", None, "2,1,0"],
+    })
+    scores = decision_scores(decisions, menus)
+    # altruist: normalised utilities (0, 0.5, 1); option 2 shown first → 1, option 0 first → 0;
+    # no recorded display → NaN; an invalid reply is not behaviour → NaN
+    assert scores["position_vr"].tolist()[:2] == [1.0, 0.0]
+    assert np.isnan(scores["position_vr"].iloc[2]) and np.isnan(scores["position_vr"].iloc[3])
+    assert first_shown(decisions).tolist() == [2, 0, -1, 2]
+
+
+@pytest.mark.slow
+def test_a_value_blind_model_scores_exactly_the_position_reference(tmp_path) -> None:
+    from conftest import make_scenario
+
+    from hvae.analysis.runfolder import RunFolder
+    from hvae.analysis.summary import group_summary
+    from hvae.simulation.runner import run_scenario
+
+    llm = {"kind": "llm", "backend": "always_a"}
+    scenario = make_scenario(
+        rounds=12, seed=3, population=[{"name": n, "count": 3, "value": n, "decider": llm} for n in ("altruistic", "competitive")]
+        + [{"name": "oracle", "count": 2, "value": "prosocial", "decider": "oracle"}],
+        network={"kind": "complete"}, matching="random", menus={"kind": "slider"},
+        backends={"always_a": {"kind": "replay", "replies": ["A"] * 40}}, cache={"enabled": False},
+    )
+    groups = group_summary(RunFolder(run_scenario(scenario, tmp_path / "run").path)).set_index("group")
+    for name in ("altruistic", "competitive"):
+        row = groups.loc[name]
+        assert row["decision_vr"] == pytest.approx(row["position_vr"], abs=1e-12)
+        assert row["slider_vr"] == pytest.approx(row["position_slider_vr"], abs=1e-12)
+        assert row["position_vr"] != pytest.approx(row["chance_vr"], abs=1e-3)  # a reference of its own
+    assert np.isnan(groups.loc["oracle", "position_vr"])  # rule deciders are shown no display
+
+
+@pytest.mark.slow
+def test_evaluation_reports_the_position_reference(tmp_path) -> None:
+    from hvae.agents.llm.backends import ReplayBackend
+    from hvae.experiments.questionnaire import Evaluation, EvaluationPlan
+
+    plan = EvaluationPlan(agents=["llm", "random"], values=["altruistic", "individualistic"], goal_prompting=[False],
+                          repeats=6, backend="always_a", backends={"always_a": ReplayBackend(kind="replay", replies=["A"] * 40)},
+                          cache_enabled=False)
+    path = Evaluation(plan).run(tmp_path / "eval", figures=False)
+    table = pd.read_parquet(path / "evaluation_summary.parquet")
+    llm = table[table["agent"] == "llm"]
+    np.testing.assert_allclose(llm["decision_vr"], llm["position_vr"], atol=1e-12)
+    np.testing.assert_allclose(llm["slider_vr"], llm["position_slider_vr"], atol=1e-12)
+    assert table.loc[table["agent"] == "random", "position_vr"].isna().all()
