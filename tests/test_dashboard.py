@@ -79,7 +79,8 @@ def test_session_vr_equals_the_analysis_estimator_on_the_same_decisions() -> Non
     reference.run(8)
     decisions = reference.log.decision_rows().to_pandas()
     scores = decision_scores(decisions, menus_table(reference).to_pandas())
-    expected = pd.concat([decisions[["group"]], scores], axis=1).dropna().groupby("group", observed=True).mean()
+    scored = pd.concat([decisions[["group"]], scores], axis=1).dropna(subset=["decision_vr"])
+    expected = scored.groupby("group", observed=True)[["decision_vr", "chance_vr", "ceiling_vr"]].mean()
     table = view.vr_by_group.set_index("group")
     for group in ("orc", "rnd", "rec"):
         for column in ("decision_vr", "chance_vr", "ceiling_vr"):
