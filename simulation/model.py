@@ -132,6 +132,7 @@ class HvaeModel(mesa.Model):
             zip(self.group_names, self.streams["decisions"].spawn(len(self.group_names)))
         )
         deciders = dict(deciders or {})
+        self.schedule: MenuSchedule = build_schedule(scenario.menus, self._public_goods_group_size())
         self.llm_pool = build_pool(scenario) if scenario.uses_llm else None
         self.deciders: dict[str, Decider] = {}
         for code, group in enumerate(scenario.population):
@@ -139,7 +140,6 @@ class HvaeModel(mesa.Model):
             decider.setup(self.group_members[code], self.state.theta[self.group_members[code]])
             self.deciders[group.name] = decider
         self.decider_kinds = [self.deciders[g].name for g in self.group_names]
-        self.schedule: MenuSchedule = build_schedule(scenario.menus, self._public_goods_group_size())
         self._check_fixed_options()
 
         # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
@@ -168,6 +168,7 @@ class HvaeModel(mesa.Model):
                 group=group.name,
                 value_name=getattr(spec, "name", None),
                 run_seed=self.seed,
+                game=self.schedule.menus[0].game,
             )
         return build_rule_decider(group.decider)
 
