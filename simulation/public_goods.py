@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from hvae.scenarios.errors import ScenarioError
+from hvae.simulation.game import chosen_amounts
 from hvae.simulation.menus import Menu
 
 
@@ -56,9 +57,7 @@ def public_goods_payoffs(menu: Menu, edges: np.ndarray, choice: np.ndarray, n: i
     the endowment.
     """
     decided = choice >= 0
-    safe = np.where(decided, choice, 0)
-    self_amount = np.where(decided, menu.options[safe, 0], np.nan)
-    other_amount = np.where(decided, menu.options[safe, 1], np.nan)
+    self_amount, other_amount, generosity = chosen_amounts(menu, choice)
     undecided_members = _with_neighbours(edges, (~decided).astype(float))
     played = undecided_members == 0  # game hosted by h is played: every member decided
     given = np.nan_to_num(other_amount)
@@ -67,9 +66,6 @@ def public_goods_payoffs(menu: Menu, edges: np.ndarray, choice: np.ndarray, n: i
     received = _with_neighbours(edges, pot_share) - given * n_played
     payoff = received + n_played * np.nan_to_num(self_amount)
     degree = np.bincount(edges.ravel(), minlength=n)
-    others = menu.options[:, 1]
-    spread = others.max() - others.min()
-    generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
     return {
         "self_amount": self_amount,
         "other_amount": other_amount,
