@@ -398,3 +398,22 @@ def test_llm_sees_contributions_with_their_consequences_in_a_recorded_order(tmp_
         assert [f"{letter}: {lines[j]}" in text for letter, j in zip("ABC", shown)] == [True] * 3
         assert row["choice"] == shown[0] and row["chosen_position"] == 0  # "A" maps back to the option shown first
     assert "your neighbours put in 0 of 10 coins on average" in decisions[1]["messages"][-1]["content"]
+
+
+def test_an_interrupted_public_goods_run_resumes_to_the_same_tables(tmp_path) -> None:
+    from hvae.simulation.runner import RunInterrupted, resume_run
+
+    overrides = ["rounds=10", "size=36", "network={kind: grid, rows: 6, cols: 6, periodic: true}", "dynamics.every=3"]
+    full = run_scenario(load_scenario("public_goods", overrides), tmp_path / "full").path
+
+    def stop(model) -> None:
+        if model.round == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        run_scenario(load_scenario("public_goods", overrides), tmp_path / "run", on_round=stop)
+    resume_run(tmp_path / "run")
+    for name in ("decisions", "rounds", "agents", "value_changes"):
+        pd.testing.assert_frame_equal(RunFolder(full).frame(name), RunFolder(tmp_path / "run").frame(name), obj=name)
+    changed = RunFolder(full).frame("value_changes")["round"]
+    assert changed.min() < 5 < changed.max()  # the dynamics changed values on both sides of the stop
