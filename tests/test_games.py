@@ -144,7 +144,7 @@ def test_a_round_robin_reproduces_axelrods_scores() -> None:
     game = axl.Game(r=3, s=0, t=4, p=1)
     players = [axl.Cooperator(), axl.Defector(), axl.TitForTat()]
     tournament = axl.Tournament(players, game=game, turns=TURNS, repetitions=1, seed=1)
-    results = tournament.play(progress_bar=False, processes=0)
+    results = tournament.play(progress_bar=False)
     for i, first in enumerate(players):
         for j, second in enumerate(players):
             match = axl.Match((first.clone(), second.clone()), turns=TURNS, game=game)
