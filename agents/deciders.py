@@ -104,6 +104,9 @@ class DecisionRequest:
     agent_ids: np.ndarray  # (n,)
     thetas: np.ndarray  # (n,) each agent's own value angle, degrees
     history_source: History | Callable[[], History]
+    #: The n-player game behind the menu (:class:`hvae.agents.games.PublicGoodsGame`), else None:
+    #: LLM deciders describe its options as contributions and their consequences.
+    game: Any = None
 
     @cached_property
     def history(self) -> History:

@@ -82,6 +82,14 @@ def _decision_generosity(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.nda
         return np.where((span > 0) & behavioural(decisions), (given - low) / span, np.nan)
 
 
+def plays_every_edge(scenario: dict) -> bool:
+    """Whether every neighbour is a partner in every round: ``matching: all_edges``, or the public
+    goods game, where each agent plays in its own and each neighbour's group (``matching`` unused;
+    :func:`games` then reads each neighbour pair as one decomposed game per round: what the agent
+    kept per game plus what the neighbour gave each member per game)."""
+    return scenario.get("matching", "random") == "all_edges" or (scenario.get("menus") or {}).get("kind") == "public_goods"
+
+
 def games(run: RunFolder | str | Path) -> pd.DataFrame:
     """Every game played, once from each side: one row per (round, agent, partner).
 
@@ -109,8 +117,7 @@ def games(run: RunFolder | str | Path) -> pd.DataFrame:
         ["round", "agent_id", "group", "value_category", "menu_id", "self_amount", "other_amount", "generosity", "residual",
          "own_residual"]
     ]
-    matching = run.scenario.get("matching", "random")
-    if matching == "all_edges":
+    if plays_every_edge(run.scenario):
         edges = run.frame("network")[["u", "v"]].to_numpy()
         directed = pd.DataFrame(np.concatenate([edges, edges[:, ::-1]]), columns=["agent_id", "partner_id"])
         pairs = side[["round", "agent_id"]].merge(directed, on="agent_id")

@@ -8,6 +8,9 @@ last round played and its update), and — where one category took over the whol
 fixed (``fixed_category``).
 :func:`invasion_plot` draws final vs initial share per category (points above the diagonal:
 the value invaded; below: it receded), with the fixation times beside it.
+:func:`invasion_by_parameter_plot` draws the final share of each value against one swept
+parameter (a sweep adds its numeric parameters as columns of the table), which shows a threshold
+such as the multiplication factor above which contributing values survive in a public goods game.
 
     table = invasion_table(["runs/sweep/run-0001_…", "runs/sweep/run-0002_…"])
     invasion_plot(table, "runs/sweep/figures")
@@ -109,6 +112,53 @@ def invasion_plot(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 title=f"Time to fixation ({len(fixed)} of {runs} runs fixed)")
     fig.tight_layout()
     paths = [out_dir / "invasion.png", out_dir / "invasion.svg"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def numeric_parameters(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The keys among ``keys`` whose column holds numbers (not booleans) with at least 3 distinct values."""
+    found = []
+    for key in keys:
+        if key not in table:
+            continue
+        values = table[key].dropna()
+        if len(values) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in values):
+            if values.nunique() >= 3:
+                found.append(key)
+    return found
+
+
+def invasion_by_parameter_plot(table: pd.DataFrame, parameter: str, out_dir: str | Path) -> list[Path]:
+    """Final share of each value against a swept ``parameter``: one point per run, the mean over
+    runs as a line, the mean initial share dashed; PNG + SVG paths (``invasion_by_<parameter>``)."""
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(7.5, 4.6))
+    ax = fig.subplots()
+    jitter = np.random.default_rng(0)
+    values = np.sort(table[parameter].astype(float).unique())
+    width = 0.01 * (values.max() - values.min()) if len(values) > 1 else 0.0
+    for name in CATEGORY_ORDER:
+        part = table[table["category"] == name]
+        if part.empty:
+            continue
+        x = part[parameter].astype(float)
+        color = CATEGORY_COLORS[name]
+        ax.scatter(x + jitter.normal(0, width, len(part)), part["final_share"], color=color, alpha=0.6, s=22,
+                   edgecolor="white", linewidth=0.5)
+        means = part.groupby(x)["final_share"].mean()
+        ax.plot(means.index, means.to_numpy(), color=color, linewidth=1.8, marker="o", markersize=4, label=f"{name}: final (mean)")
+        ax.axhline(part["initial_share"].mean(), color=color, linestyle="--", linewidth=1, alpha=0.7)
+    ax.set(ylim=(-0.03, 1.03), xlabel=parameter, ylabel="final share of the population (dashed: initial)",
+           title=f"Which values survive, by {parameter} ({table['run'].nunique()} runs; one point per run)")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    stem = "invasion_by_" + "".join(c if c.isalnum() or c in "_-" else "_" for c in parameter)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
     return paths

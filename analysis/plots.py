@@ -44,6 +44,7 @@ from matplotlib.lines import Line2D
 
 from hvae.agents.svo import CATEGORY_LOWER_BOUNDS, CATEGORY_ORDER
 from hvae.analysis.dataset import Analysis
+from hvae.analysis.games import plays_every_edge
 from hvae.analysis.figure_tools import (
     _legend_outside,
     _lines_with_bands,
@@ -71,7 +72,7 @@ def fig_payoff_by_group(analysis: Analysis) -> Figure | None:
     names = analysis.order(analysis.by, frame["group"].unique())
     fig, ax = _new_figure()
     _lines_with_bands(ax, frame, "mean_payoff", names, series_colors(names, analysis.by))
-    per_game = " (summed over all of its games)" if analysis.scenario.get("matching") == "all_edges" else ""
+    per_game = " (summed over all of its games)" if plays_every_edge(analysis.scenario) else ""
     ax.set_title(f"Mean payoff per round of an agent that played{per_game}, by group\n{_scenario_label(analysis)}")
     ax.set_ylabel("mean payoff (coins per agent per round)")
     _round_axis(ax)

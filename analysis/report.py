@@ -36,7 +36,7 @@ import pandas as pd
 from hvae.analysis import population as pop
 from hvae.analysis import report_page as page
 from hvae.analysis.dataset import Analysis, check_same_scenario
-from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS
+from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS, plays_every_edge
 from hvae.analysis.figure_tools import save_figure
 from hvae.analysis.plots import FIGURES
 from hvae.analysis.revealed import format_revealed
@@ -112,7 +112,8 @@ def _settings_section(runs: list[RunFolder]) -> str:
         ("rounds planned", scenario.get("rounds")),
         ("agents", summaries[0].get("n_agents")),
         ("network", page.params(scenario.get("network", {}))),
-        ("matching", scenario.get("matching")),
+        ("matching", "— (public goods: every group plays)" if plays_every_edge(scenario) and scenario.get("matching") != "all_edges"
+         else scenario.get("matching")),
         ("menus", page.params(scenario.get("menus", {}))),
         ("history length", (scenario.get("history") or {}).get("length")),
     ]

@@ -189,7 +189,7 @@ def _is_tag(part: Any) -> bool:
     tags = {
         "oracle", "random", "reciprocal", "fixed", "llm", "complete", "ring_lattice",
         "watts_strogatz", "barabasi_albert", "erdos_renyi", "grid", "file", "slider", "ring",
-        "dictator", "float", "str", "int", "embedded", "openai", "replay",
+        "dictator", "custom", "donation", "prisoners_dilemma", "public_goods", "float", "str", "int", "embedded", "openai", "replay",
     }
     return isinstance(part, str) and (part in tags or part.startswith(("function-", "tagged-union")))
 

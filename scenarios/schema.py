@@ -13,7 +13,8 @@ remember, and how long it runs. Example::
     size: 32                      # needed when any group gives a share instead of a count
     network: {kind: watts_strogatz, k: 4, p: 0.1}
     matching: random              # or all_edges
-    menus: {kind: slider}         # or {kind: ring, ...} / {kind: dictator, ...}
+    menus: {kind: slider}         # or ring, dictator, custom, donation, prisoners_dilemma, public_goods
+                                  # (the last four: hvae.scenarios.game_menus)
     history: {length: 5}
 
 Every model forbids unknown keys, so a typo is an error with its path, not a silent default.
@@ -32,6 +33,7 @@ from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, Recipr
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
 from hvae.agents.llm.config import LLMConfig
 from hvae.agents.values import ValueSpec, parse_value
+from hvae.scenarios.game_menus import CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus
 
 
 class _Model(BaseModel):
@@ -163,7 +165,10 @@ class DictatorMenus(_Model):
         return self
 
 
-MenuConfig = Annotated[Union[SliderMenus, RingMenus, DictatorMenus], Field(discriminator="kind")]
+MenuConfig = Annotated[
+    Union[SliderMenus, RingMenus, DictatorMenus, CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus],
+    Field(discriminator="kind"),
+]
 
 
 class HistoryConfig(_Model):

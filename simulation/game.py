@@ -16,13 +16,24 @@ import numpy as np
 from hvae.simulation.menus import Menu
 
 
+def chosen_amounts(menu: Menu, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per agent: the chosen option's "self" and "other" amounts and its generosity — where the
+    "other" amount sits in the menu's range, 0 = least generous — (NaN for agents without a choice)."""
+    safe = np.where(choice >= 0, choice, 0)
+    self_amount = np.where(choice >= 0, menu.options[safe, 0], np.nan)
+    other_amount = np.where(choice >= 0, menu.options[safe, 1], np.nan)
+    others = menu.options[:, 1]
+    spread = others.max() - others.min()
+    # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
+    generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(choice.shape[0], np.nan)
+    return self_amount, other_amount, generosity
+
+
 def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """Per-agent amounts, payoff, partners and generosity of one round (zeros/NaN for idle agents)."""
     u, v = pairs[:, 0], pairs[:, 1]
     played = (choice[u] >= 0) & (choice[v] >= 0)
-    safe = np.where(choice >= 0, choice, 0)
-    self_amount = np.where(choice >= 0, menu.options[safe, 0], np.nan)
-    other_amount = np.where(choice >= 0, menu.options[safe, 1], np.nan)
+    self_amount, other_amount, generosity = chosen_amounts(menu, choice)
     pu, pv = u[played], v[played]
     received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
     n_played = np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
@@ -33,10 +44,6 @@ def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int
     partner[u[single]] = v[single]
     single = n_partners[v] == 1
     partner[v[single]] = u[single]
-    others = menu.options[:, 1]
-    spread = others.max() - others.min()
-    # undefined (NaN) on a menu whose options all give the other the same, as in the analysis
-    generosity = (other_amount - others.min()) / spread if spread > 0 else np.full(n, np.nan)
     return {
         "self_amount": self_amount,
         "other_amount": other_amount,

@@ -4,7 +4,7 @@ A :class:`Menu` is an ``(k, 2)`` array of allocations (amount for the chooser, a
 partner) with a stable ``menu_id``. A :class:`MenuSchedule` says which menu is played in which
 round; all pairs play the same menu in a round, so every decision of a round is comparable.
 
-Three families ship:
+Seven families ship:
 
 * ``slider`` — the six primary SVO Slider items (optionally the nine secondary ones after them),
   cycled in order: every 6 rounds give each agent that played every round one full slider profile.
@@ -12,6 +12,13 @@ Three families ship:
   24 points, radius 15, centre (0, 0)). Item ``i`` offers ``options`` consecutive points starting
   at point ``i``, so over ``items`` rounds every direction of the ring is offered.
 * ``dictator`` — split an endowment: options ``(E − x, x)`` for ``x = 0, step, 2·step, …, E``.
+* ``custom`` — the scenario's own items (lists of (self, other) options), cycled in order.
+* ``donation`` and ``prisoners_dilemma`` — the decomposed menus ``[C, D]`` of the donation game
+  and of a separable symmetric 2×2 game (:mod:`hvae.agents.games` derives them); option 0 is
+  cooperation.
+* ``public_goods`` — the n-player public goods game as a decomposed menu over contribution levels
+  (:class:`~hvae.agents.games.PublicGoodsGame`); it needs the group size, which the network fixes,
+  and its menu carries the game (``Menu.game``) so that payoffs and LLM prompts can use it.
 
     >>> schedule = build_schedule({"kind": "dictator", "endowment": 10, "step": 5})
     >>> schedule.menu_for_round(0).options.tolist()
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hvae.agents.games import PublicGoodsGame, decompose_symmetric_2x2, donation_menu
 from hvae.agents.svo import PRIMARY_ITEMS, SECONDARY_ITEMS
 
 
@@ -34,6 +42,7 @@ class Menu:
     menu_id: str
     options: np.ndarray
     slider_item: int | None = None  # 1..15 for slider items, else None
+    game: PublicGoodsGame | None = None  # the n-player game behind a public_goods menu
 
     @property
     def size(self) -> int:
@@ -110,10 +119,46 @@ def dictator_schedule(endowment: float = 100.0, step: float = 10.0) -> MenuSched
     return MenuSchedule("dictator", (Menu("dictator", options),))
 
 
-def build_schedule(config) -> MenuSchedule:
-    """Build a schedule from a scenario's ``menus`` section (a pydantic model or a plain dict)."""
+def custom_schedule(items: list) -> MenuSchedule:
+    """The scenario's own items, ``custom1``, ``custom2``, …, cycled in order."""
+    menus = tuple(Menu(f"custom{i + 1}", np.asarray(item, dtype=float).reshape(-1, 2)) for i, item in enumerate(items))
+    return MenuSchedule("custom", menus)
+
+
+def prisoners_dilemma_schedule(T: float, R: float, P: float, S: float) -> MenuSchedule:  # noqa: N803
+    """One menu ``[C, D]``: the decomposition of a separable symmetric 2×2 game."""
+    return MenuSchedule("prisoners_dilemma", (Menu("prisoners_dilemma", decompose_symmetric_2x2(T, R, P, S)),))
+
+
+def donation_schedule(b: float, c: float) -> MenuSchedule:
+    """One menu ``[give, keep]``: give ``b`` at cost ``c``, or keep."""
+    return MenuSchedule("donation", (Menu("donation", donation_menu(b, c)),))
+
+
+def public_goods_schedule(endowment: float, step: float, r: float, group_size: int) -> MenuSchedule:
+    """One menu: the contribution levels of a public goods game of ``group_size`` members."""
+    game = PublicGoodsGame(endowment=endowment, step=step, r=r, group_size=group_size)
+    return MenuSchedule("public_goods", (Menu("public_goods", game.options.copy(), game=game),))
+
+
+def build_schedule(config, group_size: int | None = None) -> MenuSchedule:
+    """Build a schedule from a scenario's ``menus`` section (a pydantic model or a plain dict).
+
+    ``group_size`` (members per game, the network's degree + 1) is needed by ``public_goods`` only.
+    """
     data = config if isinstance(config, dict) else config.model_dump()
     kind = data["kind"]
+    if kind == "custom":
+        return custom_schedule(data["items"])
+    if kind == "donation":
+        return donation_schedule(b=data.get("b", 3.0), c=data.get("c", 1.0))
+    if kind == "prisoners_dilemma":
+        return prisoners_dilemma_schedule(*(data.get(key, default) for key, default in zip("TRPS", (4.0, 3.0, 1.0, 0.0))))
+    if kind == "public_goods":
+        if group_size is None:
+            raise ValueError("public_goods menus need the group size (the network's degree + 1)")
+        r = data["r"] if data.get("r") is not None else data["eta"] * group_size
+        return public_goods_schedule(data.get("endowment", 10.0), data.get("step", 2.0), r, group_size)
     if kind == "slider":
         return slider_schedule(secondary=data.get("secondary", False))
     if kind == "ring":
@@ -125,4 +170,4 @@ def build_schedule(config) -> MenuSchedule:
         )
     if kind == "dictator":
         return dictator_schedule(endowment=data.get("endowment", 100.0), step=data.get("step", 10.0))
-    raise ValueError(f"unknown menu kind {kind!r}; use slider, ring or dictator")
+    raise ValueError(f"unknown menu kind {kind!r}; use slider, ring, dictator, custom, donation, prisoners_dilemma or public_goods")

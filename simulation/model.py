@@ -62,6 +62,7 @@ from hvae.simulation.game import decomposed_payoffs
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
 from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
+from hvae.simulation.public_goods import group_size, public_goods_payoffs
 from hvae.simulation.records import RoundLog
 from hvae.simulation.state import PopulationState
 
@@ -131,6 +132,7 @@ class HvaeModel(mesa.Model):
             zip(self.group_names, self.streams["decisions"].spawn(len(self.group_names)))
         )
         deciders = dict(deciders or {})
+        self.schedule: MenuSchedule = build_schedule(scenario.menus, self._public_goods_group_size())
         self.llm_pool = build_pool(scenario) if scenario.uses_llm else None
         self.deciders: dict[str, Decider] = {}
         for code, group in enumerate(scenario.population):
@@ -138,7 +140,6 @@ class HvaeModel(mesa.Model):
             decider.setup(self.group_members[code], self.state.theta[self.group_members[code]])
             self.deciders[group.name] = decider
         self.decider_kinds = [self.deciders[g].name for g in self.group_names]
-        self.schedule: MenuSchedule = build_schedule(scenario.menus)
         self._check_fixed_options()
 
         # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
@@ -167,6 +168,7 @@ class HvaeModel(mesa.Model):
                 group=group.name,
                 value_name=getattr(spec, "name", None),
                 run_seed=self.seed,
+                game=self.schedule.menus[0].game,
             )
         return build_rule_decider(group.decider)
 
@@ -218,6 +220,22 @@ class HvaeModel(mesa.Model):
         network from the scenario, so hand-made changes are not carried across a resume.
         """
         self._derive_network_arrays()
+        if self.plays_public_goods and self._public_goods_group_size() != self.schedule.menus[0].game.group_size:
+            raise NetworkError(
+                f"the public goods menu was built for groups of {self.schedule.menus[0].game.group_size}; "
+                "the changed network's groups have another size"
+            )
+
+    def _public_goods_group_size(self) -> int | None:
+        """Members per public goods game (degree + 1; the network must be regular), else None."""
+        if self.scenario.menus.kind != "public_goods":
+            return None
+        return group_size(self.degree, self.scenario.network.kind)
+
+    @property
+    def plays_public_goods(self) -> bool:
+        """Whether every agent hosts an n-player public goods game (see :mod:`hvae.simulation.public_goods`)."""
+        return self.schedule.kind == "public_goods"
 
     def agent_by_id(self, agent_id: int) -> SVOAgent:
         """The Mesa agent of a table's ``agent_id`` (0-based; its ``unique_id`` is ``agent_id + 1``)."""
@@ -233,8 +251,8 @@ class HvaeModel(mesa.Model):
 
     # ------------------------------------------------------------------ one round
     def match(self) -> np.ndarray:
-        """Edges that play this round, ``(m, 2)``."""
-        if self.scenario.matching == "all_edges":
+        """Edges that play this round, ``(m, 2)`` (public goods: every edge, as every group plays)."""
+        if self.scenario.matching == "all_edges" or self.plays_public_goods:
             return self.edges
         rng = self.streams["matching"]
         if self.complete_graph:
@@ -306,6 +324,7 @@ class HvaeModel(mesa.Model):
                     agent_ids=ids,
                     thetas=self.state.theta[ids],
                     history_source=functools.partial(self.state.history_of, ids),
+                    game=menu.game,
                 )
         return requests
 
@@ -378,13 +397,25 @@ class HvaeModel(mesa.Model):
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
         """Decomposed-game payoffs of the round for every agent (zeros for idle agents), added to the totals."""
-        outcome = decomposed_payoffs(menu, pairs, choice, self.n_agents)
+        if self.plays_public_goods:
+            outcome = public_goods_payoffs(menu, pairs, choice, self.n_agents)
+        else:
+            outcome = decomposed_payoffs(menu, pairs, choice, self.n_agents)
         self.state.cumulative_payoff += outcome["payoff"]
         self.state.n_games += outcome["n_played"]
         return outcome
 
     def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
-        """Push what partners gave into each agent's bounded history (means over partners)."""
+        """Push what partners gave into each agent's bounded history (means over partners).
+
+        In the public goods game the partners are the agent's neighbours (the members of its own
+        game, who also host the other games it plays): the history holds their mean amounts.
+        """
+        if self.plays_public_goods:
+            u, v = pairs[:, 0], pairs[:, 1]
+            both = (choice[u] >= 0) & (choice[v] >= 0)
+            neighbours_decided = np.bincount(u[both], minlength=self.n_agents) + np.bincount(v[both], minlength=self.n_agents)
+            outcome = {**outcome, "n_played": neighbours_decided}
         self.state.remember(pairs, choice, outcome, self.round)
 
     # ------------------------------------------------------------------ lifecycle

@@ -35,7 +35,7 @@ from autogen_core.models import UserMessage
 
 from hvae.agents.deciders import NO_CHOICE, Decider, Decision, DecisionRequest, Decisions
 from hvae.agents.tasks import gather_all
-from hvae.agents.llm import prompts
+from hvae.agents.llm import game_prompts, prompts
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.client import CallSettings, HvaeClient, call_scope
 from hvae.agents.llm.config import LLMConfig
@@ -91,8 +91,12 @@ class LLMDecider(Decider):
         run_seed: int = 0,
         wording: str | None = None,
         placement: str = "user",
+        game: Any = None,
     ) -> None:
         self.config = config
+        # the n-player game the menus come from (a PublicGoodsGame), else None: its own task text
+        self.game = game
+        self.task_text = prompts.TASK_TEXT if game is None else game_prompts.public_goods_task_text(game)
         self.pool = pool
         self.group = group
         self.value_name = value_name
@@ -197,7 +201,7 @@ class LLMDecider(Decider):
         if config.goal_prompting:
             goal, _ = await self._ask(
                 agent,
-                [prompts.ROLE_INSTRUCTION, prompts.goal_prompt()],
+                [prompts.ROLE_INSTRUCTION, prompts.goal_prompt(self.task_text)],
                 self._settings(agent_id, None, "goal", 0, config.goal_max_tokens),
                 restore_on_failure=True,
             )
@@ -206,7 +210,7 @@ class LLMDecider(Decider):
                 goal = prompts.FIXED_GOAL
             setup.goal = goal.strip() or prompts.FIXED_GOAL
         else:
-            text = f"{prompts.ROLE_INSTRUCTION}\n\n{prompts.TASK_TEXT} Your goal in this study: {prompts.FIXED_GOAL}"
+            text = f"{prompts.ROLE_INSTRUCTION}\n\n{self.task_text} Your goal in this study: {prompts.FIXED_GOAL}"
             await agent.model_context.add_message(UserMessage(content=text, source="user"))
             setup.goal = prompts.FIXED_GOAL
         if not setup.setup_ok:
@@ -291,7 +295,10 @@ class LLMDecider(Decider):
         structured = self.config.structured and mode != "none"
         schema = decision_schema(letters) if structured else None
         json_reply = structured and mode != "letter"  # a letter grammar needs no JSON instructions
-        prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, json_reply)
+        if request.game is not None:
+            prompt = game_prompts.public_goods_decision_prompt(request.game, request.round, order.tolist(), setup.goal, history, json_reply)
+        else:
+            prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, json_reply)
         latency, tokens_in, tokens_out, calls, hits = 0.0, 0, 0, 0, 0
         reply: str | None = None
         parsed = None

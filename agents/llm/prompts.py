@@ -90,10 +90,10 @@ def value_prompt(theta: float, name: str | None = None, wording: str | None = No
     return f"{value_statement(wording or value_wording(theta, name))} {DESCRIBE_PROMPT}"
 
 
-def goal_prompt() -> str:
-    """Step 3: describe the task and ask for a one-sentence goal."""
+def goal_prompt(task_text: str = TASK_TEXT) -> str:
+    """Step 3: describe the task (``task_text``: the game's own description) and ask for a one-sentence goal."""
     return (
-        f"{TASK_TEXT} Under your value system, what goal would satisfy you most in this study? "
+        f"{task_text} Under your value system, what goal would satisfy you most in this study? "
         "Answer with one sentence."
     )
 

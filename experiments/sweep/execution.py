@@ -229,8 +229,9 @@ def _run_locked(sweep, out_dir, resolved, started, workers, scheduler, client, p
 
 
 def _write_invasion(sweep: Sweep, out_dir: Path, outcome: SweepOutcome) -> None:
-    """With value dynamics, add ``invasion.parquet`` and the invasion figure to the sweep folder."""
-    from hvae.analysis.invasion import invasion_plot, invasion_table
+    """With value dynamics, add ``invasion.parquet`` and the invasion figures to the sweep folder
+    (final vs initial share, and, when the sweep varies one numeric parameter, final share against it)."""
+    from hvae.analysis.invasion import invasion_by_parameter_plot, invasion_plot, invasion_table, numeric_parameters
 
     complete = [
         out_dir / run.run_id for run in sweep.runs
@@ -243,8 +244,16 @@ def _write_invasion(sweep: Sweep, out_dir: Path, outcome: SweepOutcome) -> None:
     if not with_dynamics:
         return
     table = invasion_table(with_dynamics)
+    params = {run.run_id: run.params for run in sweep.runs}
+    for key in sweep.param_keys:
+        column = [params.get(run_id, {}).get(key) for run_id in table["run"]] if len(table) else []
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
+            table[key] = column  # numeric parameters only: a mapping (a network section) is no column
     table.to_parquet(out_dir / "invasion.parquet", index=False)
     invasion_plot(table, out_dir / "figures")
+    if len(sweep.param_keys) == 1:  # with several, one figure would mix the other parameters' runs
+        for key in numeric_parameters(table, sweep.param_keys):
+            invasion_by_parameter_plot(table, key, out_dir / "figures")
 
 
 def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log) -> None:

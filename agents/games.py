@@ -1,0 +1,152 @@
+"""The maths of the games beyond the slider: classic 2×2 games and the n-player public goods game
+as decomposed (self, other) menus.
+
+**Decomposed 2×2 games.** In a decomposed game each option is a pair (self, other): the chooser
+keeps ``self`` and its partner receives ``other`` (Pruitt 1967; Messick & McClintock 1968). Two
+players who both choose from the menu ``C = (x_C, y_C)``, ``D = (x_D, y_D)`` get the symmetric
+2×2 game
+
+    R = x_C + y_C  (both C)      S = x_C + y_D  (I play C, the other D)
+    T = x_D + y_C  (I play D, the other C)      P = x_D + y_D  (both D)
+
+so ``T − R = x_D − x_C = P − S``: a symmetric 2×2 game decomposes into one menu **exactly when it
+is separable**, ``T − R = P − S`` (the gain from defecting does not depend on what the other does).
+Conversely every separable game has the decompositions ``C = (S + a, R − S − a)``,
+``D = (P + a, −a)`` for any constant ``a``; :func:`decompose_symmetric_2x2` takes ``a = 0``
+(defecting gives the other nothing). The constant shifts every option's SVO utility
+``cos θ·s + sin θ·o`` by the same amount, so choices and decision VR do not depend on it.
+
+* The **prisoner's dilemma** ``{T, R, P, S}`` with ``T − R = P − S`` (e.g. T, R, P, S = 4, 3, 1, 0:
+  ``C = (0, 3)``, ``D = (1, 0)``). Axelrod's default 5, 3, 1, 0 is *not* separable.
+* The **donation game** ``{b, c}`` (give ``b`` to the other at cost ``c`` to yourself, or keep):
+  ``C = (−c, b)``, ``D = (0, 0)``, i.e. T = b, R = b − c, P = 0, S = −c — always separable.
+
+**The n-player public goods game** (Santos, Santos & Pacheco, *Nature* 454, 213–216, 2008, on a
+graph: every agent hosts a game among itself and its ``k`` neighbours, so a group has ``G = k + 1``
+members). Each member has an endowment ``E`` and contributes ``c`` of it; the pot is multiplied
+by ``r`` and shared equally, so member ``i`` earns ``E − c_i + (r / G)·Σ_j c_j``. The game is
+linear, so it decomposes too: contributing ``c`` is the option
+
+    self = E − c + r·c / G,     other = r·c / G   (to each of the G − 1 other members)
+
+and a member's payoff is its own ``self`` plus every other member's ``other``.
+:class:`PublicGoodsGame` builds that menu over the contribution levels ``0, step, …, E``.
+
+**The SVO utility for n players** is ``U_θ = cos θ·π_own + sin θ·mean(π_others)``
+(:func:`n_player_utility`): the ring utility with the partner's payoff replaced by the mean payoff
+of the other members. A member's own contribution moves every other member's payoff by the same
+``r·c / G``, so on the menu above ``U_θ(self, other)`` differs from the n-player utility only by a
+constant that does not depend on the member's own choice (what the others contributed): the
+oracle, decision VR and the revealed angle apply unchanged. With two members it is the ring
+utility itself. Under it a member contributes everything when ``cos θ·(r/G − 1) + sin θ·r/G > 0``
+and nothing when it is negative; with the normalised ``η = r / G`` that is ``η > cos θ / (cos θ + sin θ)``
+for θ in [0°, 90°]: individualists (0°) contribute only for η > 1, prosocials (45°) for η > ½,
+altruists (90°) for any ``r > 0``; competitors (−45°) never.
+
+    >>> decompose_symmetric_2x2(T=4, R=3, P=1, S=0).tolist()
+    [[0.0, 3.0], [1.0, 0.0]]
+    >>> PublicGoodsGame(endowment=10, step=5, r=3, group_size=5).options.tolist()
+    [[10.0, 0.0], [8.0, 3.0], [6.0, 6.0]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+#: Two payoff differences closer than this count as equal when checking separability.
+SEPARABILITY_TOLERANCE = 1e-9
+
+
+def separability_problem(T: float, R: float, P: float, S: float) -> str | None:  # noqa: N803 - the game's conventional names
+    """Why the symmetric 2×2 game ``T, R, P, S`` has no (self, other) decomposition, or None."""
+    values = {"T": T, "R": R, "P": P, "S": S}
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        return f"{', '.join(bad)} must be finite numbers"
+    if abs((T - R) - (P - S)) > SEPARABILITY_TOLERANCE * max(1.0, abs(T), abs(R), abs(P), abs(S)):
+        return (
+            f"the game is not separable: T − R = {T - R:g} but P − S = {P - S:g}; a symmetric 2×2 game "
+            "decomposes into a (self, other) menu only when T − R = P − S (e.g. T, R, P, S = 4, 3, 1, 0)"
+        )
+    return None
+
+
+def decompose_symmetric_2x2(T: float, R: float, P: float, S: float) -> np.ndarray:  # noqa: N803
+    """The (self, other) menu ``[C, D]`` of a separable symmetric 2×2 game (module docstring).
+
+    Raises:
+        ValueError: when the game is not separable (``T − R ≠ P − S``) or a payoff is not finite.
+    """
+    problem = separability_problem(T, R, P, S)
+    if problem:
+        raise ValueError(problem)
+    return np.array([[float(S), float(R - S)], [float(P), 0.0]])
+
+
+def donation_menu(b: float, c: float) -> np.ndarray:
+    """The donation game's menu ``[give, keep]``: give ``b`` at cost ``c``, or keep (0, 0)."""
+    return np.array([[-float(c), float(b)], [0.0, 0.0]])
+
+
+def game_matrix(menu: np.ndarray) -> np.ndarray:
+    """The symmetric game of a 2-option decomposed menu: ``M[i, j]`` = the payoff of playing ``i``
+    against ``j`` (own ``self`` of ``i`` plus the partner's ``other`` of ``j``)."""
+    menu = np.asarray(menu, dtype=float)
+    return menu[:, 0][:, None] + menu[:, 1][None, :]
+
+
+def n_player_utility(theta_deg: float, own: float, others: np.ndarray) -> float:
+    """SVO utility of one member of an n-player game: ``cos θ·own + sin θ·mean(others)``."""
+    theta = math.radians(theta_deg)
+    return math.cos(theta) * float(own) + math.sin(theta) * float(np.mean(others))
+
+
+@dataclass(frozen=True)
+class PublicGoodsGame:
+    """One group's public goods game: ``group_size`` members, each with ``endowment`` coins, who
+    contribute a multiple of ``step``; the pot is multiplied by ``r`` and shared equally.
+
+    ``options[j] = (E − c_j + r·c_j/G, r·c_j/G)`` for the contribution levels ``c_j`` (module docstring).
+    """
+
+    endowment: float
+    step: float
+    r: float
+    group_size: int
+
+    def __post_init__(self) -> None:
+        if self.group_size < 2:
+            raise ValueError(f"a public goods group needs at least 2 members (got {self.group_size})")
+        if not (self.endowment > 0 and 0 < self.step <= self.endowment and self.r >= 0):
+            raise ValueError("a public goods game needs endowment > 0, 0 < step <= endowment and r >= 0")
+
+    @property
+    def eta(self) -> float:
+        """The normalised multiplication factor ``η = r / G``."""
+        return self.r / self.group_size
+
+    @cached_property
+    def contributions(self) -> np.ndarray:
+        """The contribution levels ``0, step, 2·step, …, E`` (the last level is the whole endowment)."""
+        levels = np.arange(0.0, self.endowment + self.step / 2, self.step)
+        levels = levels[levels <= self.endowment + 1e-9]
+        if not math.isclose(levels[-1], self.endowment):
+            levels = np.append(levels, self.endowment)
+        return levels
+
+    @cached_property
+    def options(self) -> np.ndarray:
+        """The decomposed menu ``(k, 2)``: (self, other) per contribution level."""
+        share = self.r * self.contributions / self.group_size
+        return np.stack([self.endowment - self.contributions + share, share], axis=1)
+
+    def group_payoffs(self, contributions: np.ndarray) -> np.ndarray:
+        """Every member's payoff for the members' contributions, computed directly (not decomposed)."""
+        contributions = np.asarray(contributions, dtype=float)
+        if contributions.shape != (self.group_size,):
+            raise ValueError(f"need {self.group_size} contributions, got shape {contributions.shape}")
+        return self.endowment - contributions + self.r * contributions.sum() / self.group_size
