@@ -261,7 +261,7 @@ CHILD = textwrap.dedent(
 
     def report(model):
         print(model.round, flush=True)
-        time.sleep(0.05)
+        time.sleep(0.5)  # the parent kills it during this pause
 
     run_scenario(load_scenario(sys.argv[2]), sys.argv[1], on_round=report)
     """
@@ -273,7 +273,8 @@ TABLES = ("decisions", "rounds", "agents", "messages")
 def test_talk_run_killed_with_sigkill_resumes_with_identical_tables(tmp_path, stub) -> None:
     from hvae.scenarios.loader import dump_scenario
 
-    scenario = talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=8)
+    # checkpoints every 3 rounds, rows every round: the kill leaves a round's rows past the checkpoint
+    scenario = talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=8, output={"flush_every": 1, "checkpoint_every": 3})
     path = tmp_path / "talk.yaml"
     path.write_text(dump_scenario(scenario))
     whole = RunFolder(run_scenario(load_scenario(path), tmp_path / "whole").path)
@@ -281,13 +282,14 @@ def test_talk_run_killed_with_sigkill_resumes_with_identical_tables(tmp_path, st
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(path)], stdout=subprocess.PIPE, text=True)
     try:
         for line in child.stdout:
-            if int(line) >= 3:
+            if int(line) >= 4:
                 break
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
     assert json.loads((folder / "summary.json").read_text())["status"] == "running"
+    assert RunFolder(folder).frame("messages")["round"].max() >= 3  # written after the last checkpoint (round 3)
     resume_run(folder)
     resumed = RunFolder(folder)
     assert resumed.status == "complete"
