@@ -65,13 +65,15 @@ def stated_option(text: str | None, options: np.ndarray) -> int | None:
     return found
 
 
-def messages(run: RunFolder) -> pd.DataFrame:
-    """The run's ``messages`` table (empty with the right columns when the run had no talk)."""
-    from hvae.simulation.records import MESSAGE_SCHEMA
+#: The columns of ``messages.parquet`` that the measures read.
+MESSAGE_COLUMNS = ("round", "pair", "turn", "speaker", "listener", "group", "speaker_kind", "text")
 
+
+def messages(run: RunFolder) -> pd.DataFrame:
+    """The run's ``messages`` table (empty, with the columns read here, when the run had no talk)."""
     if (run.path / "messages.parquet").is_file() or (run.path / "parts" / "messages").is_dir():
         return run.frame("messages")
-    return MESSAGE_SCHEMA.empty_table().to_pandas()
+    return pd.DataFrame(columns=list(MESSAGE_COLUMNS))
 
 
 def promises(run: RunFolder) -> pd.DataFrame:

@@ -100,10 +100,8 @@ def fig_promises(promises: pd.DataFrame):
 
 
 def _write_table(folder: Path, stem: str, table: pd.DataFrame) -> None:
-    from hvae.simulation.store import write_parquet_atomic
-    import pyarrow as pa
-
-    write_parquet_atomic(pa.Table.from_pandas(table, preserve_index=False), folder / f"{stem}.parquet")
+    with replaced_atomically(folder / f"{stem}.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
     with replaced_atomically(folder / f"{stem}.csv") as tmp:
         table.to_csv(tmp, index=False)
 

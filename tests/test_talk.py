@@ -138,7 +138,7 @@ def test_rule_deciders_say_the_fixed_line_or_nothing(tmp_path) -> None:
     assert not quiet["speaker"].isin(rule_ids).any() and len(quiet) > 0
     # rule deciders decide exactly as without talk
     without = RunFolder(run_scenario(talk_scenario(backend, llm=2, rule=2, turns=0), tmp_path / "none").path)
-    assert not (without.path / "messages.parquet").exists()
+    assert not (without.path / "messages.parquet").exists() and promises(without).empty
     for run in (folder, silent):
         rule_rows = run.decisions().query("decider == 'oracle'").reset_index(drop=True)
         pd.testing.assert_frame_equal(rule_rows, without.decisions().query("decider == 'oracle'").reset_index(drop=True))
