@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from hvae.analysis.games import games
+from hvae.analysis.intervals import t_interval
 from hvae.analysis.rationality import behavioural, menu_options
 from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.summary import agent_summary, group_summary
@@ -159,19 +160,6 @@ def check_paired(no_talk: RunFolder, talk: RunFolder) -> None:
         raise ArmsMismatch(f"{talk.path} is not a run with talk (communication.turns is 0)")
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    from scipy import stats
-
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return np.nan, np.nan, np.nan
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, np.nan, np.nan
-    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
-    return mean, mean - half, mean + half
-
-
 def _agent_figures(run: RunFolder) -> pd.DataFrame:
     """Per agent: decision VR (with chance), mean generosity and mean payoff per game."""
     agents = agent_summary(run).set_index("agent_id")[["group", "decision_vr", "chance_vr", "ceiling_vr"]]
@@ -208,7 +196,7 @@ def compare_groups(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
         after = figures["talk"].loc[before.index]
         change: dict[str, Any] = {"group": group}
         for measure in ("decision_vr", "generosity", "game_payoff"):
-            mean, low, high = _t_interval((after[measure] - before[measure]).to_numpy(dtype=float))
+            mean, low, high = t_interval((after[measure] - before[measure]).to_numpy(dtype=float))
             change.update({f"delta_{measure}": mean, f"delta_{measure}_low": low, f"delta_{measure}_high": high})
         changes.append(change)
     return table.merge(pd.DataFrame(changes), on="group", how="left")

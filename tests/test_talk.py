@@ -83,15 +83,19 @@ def stub_backend(stub) -> dict:
 
 
 # ---------------------------------------------------------------------------------- pipeline
-def test_scripted_talk_order_messages_and_decisions_line_up(tmp_path) -> None:
-    # one pair of LLM agents, slider item 1 (A = 85,85; B = 85,76), options in canonical order
-    replies = [*SETUP, "I will take 85, 76.", "B"]
+def one_pair_one_round(tmp_path, replies: list[str]) -> RunFolder:
+    """Two replay LLM agents (the same script each), slider item 1, options in canonical order, two messages."""
     scenario = make_scenario(
         rounds=1, network={"kind": "complete"}, cache={"enabled": False},
         population=[{"name": "llm", "count": 2, "value": "prosocial",
                      "decider": {"kind": "llm", "backend": "script", "order": "fixed"}}],
         backends={"script": {"kind": "replay", "replies": replies}}, communication={"turns": 2})
-    folder = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    return RunFolder(run_scenario(scenario, tmp_path / "run").path)
+
+
+def test_scripted_talk_order_messages_and_decisions_line_up(tmp_path) -> None:
+    # one pair of LLM agents, slider item 1 (A = 85,85; B = 85,76), options in canonical order
+    folder = one_pair_one_round(tmp_path, [*SETUP, "I will take 85, 76.", "B"])
     said = folder.frame("messages")
     decisions = folder.decisions().sort_values("agent_id")
     first, second = int(said["speaker"].iloc[0]), int(said["speaker"].iloc[1])
@@ -188,13 +192,7 @@ def test_stated_option_reads_consecutive_amounts() -> None:
 
 def test_broken_promises_are_counted(tmp_path) -> None:
     # says B (85, 76) on slider item 1, then chooses C
-    replies = [*SETUP, "I will take 85, 76.", "C"]
-    scenario = make_scenario(
-        rounds=1, network={"kind": "complete"}, cache={"enabled": False},
-        population=[{"name": "llm", "count": 2, "value": "prosocial",
-                     "decider": {"kind": "llm", "backend": "script", "order": "fixed"}}],
-        backends={"script": {"kind": "replay", "replies": replies}}, communication={"turns": 2})
-    folder = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    folder = one_pair_one_round(tmp_path, [*SETUP, "I will take 85, 76.", "C"])
     summary = promise_summary(folder).iloc[0]
     assert (summary["n_stated"], summary["kept_rate"]) == (2, 0.0)
 
