@@ -318,3 +318,23 @@ def test_interrupted_comparison_resumes(tmp_path, stub) -> None:
     result = resume_comparison(out)
     assert result.report.is_file() and RunFolder(out / "talk").status == "complete"
     assert len(RunFolder(out / "talk").frame("messages")) > 0
+
+
+def test_visible_values_tell_each_speaker_its_partners_value(tmp_path) -> None:
+    replies = [*SETUP] + ["I will take 85, 85.", "A"] * 2
+    backend = {"kind": "replay", "replies": replies}
+    shown = RunFolder(run_scenario(
+        talk_scenario(backend, llm=2, rule=2, rounds=1, communication={"visible_values": True}), tmp_path / "shown").path)
+    hidden = RunFolder(run_scenario(talk_scenario(backend, llm=2, rule=2, rounds=1), tmp_path / "hidden").path)
+    talk_prompts = {name: [c["messages"][-1]["content"] for c in transcript(run) if c["phase"] == "talk"]
+                    for name, run in (("shown", shown), ("hidden", hidden))}
+    assert talk_prompts["shown"] and talk_prompts["hidden"]
+    assert all("Your partner's value system: " in p for p in talk_prompts["shown"])
+    assert not any("value system: " in p for p in talk_prompts["hidden"])
+    # each LLM speaker is told exactly its own partner's value
+    said = shown.frame("messages").query("speaker_kind == 'llm'")
+    listener_of = dict(zip(said["speaker"], said["listener"]))  # one round: one partner each
+    angles = dict(zip(shown.agents()["agent_id"], shown.agents()["value_angle"]))
+    for call in (c for c in transcript(shown) if c["phase"] == "talk"):
+        expected = "individualistic" if angles[listener_of[call["agent_id"]]] == 0 else "prosocial"
+        assert f"Your partner's value system: {expected}" in call["messages"][-1]["content"]
