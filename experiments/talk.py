@@ -25,6 +25,8 @@ the comparison is written. The folder is locked while a comparison writes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from hvae.experiments.runs import resume_run, run_scenario
 from hvae.files.atomic import write_bytes_atomic
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.lock import FolderLock
+from hvae.simulation.runner import RunFailed, RunInterrupted
 from hvae.simulation.store import RunFolderError
 
 MARKER = "comparison.json"
@@ -89,8 +92,9 @@ def run_comparison(scenario: Scenario, out_dir: str | Path, **options: Any) -> C
             "turns": scenario.communication.turns, "status": "running",
         }
         _write_marker(folder, marker)
-        for arm in ARMS:
-            run_scenario(arms[arm], folder / arm, **options)
+        with _resume_hint(folder):
+            for arm in ARMS:
+                run_scenario(arms[arm], folder / arm, **options)
         return _finish(folder, marker)
 
 
@@ -103,7 +107,7 @@ def resume_comparison(folder: str | Path, **options: Any) -> ComparisonResult:
     marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     if marker.get("kind") != KIND:
         raise RunFolderError(f"{folder / MARKER} is not a talk comparison")
-    with FolderLock.acquire(folder, "talk comparison"):
+    with FolderLock.acquire(folder, "talk comparison"), _resume_hint(folder):
         for arm in ARMS:
             path = folder / arm
             if (path / "summary.json").is_file():
@@ -121,6 +125,17 @@ def resume_comparison(folder: str | Path, **options: Any) -> ComparisonResult:
                 raise RunFolderError(f"{path} is not a run folder; remove it and resume again")
             run_scenario(config, path, **options)
         return _finish(folder, marker)
+
+
+@contextmanager
+def _resume_hint(folder: Path) -> Iterator[None]:
+    """A stopped arm names the comparison folder to resume (resuming it finishes both arms)."""
+    try:
+        yield
+    except RunInterrupted:
+        raise RunInterrupted(folder) from None
+    except RunFailed as failed:
+        raise RunFailed(folder, failed.cause) from failed.cause
 
 
 def _finish(folder: Path, marker: dict[str, Any]) -> ComparisonResult:

@@ -311,8 +311,9 @@ def test_interrupted_comparison_resumes(tmp_path, stub) -> None:
             raise KeyboardInterrupt
 
     out = tmp_path / "cmp"
-    with pytest.raises(RunInterrupted):
+    with pytest.raises(RunInterrupted) as stopped:
         run_comparison(scenario, out, on_round=stop)
+    assert stopped.value.path == out  # the hint names the comparison folder, not the arm
     assert json.loads((out / "comparison.json").read_text())["status"] == "running"
     assert RunFolder(out / "no_talk").status == "interrupted" and not (out / "talk").exists()
     result = resume_comparison(out)
