@@ -32,7 +32,6 @@ option can be read as one's own; it is a simple, checkable measure, not language
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -226,6 +225,3 @@ def comparison_tables(no_talk: RunFolder, talk: RunFolder) -> dict[str, pd.DataF
         "talk_promises": promise_summary(talk),
     }
 
-
-def order_of_groups(tables: dict[str, pd.DataFrame]) -> Sequence[str]:
-    return list(dict.fromkeys(tables["talk_groups"]["group"]))
