@@ -32,7 +32,7 @@ testable offline:
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Literal
@@ -107,6 +107,9 @@ class DecisionRequest:
     #: The n-player game behind the menu (:class:`hvae.agents.games.PublicGoodsGame`), else None:
     #: LLM deciders describe its options as contributions and their consequences.
     game: Any = None
+    #: Pre-play talk (``communication``): each agent's conversation of this round, by agent id
+    #: (a list of :class:`hvae.agents.llm.talk.Utterance`); None without talk. Rule deciders ignore it.
+    conversations: Mapping[int, Sequence[Any]] | None = None
 
     @cached_property
     def history(self) -> History:

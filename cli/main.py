@@ -3,7 +3,7 @@
 ::
 
     hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N] [--no-report] [--keep-going]
-    hvae run --resume RUN_DIR [--keep-going]
+    hvae run --resume RUN_DIR [--keep-going]      (also a talk comparison's folder)
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
@@ -88,7 +88,9 @@ def run(
     keep_going: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
+    from hvae.cli import talk as talk_cli
     from hvae.experiments.runs import resume_run, run_scenario
+    from hvae.experiments.talk import is_comparison
     from hvae.simulation.runner import RunFailed, RunInterrupted
 
     progress = not quiet and sys.stderr.isatty()
@@ -97,6 +99,9 @@ def run(
         if resume_dir is not None:
             if scenario or overrides or seed is not None or out_dir is not None:
                 raise UserError("--resume continues a run as it was configured: give only the run folder")
+            if is_comparison(resume_dir):  # a talk comparison (hvae.experiments.talk): both arms
+                talk_cli.resume(resume_dir, progress=progress, quiet=quiet, wide=wide)
+                return
             result = resume_run(resume_dir, progress=progress, keep_going=keep_going)
         else:
             if not scenario:
@@ -105,6 +110,9 @@ def run(
             if keep_going:
                 overrides += ("backend_errors.keep_going=true",)
             config = load_scenario(scenario, overrides, seed=seed)
+            if config.communication.compare:  # talk vs. no talk, same seed (hvae.experiments.talk)
+                talk_cli.run(config, out_dir or default_out_dir(config.name), progress=progress, quiet=quiet, wide=wide)
+                return
             result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
@@ -157,6 +165,11 @@ def report(run_dirs: tuple[Path, ...], out_file: Path | None) -> None:
         for run_dir in run_dirs:
             if not run_dir.is_dir():
                 raise NotARunFolder(f"no such run folder: {run_dir}")
+        if len(run_dirs) == 1 and out_file is None and (run_dirs[0] / "comparison.json").is_file():
+            from hvae.analysis.talk_report import write_talk_report  # a talk comparison folder
+
+            click.echo(f"report: {write_talk_report(run_dirs[0])}")
+            return
         path = write_report(list(run_dirs), out_file or default_report_path(run_dirs))
     except (NotARunFolder, ScenarioMismatch, ReportError) as error:
         raise UserError(str(error)) from None

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
-from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm.config import CommunicationConfig, LLMConfig
 from hvae.agents.values import ValueSpec, parse_value
 from hvae.scenarios.game_menus import CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus
 
@@ -260,6 +260,7 @@ class Scenario(_Model):
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     backend_errors: BackendErrorsConfig = Field(default_factory=BackendErrorsConfig)
+    communication: CommunicationConfig = Field(default_factory=CommunicationConfig)
 
     @model_validator(mode="after")
     def _backends_exist(self) -> Scenario:
@@ -270,6 +271,15 @@ class Scenario(_Model):
                     f"group {group.name!r} uses backend {group.decider.backend!r}, which is not defined "
                     f"(defined: {', '.join(sorted(known))})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _talk_fits(self) -> Scenario:
+        talk = self.communication
+        if talk.compare and talk.turns == 0:
+            raise ValueError("communication.compare needs communication.turns > 0 (the talk arm)")
+        if talk.turns and self.matching != "random":
+            raise ValueError("communication needs matching: random (one partner, one conversation per round)")
         return self
 
     @property

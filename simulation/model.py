@@ -5,7 +5,9 @@ One call to :meth:`HvaeModel.step` is one round:
 1. **match** — pairs are drawn along the network's edges (``random``) or every edge plays
    (``all_edges``), see :mod:`hvae.simulation.matching`;
 2. **menu** — the round's menu comes from the schedule (:mod:`hvae.simulation.menus`);
-3. **decide** — every matched agent chooses once; each population group's decider decides for
+3. **decide** — with ``communication.turns > 0`` the agents of each pair with an LLM agent
+   first talk (:mod:`hvae.simulation.talk`; messages go to ``model.log`` too); then every
+   matched agent chooses once; each population group's decider decides for
    all its agents together, and asynchronous (LLM) deciders of all groups run concurrently;
 4. **pay** — in the decomposed game each agent receives its own "self" amount plus what each
    partner chose to give ("other"); a pair with an undecided member (an invalid LLM reply with
@@ -37,6 +39,7 @@ thread without blocking the caller's loop. The same seed gives the same round in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections import deque
 
@@ -169,6 +172,7 @@ class HvaeModel(mesa.Model):
                 value_name=getattr(spec, "name", None),
                 run_seed=self.seed,
                 game=self.schedule.menus[0].game,
+                talk_config=self.scenario.communication,
             )
         return build_rule_decider(group.decider)
 
@@ -264,7 +268,7 @@ class HvaeModel(mesa.Model):
         menu = self.schedule.menu_for_round(self.round)
         pairs = self.match()
         deciding = np.flatnonzero(np.bincount(pairs.ravel(), minlength=self.n_agents) > 0)
-        choice, per_group = self.decide(menu, deciding)
+        choice, per_group = self.decide(menu, deciding, pairs)
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
@@ -329,17 +333,28 @@ class HvaeModel(mesa.Model):
         return requests
 
     def decide(
-        self, menu: Menu, deciding: np.ndarray
+        self, menu: Menu, deciding: np.ndarray, pairs: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, Decisions]]]:
-        """Ask every group's decider; returns the choice per agent (−1 = none) and raw results."""
+        """Ask every group's decider; returns the choice per agent (−1 = none) and raw results.
+
+        With ``communication.turns > 0`` and the round's ``pairs`` given, paired agents talk
+        first (:mod:`hvae.simulation.talk`) and each LLM agent sees its conversation when it decides.
+        """
         requests = self.requests(menu, deciding)
         results: dict[str, Decisions] = {}
         async_groups = [g for g in requests if self.deciders[g].is_async]
         for group in requests:
             if group not in async_groups:
                 results[group] = self.deciders[group].decide(requests[group], self.decider_rngs[group])
+        talk = None
+        if pairs is not None and self.scenario.communication.turns > 0:
+            talkers = [g for g in async_groups if callable(getattr(self.deciders[g], "speak", None))]
+            if talkers:
+                for group in talkers:  # the orders talk shows are the ones the decision will show
+                    self.deciders[group].plan(requests[group], self.decider_rngs[group])
+                talk = (menu, pairs)
         if async_groups:
-            results.update(self._run_async(requests, async_groups))
+            results.update(self._run_async(requests, async_groups, talk))
         choice = np.full(self.n_agents, NO_CHOICE, dtype=np.int64)
         per_group = {}
         for group, request in requests.items():
@@ -389,9 +404,17 @@ class HvaeModel(mesa.Model):
             for decider in deciders:
                 decider.on_agent_ready = None
 
-    def _run_async(self, requests, groups) -> dict[str, Decisions]:
+    def _run_async(self, requests, groups, talk=None) -> dict[str, Decisions]:
         async def gather() -> list[Decisions]:
-            return await gather_all(self.deciders[g].adecide(requests[g], self.decider_rngs[g]) for g in groups)
+            asked = requests
+            if talk is not None:
+                from hvae.simulation.talk import TalkPhase
+
+                # set up first: speakers of one group talk concurrently, and a setup must run once
+                await gather_all(self.deciders[g].ensure_setup() for g in groups if hasattr(self.deciders[g], "ensure_setup"))
+                conversations = await TalkPhase(self).run(*talk, requests)
+                asked = {g: dataclasses.replace(r, conversations=conversations) for g, r in requests.items()}
+            return await gather_all(self.deciders[g].adecide(asked[g], self.decider_rngs[g]) for g in groups)
 
         return dict(zip(groups, self.event_loop.run(gather())))
 

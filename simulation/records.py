@@ -30,6 +30,13 @@ raw_reply …        LLM metadata: raw reply, reason, latency_s, tokens_in, toke
 ``rounds`` — tidy per-round figures: one row per (round, grouping, group) where ``grouping`` is
 ``all`` (the population), ``group`` (scenario group) or ``category`` (value category).
 
+``messages`` — pre-play talk (``communication.turns > 0`` only; see :mod:`hvae.simulation.talk`):
+one row per message, in pair and turn order: ``round``, ``pair`` (the pair's row in the round's
+matching), ``turn`` (0-based), ``speaker`` and ``listener`` (agent ids), the speaker's ``group``,
+``speaker_kind`` (``llm`` or ``rule``: a rule decider's fixed line) and ``value_angle``, ``text``
+(null: the speaker's call failed, which ended the conversation), ``tokens`` (generated),
+``prompt_tokens``, ``latency_s`` and ``cache_hit`` (null for rule lines).
+
 ``value_changes`` — one row per value change made by the dynamics: ``round`` is the round after
 which it happened, in the numbering of ``decisions.round`` (the new value holds from ``round + 1``
 on), then agent, rule, old and new angle and category, whose value was copied or −1.
@@ -119,8 +126,29 @@ VALUE_CHANGE_SCHEMA = pa.schema(
     ]
 )
 
+MESSAGE_SCHEMA = pa.schema(
+    [
+        ("round", pa.int32()),
+        ("pair", pa.int32()),
+        ("turn", pa.int32()),
+        ("speaker", pa.int32()),
+        ("listener", pa.int32()),
+        ("group", pa.string()),
+        ("speaker_kind", pa.string()),
+        ("value_angle", pa.float64()),
+        ("text", pa.string()),
+        ("tokens", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("latency_s", pa.float64()),
+        ("cache_hit", pa.bool_()),
+    ]
+)
+
 #: Every table the log produces, with its fixed schema (the run store appends each).
 TABLE_SCHEMAS: dict[str, pa.Schema] = {}
+
+#: Tables written only when a run produced rows for them (no empty ``messages.parquet`` without talk).
+OPTIONAL_TABLES = frozenset({"messages"})
 
 _LLM_COLUMNS = ("fallback", "raw_reply", "reason", "latency_s", "tokens_in", "tokens_out", "cache_hit", "attempts")
 
@@ -194,8 +222,13 @@ class RoundLog:
         self._shown_code: dict[str, int] = {text: i for i, text in enumerate(self._shown_texts)}
         self._labels: list[list[tuple[str, str]]] = []
         self._value_changes: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ collect
+    def collect_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Record a round's talk (rows of :data:`MESSAGE_SCHEMA`; see :mod:`hvae.simulation.talk`)."""
+        self._messages.extend(rows)
+
     def collect(
         self,
         menu: Menu,
@@ -387,12 +420,16 @@ class RoundLog:
             "decisions": self.decision_rows(),
             "rounds": self.round_rows(),
             "value_changes": pa.Table.from_pylist(self._value_changes, schema=VALUE_CHANGE_SCHEMA),
+            "messages": pa.Table.from_pylist(self._messages, schema=MESSAGE_SCHEMA),
         }
         self._decisions, self._rounds, self._labels, self._value_changes = [], [], [], []
+        self._messages = []
         return tables
 
 
-TABLE_SCHEMAS.update(decisions=DECISION_SCHEMA, rounds=ROUND_SCHEMA, value_changes=VALUE_CHANGE_SCHEMA)
+TABLE_SCHEMAS.update(
+    decisions=DECISION_SCHEMA, rounds=ROUND_SCHEMA, value_changes=VALUE_CHANGE_SCHEMA, messages=MESSAGE_SCHEMA
+)
 
 
 def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:

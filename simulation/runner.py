@@ -43,7 +43,7 @@ from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.progress import ProgressBar
-from hvae.simulation.records import TABLE_SCHEMAS
+from hvae.simulation.records import OPTIONAL_TABLES, TABLE_SCHEMAS
 from hvae.simulation.static_tables import agents_table, menus_table, network_table
 from hvae.simulation import checkpoint
 from hvae.simulation.credentials import check_credentials_restored, redacted_fields
@@ -288,6 +288,8 @@ class _Play:
             summary.update(_counts(model))
             store.write_table("agents", agents_table(model))
             for name, schema in TABLE_SCHEMAS.items():
+                if name in OPTIONAL_TABLES and not store.has_rows(name):
+                    continue
                 rows = store.consolidate(name, schema)
                 if name == "decisions":
                     summary["n_decision_rows"] = rows

@@ -9,6 +9,7 @@ Layout of a run folder::
     network.parquet        the network's edges (u, v)
     decisions.parquet      one row per decision   } consolidated from parts/ when the run ends;
     rounds.parquet         per-round figures      } while it runs they live in parts/<table>/
+    messages.parquet       pre-play talk, one row per message (only with communication.turns > 0)
     checkpoint.json        the last checkpoint and its arrays file (hvae.simulation.checkpoint)
     .hvae.lock             while a process writes the folder (hvae.simulation.lock)
 
@@ -35,7 +36,7 @@ from hvae.simulation.errors import RunFolderError
 
 __all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
 
-PART_TABLES = ("decisions", "rounds", "value_changes")
+PART_TABLES = ("decisions", "rounds", "value_changes", "messages")
 
 
 def write_parquet_atomic(table: pa.Table, path: Path, **options: Any) -> None:
@@ -153,6 +154,8 @@ class RunStore:
             if target.exists():
                 pieces.append(pq.read_table(target))
             pieces.extend(pq.read_table(p) for p in self._parts(name))
+            if not pieces and keep == 0:
+                continue  # a table this run never wrote (messages without talk) stays absent
             table = pa.concat_tables([p.cast(schemas[name]) for p in pieces]) if pieces else schemas[name].empty_table()
             if table.num_rows < keep:
                 raise RunFolderError(
@@ -163,6 +166,10 @@ class RunStore:
             shutil.rmtree(self._parts_dir(name), ignore_errors=True)
             self._part_counts[name] = 0
             self.rows_written[name] = keep
+
+    def has_rows(self, name: str) -> bool:
+        """Whether table ``name`` has a consolidated file or part files."""
+        return (self.path / f"{name}.parquet").exists() or bool(self._parts(name))
 
     def consolidate(self, name: str, schema: pa.Schema) -> int:
         """Concatenate the parts of ``name`` into ``<name>.parquet``; return the row count."""

@@ -11,7 +11,8 @@ background thread::
 
 What a request gets is its **behaviour**:
 
-``ok``        200 with the reply text (``ok_text``, default ``"A"``)
+``ok``        200 with the reply text (``ok_text``, default ``"A"``; or ``reply(info)`` when a
+              ``reply`` callable is given: scripted replies that depend on the request)
 ``delay``     sleep ``delay_s`` (set it longer than the client's timeout), then reply as ``ok``
 ``http500``   500 with an OpenAI-style error body
 ``http429``   429 with an OpenAI-style error body and ``Retry-After: <retry_after>`` (default ``0``;
@@ -20,8 +21,8 @@ What a request gets is its **behaviour**:
 ``invalid``   200 with a reply that is not an answer (``invalid_text``, default ``"I refuse"``)
 
 Setup requests (hvae's value-description and goal prompts) always get ``ok`` with a short text;
-**decision requests** (everything else: decisions and re-asks) get their behaviour from, in order
-of precedence:
+**decision requests** (everything else: decisions, re-asks and ``talk`` turns of pre-play talk)
+get their behaviour from, in order of precedence:
 
 * ``behaviour``: a callable ``f(info: RequestInfo) -> str`` deciding per request;
 * ``script``: a list of behaviours consumed in order, one per decision request; when it runs out
@@ -115,6 +116,8 @@ def classify(body: dict[str, Any]) -> str:
         return "goal"
     if "could not be used" in text:
         return "reask"
+    if "you can talk with the participant" in text:
+        return "talk"
     return "decision"
 
 
@@ -230,6 +233,7 @@ class StubServer:
         delay_s: float = 2.0,
         model: str = "stub",
         retry_after: str | None = "0",
+        reply: Callable[[RequestInfo], str] | None = None,
     ) -> None:
         for name in [default, *(script or [])]:
             if name not in BEHAVIOURS:
@@ -247,6 +251,7 @@ class StubServer:
         self.delay_s = float(delay_s)
         self.model = model
         self.retry_after = retry_after
+        self.reply = reply
         self.counts: Counter[str] = Counter()  # decision requests by behaviour (+ "setup")
         self.log: list[Served] = []
         self.auth_headers: set[str] = set()
@@ -384,6 +389,8 @@ class StubServer:
             handler._send(200, b"<html>502 upstream hiccup</html> {not json", "application/json")
         else:
             text = {"setup": self.setup_text, "invalid": self.invalid_text}.get(name, self.ok_text)
+            if name == "ok" and self.reply is not None:
+                text = self.reply(info)
             handler._json(200, self._completion(body, text))
 
     def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:

@@ -21,6 +21,8 @@ def small_overrides(path) -> list[str]:
     overrides = [f"{key}={value}" for key, value in SMALL.items() if key in data]
     if any(isinstance(g.get("decider"), dict) and g["decider"].get("kind") == "llm" for g in data["population"]):
         overrides.append("rounds=2")  # LLM calls cost seconds each on a CPU
+    if (data.get("communication") or {}).get("turns"):
+        overrides.append("communication.max_tokens=8")  # talk: short messages are enough to test the plumbing
     if data.get("size") and (data.get("network") or {}).get("kind") == "grid":
         overrides += ["size=16", "network.rows=4", "network.cols=4"]  # a grid must hold the population exactly
     elif data.get("size"):

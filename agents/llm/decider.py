@@ -24,6 +24,7 @@ own task; different agents run concurrently, bounded by their backend's ``max_co
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,11 @@ from hvae.agents.tasks import gather_all
 from hvae.agents.llm import game_prompts, prompts
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.client import CallSettings, HvaeClient, call_scope
-from hvae.agents.llm.config import LLMConfig
+from hvae.agents.llm import talk
+from hvae.agents.llm.config import CommunicationConfig, LLMConfig
 from hvae.agents.llm.parsing import parse_reply
 from hvae.agents.llm.pool import BackendPool
+from hvae.agents.llm.talk import TalkContext, Utterance
 
 
 def call_seed(*parts: Any) -> int:
@@ -92,6 +95,7 @@ class LLMDecider(Decider):
         wording: str | None = None,
         placement: str = "user",
         game: Any = None,
+        talk_config: CommunicationConfig | None = None,
     ) -> None:
         self.config = config
         # the n-player game the menus come from (a PublicGoodsGame), else None: its own task text
@@ -115,9 +119,12 @@ class LLMDecider(Decider):
         self._pending: set[int] = set()
         self._at_setup_state: set[int] = set()  # agents whose context is exactly the setup state
         self.on_agent_ready: Any = None  # called with no arguments after each agent's setup
+        self.talk_config = talk_config or CommunicationConfig()
+        self._plans: dict[int, tuple[dict[int, np.ndarray], np.ndarray]] = {}  # round -> drawn orders, fallbacks
         self.counts = {
             "llm_calls": 0, "llm_cache_hits": 0, "llm_invalid": 0, "tokens_in": 0, "tokens_out": 0,
             "llm_retries": 0, "llm_errors": 0, "llm_reasks": 0, "llm_fallbacks": 0, "llm_setup_failures": 0,
+            "talk_messages": 0,
         }
 
     # ------------------------------------------------------------------ setup
@@ -263,17 +270,62 @@ class LLMDecider(Decider):
             return [identity[::-1] if flip else identity for flip in flips]
         return [rng.permutation(n_options) for _ in range(n_agents)]
 
-    async def adecide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
-        await self.ensure_setup()
+    def plan(self, request: DecisionRequest, rng: np.random.Generator) -> None:
+        """Draw the round's display orders and fallback options now (before talk, which shows the orders).
+
+        :meth:`adecide` then uses these draws instead of drawing them itself; the draws are the
+        same either way, so a run with talk and one without, from the same seed, show every agent
+        the same order and fall back to the same option.
+        """
+        self._plans[request.round] = self._draw(request, rng)
+
+    def _draw(self, request: DecisionRequest, rng: np.random.Generator) -> tuple[dict[int, np.ndarray], np.ndarray]:
         n_options = len(request.options)
         orders = self.display_orders(request.n, n_options, rng)
         fallback_options = rng.integers(0, n_options, size=request.n)  # drawn up front: reproducible
+        return dict(zip(request.agent_ids.tolist(), orders)), fallback_options
+
+    def shown_options(self, request: DecisionRequest, agent_id: int) -> list[tuple[float, float]]:
+        """The options in the order ``agent_id`` sees them this round (after :meth:`plan`)."""
+        order = self._plans[request.round][0][agent_id]
+        return [tuple(map(float, request.options[j])) for j in order]
+
+    async def adecide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        await self.ensure_setup()
+        planned = self._plans.pop(request.round, None)
+        orders, fallback_options = planned if planned is not None else self._draw(request, rng)
         history = request.history
         tasks = [
-            self._decide_one(request, i, orders[i], int(fallback_options[i]), history.row(i))
+            self._decide_one(request, i, orders[int(request.agent_ids[i])], int(fallback_options[i]), history.row(i))
             for i in range(request.n)
         ]
         return Decisions.from_list(await gather_all(tasks))
+
+    # ------------------------------------------------------------------ talk
+    async def speak(self, agent_id: int, context: TalkContext, conversation: Sequence[Utterance], turn: int) -> Utterance:
+        """One message of ``agent_id`` in its pair's conversation (see :mod:`hvae.agents.llm.talk`).
+
+        Like a decision, the agent starts from its saved setup conversation and gets one prompt
+        (the options, the conversation so far); the call goes through the agent's own
+        ``HvaeClient`` as phase ``talk`` with the turn as its attempt number. A failed call
+        (after the client's retries) gives an utterance without text, which ends the exchange.
+        """
+        await self.ensure_setup()
+        async with self.pool.agent_slot(self.config.backend):
+            setup = self.setups[agent_id]
+            agent = self._agent(agent_id)
+            if agent_id not in self._at_setup_state:
+                await agent.load_state(setup.state)
+            self._at_setup_state.discard(agent_id)
+            prompt = talk.talk_prompt(context, setup.goal, conversation, agent_id)
+            settings = self._settings(agent_id, context.round, "talk", turn, self.talk_config.max_tokens)
+            reply, record = await self._ask(agent, [prompt], settings)
+        self.counts["talk_messages"] += 1
+        text = None if reply is None else talk.clean_message(reply, self.talk_config.max_chars)
+        return Utterance(
+            agent_id, turn, text, kind="llm", tokens_in=record.tokens_in, tokens_out=record.tokens_out,
+            latency_s=record.latency_s, cache_hit=record.cache_hits > 0 and record.calls == 0,
+        )
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
         raise RuntimeError("LLMDecider is asynchronous; the model calls adecide()")
@@ -295,10 +347,13 @@ class LLMDecider(Decider):
         structured = self.config.structured and mode != "none"
         schema = decision_schema(letters) if structured else None
         json_reply = structured and mode != "letter"  # a letter grammar needs no JSON instructions
-        if request.game is not None:
+        if request.game is not None:  # n-player games have no pairs, so no talk
             prompt = game_prompts.public_goods_decision_prompt(request.game, request.round, order.tolist(), setup.goal, history, json_reply)
         else:
-            prompt = prompts.decision_prompt(request.round, shown, setup.goal, history, json_reply)
+            said = (request.conversations or {}).get(agent_id) or ()
+            prompt = prompts.decision_prompt(
+                request.round, shown, setup.goal, history, json_reply, talk.decision_conversation_part(said, agent_id)
+            )
         latency, tokens_in, tokens_out, calls, hits = 0.0, 0, 0, 0, 0
         reply: str | None = None
         parsed = None

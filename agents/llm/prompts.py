@@ -130,9 +130,10 @@ def format_history(history: list[dict[str, float]], range_other: tuple[float, fl
 
 
 def decision_prompt(
-    round_index: int, options_shown: list[tuple[float, float]], goal: str, history: list[dict[str, float]], structured: bool
+    round_index: int, options_shown: list[tuple[float, float]], goal: str, history: list[dict[str, float]], structured: bool,
+    conversation: str = "",
 ) -> str:
-    """Step 4: one decision (options already in display order)."""
+    """Step 4: one decision (options already in display order; ``conversation``: pre-play talk, if any)."""
     letters = LETTERS[: len(options_shown)]
     # What stays the same from one decision to the next (the instruction and the agent's goal)
     # comes first and the round's own parts after it, so every decision of an agent shares the
@@ -145,6 +146,8 @@ def decision_prompt(
     history_text = format_history(history)
     if history_text:
         parts.append(history_text)
+    if conversation:
+        parts.append(conversation)
     parts.append(answer_instruction(letters, structured))
     return "\n\n".join(parts)
 

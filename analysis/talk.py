@@ -1,0 +1,227 @@
+"""What talk does: a run with pre-play talk against its paired run without, and promise keeping.
+
+A **talk comparison** (:mod:`hvae.experiments.talk`) plays one scenario twice from the same seed:
+the ``no_talk`` arm (``communication.turns: 0``) and the ``talk`` arm. Talk draws nothing from the
+random streams, so the two arms match the same pairs on the same menus, show every LLM agent the
+same option order and give rule deciders the same draws: the only difference is the
+conversation. That makes the comparison **paired** — the same agent in the same games, with and
+without talk — and every difference below is talk − no talk.
+
+:func:`compare_groups` — per population group and arm: decision VR beside chance and ceiling
+(:mod:`hvae.analysis.rationality`), the revealed angle with its interval
+(:mod:`hvae.analysis.revealed`), mean generosity and mean payoff per game; and the paired change of
+decision VR, generosity and payoff over the group's agents (mean of per-agent differences with a
+95% t-interval; no interval with fewer than two agents).
+
+:func:`compare_value_pairs` — per (own value category, partner's value category) and arm: mean
+generosity and mean game payoff, from :func:`hvae.analysis.games.games` (both sides chose), and
+the change.
+
+**Promise keeping** (:func:`promises`). An agent's *stated intention* in a round is read from its
+own messages of that round: the talk prompt asks a speaker that names the option it will take to
+give its two amounts, its own first ("I will take 85, 76"). The stated option is the last pair of
+consecutive numbers in the agent's messages (latest message first) that equals one option's
+(self, other) amounts on the round's menu; an agent that never names an option that way has no
+stated intention. The promise is **kept** when its valid decision chose that option. The
+measure's chance level is what a uniform random chooser scores: 1/k on a k-option menu, averaged
+over the decisions with a stated intention. Its limits, said plainly: amounts given the other way
+round ("you get 76, I keep 85") or in words are not read, and a statement about the partner's
+option can be read as one's own; it is a simple, checkable measure, not language understanding.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hvae.analysis.games import games
+from hvae.analysis.intervals import t_interval
+from hvae.analysis.rationality import behavioural, menu_options
+from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.summary import agent_summary, group_summary
+
+ARMS = ("no_talk", "talk")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+class ArmsMismatch(ValueError):
+    """Two run folders that are not the paired arms of one talk comparison."""
+
+
+# ---------------------------------------------------------------------------------- promise keeping
+def stated_option(text: str | None, options: np.ndarray) -> int | None:
+    """The option whose (self, other) amounts appear as consecutive numbers in ``text`` (the last such; None if none)."""
+    if not text:
+        return None
+    numbers = [float(n) for n in _NUMBER.findall(text)]
+    found = None
+    for first, second in zip(numbers, numbers[1:]):
+        matches = np.flatnonzero(np.isclose(options[:, 0], first) & np.isclose(options[:, 1], second))
+        if matches.size:
+            found = int(matches[0])
+    return found
+
+
+#: The columns of ``messages.parquet`` that the measures read.
+MESSAGE_COLUMNS = ("round", "pair", "turn", "speaker", "listener", "group", "speaker_kind", "text")
+
+
+def messages(run: RunFolder) -> pd.DataFrame:
+    """The run's ``messages`` table (empty, with the columns read here, when the run had no talk)."""
+    if (run.path / "messages.parquet").is_file() or (run.path / "parts" / "messages").is_dir():
+        return run.frame("messages")
+    return pd.DataFrame(columns=list(MESSAGE_COLUMNS))
+
+
+def promises(run: RunFolder) -> pd.DataFrame:
+    """One row per valid decision of an LLM agent that spoke: its stated option, its choice, kept or not.
+
+    Columns: ``round``, ``agent_id``, ``group``, ``n_options``, ``stated_option`` (−1: none),
+    ``choice``, ``kept`` (NaN without a stated option).
+    """
+    said = messages(run)
+    said = said[(said["speaker_kind"] == "llm") & said["text"].notna()]
+    columns = ["round", "agent_id", "group", "n_options", "stated_option", "choice", "kept"]
+    if said.empty:
+        return pd.DataFrame(columns=columns)
+    decisions = run.decisions()
+    decisions = decisions[behavioural(decisions)]
+    options = menu_options(run.menus())
+    menu_of_round = decisions.groupby("round")["menu_id"].first().astype(str).to_dict()
+    stated: dict[tuple[int, int], int] = {}
+    for (round_index, speaker), texts in said.sort_values("turn").groupby(["round", "speaker"])["text"]:
+        menu = options[menu_of_round[round_index]] if round_index in menu_of_round else None
+        if menu is None:
+            continue
+        for text in reversed(list(texts)):
+            option = stated_option(text, menu)
+            if option is not None:
+                stated[(int(round_index), int(speaker))] = option
+                break
+    spoke = set(zip(said["round"].astype(int), said["speaker"].astype(int)))
+    rows = []
+    for record in decisions.itertuples(index=False):
+        key = (int(record.round), int(record.agent_id))
+        if key not in spoke:
+            continue
+        option = stated.get(key, -1)
+        rows.append(
+            {
+                "round": key[0], "agent_id": key[1], "group": str(record.group),
+                "n_options": len(options[str(record.menu_id)]), "stated_option": option, "choice": int(record.choice),
+                "kept": float(option == record.choice) if option >= 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def promise_summary(run: RunFolder) -> pd.DataFrame:
+    """Per group: decisions after talk, how many stated an option, the share kept, and its chance level."""
+    table = promises(run)
+    rows = []
+    for group, part in table.groupby("group", sort=False):
+        with_intent = part[part["stated_option"] >= 0]
+        rows.append(
+            {
+                "group": group,
+                "n_decisions": len(part),
+                "n_stated": len(with_intent),
+                "stated_rate": len(with_intent) / len(part) if len(part) else np.nan,
+                "kept_rate": float(with_intent["kept"].mean()) if len(with_intent) else np.nan,
+                "chance_kept_rate": float((1.0 / with_intent["n_options"]).mean()) if len(with_intent) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["group", "n_decisions", "n_stated", "stated_rate", "kept_rate", "chance_kept_rate"])
+
+
+# ---------------------------------------------------------------------------------- paired arms
+def check_paired(no_talk: RunFolder, talk: RunFolder) -> None:
+    """Raise :class:`ArmsMismatch` unless the two runs differ only in talk (same scenario and seed)."""
+
+    def core(run: RunFolder) -> dict[str, Any]:
+        scenario = dict(run.scenario)
+        for key in ("communication", "cache", "output", "name", "description"):
+            scenario.pop(key, None)
+        return scenario
+
+    if no_talk.summary.get("seed") != talk.summary.get("seed"):
+        raise ArmsMismatch(
+            f"the arms were played from different seeds ({no_talk.summary.get('seed')} and {talk.summary.get('seed')})"
+        )
+    if core(no_talk) != core(talk):
+        raise ArmsMismatch(f"{no_talk.path} and {talk.path} are not the same scenario apart from communication")
+    if (no_talk.scenario.get("communication") or {}).get("turns", 0) != 0:
+        raise ArmsMismatch(f"{no_talk.path} is not a run without talk (communication.turns is not 0)")
+    if (talk.scenario.get("communication") or {}).get("turns", 0) == 0:
+        raise ArmsMismatch(f"{talk.path} is not a run with talk (communication.turns is 0)")
+
+
+def _agent_figures(run: RunFolder) -> pd.DataFrame:
+    """Per agent: decision VR (with chance), mean generosity and mean payoff per game."""
+    agents = agent_summary(run).set_index("agent_id")[["group", "decision_vr", "chance_vr", "ceiling_vr"]]
+    played = games(run)
+    per_agent = played.groupby("agent_id").agg(generosity=("generosity", "mean"), game_payoff=("game_payoff", "mean"))
+    return agents.join(per_agent)
+
+
+def compare_groups(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
+    """One row per (group, arm) plus paired changes (see the module docstring)."""
+    check_paired(no_talk, talk)
+    figures = {arm: _agent_figures(run) for arm, run in zip(ARMS, (no_talk, talk))}
+    summaries = {arm: group_summary(run).set_index("group") for arm, run in zip(ARMS, (no_talk, talk))}
+    rows = []
+    for group in summaries["no_talk"].index:
+        for arm in ARMS:
+            summary = summaries[arm].loc[group]
+            members = figures[arm][figures[arm]["group"] == group]
+            rows.append(
+                {
+                    "group": group, "arm": arm, "decider": summary["decider"], "value": summary["value"],
+                    "n_agents": int(summary["n_agents"]), "n_valid": int(summary["n_valid"]),
+                    "decision_vr": summary["decision_vr"], "chance_vr": summary["chance_vr"],
+                    "ceiling_vr": summary["ceiling_vr"], "revealed_theta": summary["revealed_theta"],
+                    "revealed_ci_low": summary["revealed_ci_low"], "revealed_ci_high": summary["revealed_ci_high"],
+                    "revealed_identification": summary["revealed_identification"],
+                    "generosity": float(members["generosity"].mean()), "game_payoff": float(members["game_payoff"].mean()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    changes = []
+    for group in summaries["no_talk"].index:
+        before = figures["no_talk"][figures["no_talk"]["group"] == group]
+        after = figures["talk"].loc[before.index]
+        change: dict[str, Any] = {"group": group}
+        for measure in ("decision_vr", "generosity", "game_payoff"):
+            mean, low, high = t_interval((after[measure] - before[measure]).to_numpy(dtype=float))
+            change.update({f"delta_{measure}": mean, f"delta_{measure}_low": low, f"delta_{measure}_high": high})
+        changes.append(change)
+    return table.merge(pd.DataFrame(changes), on="group", how="left")
+
+
+def compare_value_pairs(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
+    """Per (value category, partner category): generosity and payoff per game in each arm, and the change."""
+    check_paired(no_talk, talk)
+    frames = []
+    for arm, run in zip(ARMS, (no_talk, talk)):
+        played = games(run)
+        cells = played.groupby(["value_category", "partner_category"], observed=True).agg(
+            n_games=("game_payoff", "size"), generosity=("generosity", "mean"), game_payoff=("game_payoff", "mean")
+        )
+        frames.append(cells.add_prefix(f"{arm}_"))
+    table = frames[0].join(frames[1], how="outer")
+    table["delta_generosity"] = table["talk_generosity"] - table["no_talk_generosity"]
+    table["delta_game_payoff"] = table["talk_game_payoff"] - table["no_talk_game_payoff"]
+    return table.reset_index().astype({"value_category": str, "partner_category": str})
+
+
+def comparison_tables(no_talk: RunFolder, talk: RunFolder) -> dict[str, pd.DataFrame]:
+    """Every table of a talk comparison, by the file stem it is written under."""
+    return {
+        "talk_groups": compare_groups(no_talk, talk),
+        "talk_value_pairs": compare_value_pairs(no_talk, talk),
+        "talk_promises": promise_summary(talk),
+    }
+
