@@ -280,6 +280,8 @@ class Scenario(_Model):
             raise ValueError("communication.compare needs communication.turns > 0 (the talk arm)")
         if talk.turns and self.matching != "random":
             raise ValueError("communication needs matching: random (one partner, one conversation per round)")
+        if talk.turns and self.menus.kind == "public_goods":
+            raise ValueError("communication is for two-player games: public_goods is played with every neighbour at once")
         return self
 
     @property

@@ -248,6 +248,8 @@ def test_comparison_settings_are_checked(tmp_path, cli) -> None:
     edges.write_text("name: e\nrounds: 2\nmatching: all_edges\npopulation:\n  - {name: a, count: 2, value: 0, decider: oracle}\n"
                      "communication: {turns: 2}\n")
     assert_user_error(cli("validate", str(edges)), "communication needs matching: random")
+    assert_user_error(cli("validate", "public_goods", "--set", "communication.turns=1"),
+                      "communication is for two-player games")
 
 
 # ---------------------------------------------------------------------------------- resume
