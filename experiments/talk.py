@@ -4,7 +4,7 @@ A scenario with ``communication: {turns: N, compare: true}`` asks for the compar
 then calls :func:`run_comparison`, which makes one folder holding two ordinary run folders::
 
     runs/talk-<time>/
-        comparison.json        kind, scenario, seed, arms, status (running / complete)
+        comparison.json        kind, scenario, seed, arms, status (running / interrupted / failed / complete)
         no_talk/               the scenario with communication.turns = 0 (an ordinary run folder)
         talk/                  the scenario as given (its messages.parquet holds the conversations)
         talk_groups.*, talk_value_pairs.*, talk_promises.*    the comparison tables (parquet, csv)
@@ -133,9 +133,17 @@ def _resume_hint(folder: Path) -> Iterator[None]:
     try:
         yield
     except RunInterrupted:
+        _mark(folder, "interrupted")
         raise RunInterrupted(folder) from None
     except RunFailed as failed:
+        _mark(folder, "failed")
         raise RunFailed(folder, failed.cause) from failed.cause
+
+
+def _mark(folder: Path, status: str) -> None:
+    """Record how a comparison stopped in its marker (never "complete": only :func:`_finish` says that)."""
+    marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    _write_marker(folder, {**marker, "status": status})
 
 
 def _finish(folder: Path, marker: dict[str, Any]) -> ComparisonResult:

@@ -73,7 +73,10 @@ def test_no_value_or_two_values_is_an_error_never_a_guess() -> None:
     with pytest.raises(OracleRequestError, match="no value found"):
         find_value([{"role": "user", "content": "Pick one: A: 1, 2"}])
     with pytest.raises(OracleRequestError, match="several values"):
-        find_value([{"role": "user", "content": prompts.value_prompt(90.0)}, {"role": "user", "content": prompts.value_prompt(0.0)}])
+        find_value([{"role": "system", "content": prompts.value_prompt(90.0)}, {"role": "user", "content": prompts.value_prompt(0.0)}])
+    # a later user turn may quote another agent's value (talk, visible values): not the model's own
+    later = [{"role": "user", "content": prompts.value_prompt(90.0)}, {"role": "user", "content": prompts.value_prompt(0.0)}]
+    assert find_value(later) == 90.0
     # the assistant's own words are not where a value is read
     with pytest.raises(OracleRequestError, match="no value found"):
         find_value([{"role": "assistant", "content": prompts.value_prompt(90.0)}])
@@ -268,3 +271,22 @@ def test_run_against_a_stopped_oracle_server_says_how_to_start_it(cli, tmp_path)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].endswith(f"start the oracle server first: hvae serve-oracle --port {port}"), lines[0]
+
+
+@pytest.mark.parametrize("theta", [90.0, 45.0, 0.0, -45.0])
+def test_in_talk_the_oracle_states_the_option_its_value_ranks_first(theta: float) -> None:
+    """Its message is a promise the promise-keeping measure can read: the best option's amounts."""
+    from hvae.agents.llm.talk import TalkContext, talk_prompt
+    from hvae.analysis.talk import stated_option
+
+    shown = [(85.0, 15.0), (50.0, 100.0), (85.0, 85.0), (100.0, 50.0)]
+    context = TalkContext(round=0, partner_id=1, options_shown=shown, turns=2, partner_value=prompts.value_wording(-90.0))
+    body = {"messages": [
+        {"role": "user", "content": prompts.value_prompt(theta)},
+        {"role": "user", "content": talk_prompt(context, "my goal", [], me=0)},  # names the partner's value too
+    ]}
+    utilities = [math.cos(math.radians(theta)) * own + math.sin(math.radians(theta)) * other for own, other in shown]
+    best = int(np.argmax(utilities))
+    said = OracleModel(seed=3).reply(body)
+    assert said == f"I will take {shown[best][0]:g}, {shown[best][1]:g}."
+    assert stated_option(said, np.array(shown)) == best  # the promise-keeping measure reads it

@@ -316,7 +316,7 @@ def test_interrupted_comparison_resumes(tmp_path, stub) -> None:
     with pytest.raises(RunInterrupted) as stopped:
         run_comparison(scenario, out, on_round=stop)
     assert stopped.value.path == out  # the hint names the comparison folder, not the arm
-    assert json.loads((out / "comparison.json").read_text())["status"] == "running"
+    assert json.loads((out / "comparison.json").read_text())["status"] == "interrupted"  # never "complete" before both arms are
     assert RunFolder(out / "no_talk").status == "interrupted" and not (out / "talk").exists()
     result = resume_comparison(out)
     assert result.report.is_file() and RunFolder(out / "talk").status == "complete"

@@ -21,7 +21,8 @@ Python: ``with OracleServer(OracleModel(beta=2.0)) as server: server.base_url``.
 
 What it reads:
 
-* **the value** — in the system and user messages only (never its own replies): any of the
+* **the value** — in the system messages and the first user message only (where hvae's pipeline
+  states it; never its own replies, nor later turns, which in talk quote the partner): any of the
   category wordings the project ships (:data:`~hvae.agents.llm.prompts.CATEGORY_TEXT` and the
   paraphrases of :mod:`hvae.agents.llm.wordings`) or an angle wording (``angle 30° on the social
   value orientation ring``, whole degrees, as :func:`~hvae.agents.llm.prompts.value_wording`
@@ -32,8 +33,9 @@ What it reads:
 A **decision turn** is one whose latest user message shows a menu or is hvae's corrective re-ask,
 or whose ``response_format`` asks for a ``choice``; it is answered with the letter, or with
 ``{"choice": "B", "reason": "..."}`` when a JSON ``response_format`` was requested. Every other
-turn (the value description, the goal) is a **talk turn** answered by :func:`talk_reply`: a short
-plain sentence restating the value. A request in which the server cannot find a value (or a
+turn (the value description, the goal, a message to the partner in pre-play talk) is answered
+by :func:`talk_reply`: a short plain sentence restating the value, or in talk the option it
+intends to take. A request in which the server cannot find a value (or a
 decision turn without a menu) gets HTTP 400 with an OpenAI-style error that the client reports —
 never a guess.
 
@@ -68,6 +70,8 @@ INVALID_TEXT = "I cannot decide between these options."
 _ANGLE = re.compile(r"angle (-?\d+(?:\.\d+)?)° on the social value orientation ring")
 _OPTION = re.compile(r"^([A-Z]): (-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\s*$", re.MULTILINE)
 _REASK = "could not be used"
+_TALK = "you can talk with the participant"  # hvae.agents.llm.talk.talk_prompt
+_SPOKEN_OPTION = re.compile(r"^- (-?\d+(?:\.\d+)?) for you, (-?\d+(?:\.\d+)?) for your partner\s*$", re.MULTILINE)
 
 
 class OracleRequestError(ValueError):
@@ -148,7 +152,9 @@ def known_wordings() -> dict[str, float]:
 
 def find_value(messages: list[dict[str, Any]]) -> float:
     """The value angle stated in the system and user messages (see the module docstring)."""
-    texts = [_text(m.get("content")) for m in messages if m.get("role") in ("system", "user")]
+    system = [_text(m.get("content")) for m in messages if m.get("role") == "system"]
+    first_user = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    texts = [*system, first_user]  # where the pipeline states the value; later turns may quote others
     found: set[float] = set()
     wordings = known_wordings()
     for text in texts:
@@ -205,12 +211,20 @@ _GOALS = {
 
 
 def talk_reply(theta: float, last_user: str) -> str:
-    """The reply to a turn that is not a decision: a short plain sentence restating the value.
+    """The reply to a turn that is not a decision: a short plain sentence.
 
-    ``last_user`` is the latest user message; a question about the goal gets the goal, anything
-    else (the value description, free talk) a description of the value. This is the one place
+    ``last_user`` is the latest user message. In pre-play talk (``communication``: the message asks
+    to talk with the partner and lists the options as ``- 85 for you, 76 for your partner``) the
+    oracle states its intention, the option of highest utility for its value: ``I will take 85,
+    76.`` — the wording hvae's promise-keeping measure reads. A question about the goal gets the
+    goal, anything else (the value description) a description of the value. This is the one place
     where the oracle answers in words.
     """
+    if _TALK in last_user and (spoken := _SPOKEN_OPTION.findall(last_user)):
+        rad = math.radians(theta)
+        utilities = [math.cos(rad) * float(s) + math.sin(rad) * float(o) for s, o in spoken]
+        own, other = spoken[int(np.argmax(utilities))]
+        return f"I will take {own}, {other}."
     name = svo.category(theta)
     weights = f"I weigh my own coins by {math.cos(math.radians(theta)):.2f} and the other's by {math.sin(math.radians(theta)):.2f}"
     if "goal" in last_user.lower():
