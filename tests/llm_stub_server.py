@@ -1,7 +1,7 @@
 """A small OpenAI-compatible stub server for tests and benchmarks (stdlib only, 127.0.0.1 only).
 
 It answers ``POST /v1/chat/completions`` with a valid ``chat.completion`` object and
-``GET /v1/models`` with one model, from a :class:`http.server.ThreadingHTTPServer` running in a
+``GET /v1/models`` with one model, from a :class:`hvae.agents.llm.loopback.LoopbackService` running in a
 background thread::
 
     with StubServer(latency_s=0.2, max_parallel=16) as server:
@@ -57,12 +57,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from hvae.agents.llm.loopback import LoopbackHTTPServer, LoopbackService
 
 BEHAVIOURS = ("ok", "delay", "http500", "http429", "garbage", "invalid")
 RETRYABLE = frozenset({"delay", "http500", "http429"})  # what hvae's client retries
-HOST = "127.0.0.1"
 
 
 @dataclass
@@ -155,15 +156,8 @@ def _body_key(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a handler still sleeping never blocks shutdown
-    allow_reuse_address = False
-    request_queue_size = 256  # listen backlog: many clients connect at once (default 5 drops some)
-    stub: "StubServer"
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackHTTPServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the
     # client's delayed ACK (~40 ms a reply), which would swamp any latency being measured.
@@ -195,9 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- routes
     def do_GET(self) -> None:  # noqa: N802
         if self.path.rstrip("/") == "/stub/stats":
-            self._json(200, self.server.stub.stats())
+            self._json(200, self.server.owner.stats())
         elif self.path.rstrip("/") == "/v1/models":
-            stub = self.server.stub
+            stub = self.server.owner
             self._json(200, {"object": "list", "data": [{"id": stub.model, "object": "model", "created": 0, "owned_by": "stub"}]})
         else:
             self._error(404, f"no route {self.path}", "not_found")
@@ -213,11 +207,15 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._error(400, "request body is not JSON", "invalid_request_error")
             return
-        self.server.stub._serve(self, body)
+        self.server.owner._serve(self, body)
 
 
-class StubServer:
+class StubServer(LoopbackService):
     """An OpenAI-compatible stub server on 127.0.0.1 (see the module docstring)."""
+
+    handler_class = _Handler
+    thread_name = "llm-stub"
+    poll_interval = 0.05
 
     def __init__(
         self,
@@ -235,6 +233,7 @@ class StubServer:
         retry_after: str | None = "0",
         reply: Callable[[RequestInfo], str] | None = None,
     ) -> None:
+        super().__init__()
         for name in [default, *(script or [])]:
             if name not in BEHAVIOURS:
                 raise ValueError(f"unknown behaviour {name!r}; known: {', '.join(BEHAVIOURS)}")
@@ -262,46 +261,10 @@ class StubServer:
         self._decision_index = 0
         self._slots = threading.BoundedSemaphore(max_parallel) if max_parallel else None
         self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> "StubServer":
-        if self._server is not None:
-            raise RuntimeError("stub server already started")
-        server = _Server((HOST, 0), _Handler)
-        server.stub = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="llm-stub", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
+    def before_shutdown(self) -> None:
         self._closing.set()  # wakes handlers sleeping in delay/latency
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "StubServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("stub server not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
 
     # ---------------------------------------------------------------- accounting
     def served(self, behaviour: str | None = None, kinds: Iterable[str] = ("decision", "reask")) -> list[Served]:

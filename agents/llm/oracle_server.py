@@ -54,15 +54,15 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 
 from hvae.agents import svo
+from hvae.agents.llm.loopback import HOST, LoopbackHTTPServer, LoopbackService
 from hvae.agents.llm.prompts import CATEGORY_TEXT, LETTERS
 
-HOST = "127.0.0.1"
 MODEL_NAME = "hvae-oracle"
 DEFAULT_PORT = 8765
 INVALID_TEXT = "I cannot decide between these options."
@@ -235,15 +235,8 @@ def talk_reply(theta: float, last_user: str) -> str:
 # ---------------------------------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-    oracle: "OracleServer"
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackHTTPServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
@@ -267,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path.rstrip("/") == "/v1/models":
-            model = self.server.oracle.model.model
+            model = self.server.owner.model.model
             self._json(200, {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "hvae"}]})
         else:
             self._error(404, f"no route {self.path}")
@@ -282,17 +275,17 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise OracleRequestError("oracle: the request body is not a JSON object")
-            text = self.server.oracle.model.reply(body)
+            text = self.server.owner.model.reply(body)
         except json.JSONDecodeError:
+            self.server.owner.count("error")  # counted before the reply: a client may read counts at once
             self._error(400, "oracle: the request body is not JSON")
-            self.server.oracle.count("error")
             return
         except OracleRequestError as error:
+            self.server.owner.count("error")  # counted before the reply: a client may read counts at once
             self._error(400, str(error))
-            self.server.oracle.count("error")
             return
-        self.server.oracle.count("ok")
-        self._json(200, _completion(body, text, self.server.oracle.model.model))
+        self.server.owner.count("ok")
+        self._json(200, _completion(body, text, self.server.owner.model.model))
 
 
 def _completion(body: dict[str, Any], text: str, model: str) -> dict[str, Any]:
@@ -311,54 +304,22 @@ def _completion(body: dict[str, Any], text: str, model: str) -> dict[str, Any]:
     }
 
 
-class OracleServer:
+class OracleServer(LoopbackService):
     """:class:`OracleModel` served over HTTP on 127.0.0.1 (``port=0``: a free port)."""
 
+    handler_class = _Handler
+    thread_name = "hvae-oracle"
+    reuse_address = True
+
     def __init__(self, model: OracleModel | None = None, port: int = 0) -> None:
+        super().__init__(port)
         self.model = model or OracleModel()
-        self.requested_port = port
         self.counts: dict[str, int] = {"ok": 0, "error": 0}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def count(self, outcome: str) -> None:
         with self._lock:
             self.counts[outcome] += 1
-
-    def start(self) -> "OracleServer":
-        """Bind and serve in a background thread (raises ``OSError`` when the port is taken)."""
-        server = _Server((HOST, self.requested_port), _Handler)
-        server.oracle = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="hvae-oracle", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "OracleServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the oracle server is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
 
 
 def start_hint(backends: dict[str, Any]) -> str | None:
