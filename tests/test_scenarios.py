@@ -57,14 +57,15 @@ def test_shipped_scenario_runs_end_to_end(name: str, tmp_path) -> None:
         server = stack.enter_context(OracleServer())
         overrides.append(f"backends.oracle_server.base_url={server.base_url}")
     with stack:
-        _run_shipped(path, overrides, tmp_path)
+        run = _run_shipped(path, overrides, tmp_path)
+    assert run.status == "complete" and run.summary["n_decisions"] > 0
 
 
-def _run_shipped(path, overrides: list[str], tmp_path) -> None:
+def _run_shipped(path, overrides: list[str], tmp_path) -> RunFolder:
+    """Run a shipped scenario small, check its tables, rerun it from its resolved scenario.yaml."""
     scenario = load_scenario(path, overrides)
     result = run_scenario(scenario, tmp_path / "run")
     run = RunFolder(result.path)
-    assert run.status == "complete"
     decisions = run.decisions()
     assert len(decisions) == run.summary["n_decisions"] > 0
     assert set(decisions["round"]) == set(range(scenario.rounds))
@@ -78,6 +79,7 @@ def _run_shipped(path, overrides: list[str], tmp_path) -> None:
     pd.testing.assert_frame_equal(decisions.drop(columns=varying), RunFolder(again.path).decisions().drop(columns=varying))
     if scenario.uses_llm:
         assert RunFolder(again.path).summary["llm_calls"] == 0
+    return run
 
 
 def write(tmp_path, text: str):
