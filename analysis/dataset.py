@@ -179,12 +179,13 @@ class Analysis:
 
     @cached_property
     def group_vr(self) -> pd.DataFrame:
-        """Per group: decision VR and slider VR with 95% intervals, chance and ceiling.
+        """Per group: decision VR and slider VR with 95% intervals, chance, ceiling and the first-option reference.
 
         One run: the interval is a t-interval over the group's agents; several runs: over seeds
         (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
         """
-        measures = ["decision_vr", "chance_vr", "ceiling_vr", "slider_vr", "chance_slider_vr", "ceiling_slider_vr"]
+        measures = ["decision_vr", "chance_vr", "ceiling_vr", "position_vr",
+                    "slider_vr", "chance_slider_vr", "ceiling_slider_vr", "position_slider_vr"]
         per_run = []
         for table in self.agent_vr:
             present = [m for m in measures if m in table]

@@ -317,15 +317,15 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
     table = analysis.group_vr
     if table.empty or table["decision_vr"].isna().all():
         return None
-    panels = [("decision_vr", "chance_vr", "decision VR (0–1)", "Decision VR")]
+    panels = [("decision_vr", "chance_vr", "position_vr", "decision VR (0–1)", "Decision VR")]
     if "slider_vr" in table and table["slider_vr"].notna().any():
-        panels.append(("slider_vr", "chance_slider_vr", "slider-angle VR (0–1)", "Slider-angle VR"))
+        panels.append(("slider_vr", "chance_slider_vr", "position_slider_vr", "slider-angle VR (0–1)", "Slider-angle VR"))
     axes_style, context = _style()
     with axes_style, context:
         fig = Figure(figsize=(5.5 * len(panels) + 3.0, 0.55 * len(table) + 3.2), layout="constrained")
         axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     y = np.arange(len(table))
-    for ax, (measure, chance, xlabel, title) in zip(axes, panels):
+    for ax, (measure, chance, position, xlabel, title) in zip(axes, panels):
         values = table[measure].to_numpy(float)
         low = table[f"{measure}_low"].to_numpy(float)
         high = table[f"{measure}_high"].to_numpy(float)
@@ -338,10 +338,13 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
         else:  # the oracle's expected per-profile score: below 1 where items tie
             ax.scatter(table["ceiling_slider_vr"], y, marker="|", s=300, color="#1b9e77", linewidths=2.5,
                        label="ceiling (oracle, same score)", zorder=3)
+        if position in table and table[position].notna().any():  # LLM groups: where position alone gets you
+            ax.scatter(table[position], y, marker="D", s=40, facecolors="none", edgecolors="#7b3294", linewidths=1.5,
+                       label="always the first option shown", zorder=4)
         ax.set_xlim(min(0.0, np.nanmin(np.concatenate([values, low, table[chance].to_numpy(float)])) - 0.05), 1.05)
         ax.set_xlabel(xlabel)
         ax.set_title(title)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     axes[0].set_yticks(y, table["group"])
     axes[0].invert_yaxis()
     interval = "over seeds" if analysis.multi else "over the group's agents"
@@ -356,6 +359,8 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
     ("value_rationality", fig_value_rationality,
      "Decision VR per group (1 = always the option that is best for the agent's own assigned value) beside the "
      "chance level of a uniform random chooser on the same menus and the ceiling of the value-rational oracle; "
+     "for LLM groups, a hollow diamond marks what always taking the option shown first, whatever the value, "
+     "would score on the same displays (a VR near it is explained by position alone); "
      "slider-angle VR where slider menus were played."),
     ("svo_ring", fig_svo_ring,
      "Each agent's assigned SVO angle (per value it held) and the angle its choices reveal (maximum-likelihood "

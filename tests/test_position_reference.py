@@ -42,13 +42,23 @@ def test_a_value_blind_model_scores_exactly_the_position_reference(tmp_path) -> 
         network={"kind": "complete"}, matching="random", menus={"kind": "slider"},
         backends={"always_a": {"kind": "replay", "replies": ["A"] * 40}}, cache={"enabled": False},
     )
-    groups = group_summary(RunFolder(run_scenario(scenario, tmp_path / "run").path)).set_index("group")
+    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    groups = group_summary(run).set_index("group")
     for name in ("altruistic", "competitive"):
         row = groups.loc[name]
         assert row["decision_vr"] == pytest.approx(row["position_vr"], abs=1e-12)
         assert row["slider_vr"] == pytest.approx(row["position_slider_vr"], abs=1e-12)
         assert row["position_vr"] != pytest.approx(row["chance_vr"], abs=1e-3)  # a reference of its own
     assert np.isnan(groups.loc["oracle", "position_vr"])  # rule deciders are shown no display
+
+    # the report's value-rationality figure draws the same reference (its data: Analysis.group_vr)
+    from hvae.analysis.dataset import Analysis
+
+    figure_data = Analysis.of(run).group_vr.set_index("group")
+    for name in ("altruistic", "competitive"):
+        assert figure_data.loc[name, "position_vr"] == pytest.approx(groups.loc[name, "position_vr"], abs=1e-12)
+        assert figure_data.loc[name, "position_slider_vr"] == pytest.approx(groups.loc[name, "position_slider_vr"], abs=1e-12)
+    assert np.isnan(figure_data.loc["oracle", "position_vr"])
 
 
 @pytest.mark.slow
