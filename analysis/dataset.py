@@ -21,6 +21,7 @@ import pandas as pd
 
 from hvae.analysis import games
 from hvae.analysis import population as pop
+from hvae.analysis.palette import group_colors, series_colors
 from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.summary import agent_summary
 
@@ -84,6 +85,18 @@ class Analysis:
 
     def order(self, by: pop.Grouping, present: Sequence[str]) -> list[str]:
         return pop.group_order(self.first, by, present)
+
+    def colors(self, names: Sequence[str], by: pop.Grouping | None = None) -> dict[str, str]:
+        """A colour per series: population groups by :func:`~hvae.analysis.palette.group_colors`
+        (their category's colour when each starts in a category of its own), others by
+        :func:`~hvae.analysis.palette.series_colors`."""
+        by = by or self.by
+        if by != "group":
+            return series_colors(names, by)
+        agents = self.first.agents()
+        column = "initial_value_angle" if "initial_value_angle" in agents else "value_angle"
+        group = agents["group"].astype(str)
+        return group_colors({name: agents.loc[group == name, column].to_numpy(float) for name in names})
 
     @cached_property
     def played(self) -> bool:

@@ -55,7 +55,7 @@ from hvae.analysis.figure_tools import (
     _style,
     save_figure,
 )
-from hvae.analysis.palette import CATEGORY_COLORS, series_colors
+from hvae.analysis.palette import CATEGORY_COLORS
 from hvae.analysis.runfolder import RunFolder
 
 NETWORK_FULL_LIMIT = 500  # above this many nodes: small markers, thin edges
@@ -71,7 +71,7 @@ def fig_payoff_by_group(analysis: Analysis) -> Figure | None:
         return None
     names = analysis.order(analysis.by, frame["group"].unique())
     fig, ax = _new_figure()
-    _lines_with_bands(ax, frame, "mean_payoff", names, series_colors(names, analysis.by))
+    _lines_with_bands(ax, frame, "mean_payoff", names, analysis.colors(names))
     per_game = " (summed over all of its games)" if plays_every_edge(analysis.scenario) else ""
     ax.set_title(f"Mean payoff per round of an agent that played{per_game}, by group\n{_scenario_label(analysis)}")
     ax.set_ylabel("mean payoff (coins per agent per round)")
@@ -97,7 +97,7 @@ def fig_gini(analysis: Analysis) -> Figure | None:
     if everyone.empty:
         return None
     names = analysis.order(analysis.by, groups["group"].unique())
-    colors = {**series_colors(names, analysis.by), "all": "#000000"}
+    colors = {**analysis.colors(names), "all": "#000000"}
     fig, ax = _new_figure()
     _lines_with_bands(ax, everyone, "gini", ["all"], colors, label_of=lambda _: "whole population")
     _lines_with_bands(ax, groups, "gini", names, colors)
@@ -139,7 +139,7 @@ def fig_revealed_drift(analysis: Analysis) -> Figure | None:
     if drift.empty:
         return None
     names = analysis.order(analysis.by, drift["group"].unique())
-    colors = series_colors(names, analysis.by)
+    colors = analysis.colors(names)
     fig, ax = _new_figure()
     window = int(drift["round_end"].iloc[0] - drift["round_start"].iloc[0] + 1)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fraction: unidentified windows sit at the bottom
@@ -254,7 +254,7 @@ def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
         agents = agents.sample(RING_AGENT_LIMIT, random_state=seed)
         note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agent-values)"
     names = analysis.order("group", agents["group"].astype(str).unique())
-    colors = series_colors(names)
+    colors = analysis.colors(names, "group")
     agents = agents.assign(group=agents["group"].astype(str))
     agents["_g"] = agents["group"].map({g: i for i, g in enumerate(names)})
     agents = agents.sort_values(["_g", "target", "agent_id"]).reset_index(drop=True)

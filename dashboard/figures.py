@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hvae.agents.svo import CATEGORY_ORDER, categories
-from hvae.analysis.palette import CATEGORY_COLORS, OTHER_COLOR, series_colors
+from hvae.analysis.palette import CATEGORY_COLORS, OTHER_COLOR
 from hvae.dashboard.session import View
 
 SMALL = (4.6, 3.2)
@@ -80,7 +80,7 @@ def shares_figure(view: View) -> Figure:
 
 def payoff_figure(view: View) -> Figure:
     """Mean payoff of each group in each round."""
-    figure, _ = _lines_figure(view.mean_payoff, series_colors(view.group_names), "mean payoff by group",
+    figure, _ = _lines_figure(view.mean_payoff, view.group_colors, "mean payoff by group",
                               "mean payoff in the round")
     return figure
 
@@ -91,10 +91,11 @@ def vr_figure(view: View) -> Figure:
     axes = figure.add_subplot()
     table = view.vr_by_group
     positions = np.arange(len(table))
-    colors = series_colors(view.group_names)
+    colors = view.group_colors
     axes.bar(positions, table["decision_vr"].fillna(0), color=[colors[g] for g in table["group"]], width=0.6)
     axes.scatter(positions, table["chance_vr"], marker="_", s=400, color="black", label="chance", zorder=3)
-    axes.scatter(positions, table["ceiling_vr"], marker="_", s=400, color="#2ca02c", label="ceiling", zorder=3)
+    # the ceiling in grey, not green: a group may wear the altruistic green (analysis.palette.group_colors)
+    axes.scatter(positions, table["ceiling_vr"], marker="_", s=400, color="#888888", label="ceiling", zorder=3)
     for x, (value, n) in enumerate(zip(table["decision_vr"], table["n"])):
         axes.text(x, 0.02, "n/a" if n == 0 else f"{value:.2f}", ha="center", va="bottom", fontsize=7, color="white" if n else "black")
     axes.set_xticks(positions, table["group"], rotation=30, ha="right", fontsize=7)

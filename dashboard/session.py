@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hvae.analysis.palette import group_colors
 from hvae.analysis.rationality import decision_scores
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.loader import validate_data
@@ -162,6 +163,7 @@ class View:
     mean_payoff: pd.DataFrame  # round × group → mean payoff of the round
     vr_by_group: pd.DataFrame  # group → decision_vr, chance_vr, ceiling_vr, n (scored decisions)
     latest: pd.DataFrame  # the latest round's decisions (first LATEST_ROWS rows)
+    group_colors: dict[str, str] = field(default_factory=dict)  # group → colour (analysis.palette.group_colors)
     llm_calls: int = 0
     model_key: int = 0  # which session's model this is a view of (the network layout is kept per model)
 
@@ -288,6 +290,9 @@ class DashboardSession:
             mean_payoff=pd.DataFrame(self._payoffs).set_index("round") if self._payoffs else pd.DataFrame(),
             vr_by_group=self._totals.table(model.group_names),
             latest=self._latest.copy(),
+            group_colors=group_colors({
+                name: model.initial_theta[model.state.group_code == code] for code, name in enumerate(model.group_names)
+            }),
             llm_calls=_llm_calls(model),
             model_key=self.key,
         )

@@ -48,3 +48,32 @@ def test_evaluation_ring_draws_each_target_in_its_category_colour(tmp_path, monk
     [fig] = captured
     spokes = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--" and len(line.get_xdata()) == 2]
     assert sorted(to_hex(line.get_color()) for line in spokes) == sorted(category_color(a) for a in targets.values())
+
+
+def test_groups_of_one_category_each_wear_its_colour_else_the_qualitative_palette() -> None:
+    from hvae.analysis.palette import group_colors, series_colors
+
+    one_each = {"altruists": [90.0, 70.0], "prosocials": [45.0], "selfish": [0.0, 5.0], "rivals": [-45.0]}
+    assert group_colors(one_each) == {
+        "altruists": CATEGORY_COLORS["altruistic"], "prosocials": CATEGORY_COLORS["prosocial"],
+        "selfish": CATEGORY_COLORS["individualistic"], "rivals": CATEGORY_COLORS["competitive"],
+    }
+    shared = {"llm_altruistic": [90.0], "oracle_altruistic": [90.0], "rivals": [-45.0]}  # two groups, one category
+    mixed = {"spread": [90.0, 0.0], "rivals": [-45.0]}  # one group over two categories
+    for groups in (shared, mixed):
+        assert group_colors(groups) == series_colors(list(groups))
+
+
+def test_report_and_dashboard_colour_oracle_population_groups_by_category(tmp_path) -> None:
+    from conftest import make_scenario
+
+    from hvae.analysis.dataset import Analysis
+    from hvae.dashboard.session import DashboardSession
+    from hvae.simulation.runner import run_scenario
+
+    population = [{"name": f"{v}s", "count": 3, "value": v, "decider": "oracle"} for v in CATEGORY_ORDER]
+    scenario = make_scenario(population=population, rounds=2, dynamics={"rule": "imitation", "every": 1, "strength": 50.0})
+    expected = {f"{v}s": CATEGORY_COLORS[v] for v in CATEGORY_ORDER}
+    analysis = Analysis.of(run_scenario(scenario, tmp_path / "run").path)
+    assert analysis.colors([f"{v}s" for v in CATEGORY_ORDER]) == expected
+    assert DashboardSession(scenario).advance(2).group_colors == expected  # by initial values, after imitation too
