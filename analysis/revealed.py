@@ -21,19 +21,25 @@ def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str])
     """One revealed-angle fit per group of ``by`` columns of a run's decisions.
 
     Columns: ``*by``, ``theta``, ``beta``, ``ci_low``, ``ci_high``, ``n``, ``identification``
-    (``point``/``set``/``none``, see the module docstring) and ``target_angle`` (the mean value in
-    force when the decisions were made). Only behaviour is fitted: decisions without a choice and
-    invalid replies (whose choice came from a fallback) are skipped.
+    (``point``/``set``/``none``, see :mod:`hvae.agents.revealed`), ``consistent`` (True: the
+    interval is the exact consistency set of an exact maximiser, not a 95% interval),
+    ``position`` (the fitted first-position bonus b; 0 where no display order was recorded) and
+    ``target_angle`` (the mean value in force when the decisions were made). Where the order shown
+    was recorded (``shown_order``, LLM deciders) the first-position term is fitted with the angle.
+    Only behaviour is fitted: decisions without a choice and invalid replies (whose choice came
+    from a fallback) are skipped.
     """
-    from hvae.analysis.rationality import behavioural, menu_options
+    from hvae.analysis.rationality import behavioural, first_shown, menu_options
 
     options_by_menu = menu_options(menus)
-    usable = decisions[behavioural(decisions)]
+    mask = behavioural(decisions)
+    usable = decisions[mask].assign(_first=first_shown(decisions)[mask])
     rows = []
     for key, part in usable.groupby(by, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
         menu_ids = part["menu_id"].astype(str).to_numpy()
-        fit = fit_revealed_angle([options_by_menu[m] for m in menu_ids], part["choice"].to_numpy())
+        fit = fit_revealed_angle([options_by_menu[m] for m in menu_ids], part["choice"].to_numpy(),
+                                 part["_first"].to_numpy())
         rows.append(
             {
                 **dict(zip(by, key)),
@@ -43,10 +49,13 @@ def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str])
                 "ci_high": fit.ci_high,
                 "n": fit.n,
                 "identification": fit.identification,
+                "consistent": fit.consistent,
+                "position": fit.position,
                 "target_angle": float(part["value_angle"].mean()),
             }
         )
-    columns = [*by, "theta", "beta", "ci_low", "ci_high", "n", "identification", "target_angle"]
+    columns = [*by, "theta", "beta", "ci_low", "ci_high", "n", "identification", "consistent", "position",
+               "target_angle"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -55,11 +64,17 @@ def _decimals(low: float, high: float) -> int:
     return 1 if f"{low:.1f}" != f"{high:.1f}" else 2
 
 
+def _angle(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # never "-0.0"
+
+
 def format_revealed(theta: float, low: float, high: float, identification: str | None = None) -> str:
     """The revealed angle as text, the same in the terminal, the HTML report and anywhere else.
 
-    ``45.0 (44.8, 45.2)`` — point-identified, with its 95% interval; ``bounded [-90.0, -30.0]`` —
-    only a set is identified (no point is shown); ``n/i`` — not identified.
+    ``45.0 (44.8, 45.2)`` — point-identified, with its 95% interval (or, for an exact maximiser
+    whose consistency set is one angle, that angle: ``0.00 (0.00, 0.00)``); ``bounded [-90.0, -30.0]``
+    — only a set is identified (no point is shown); ``n/i`` — not identified.
     """
     if identification is None:  # tables written before identification was recorded
         identification = "none" if pd.isna(low) else "point"
@@ -67,5 +82,5 @@ def format_revealed(theta: float, low: float, high: float, identification: str |
         return "n/i"
     d = _decimals(low, high)
     if identification == "set" or pd.isna(theta):
-        return f"bounded [{low:.{d}f}, {high:.{d}f}]"
-    return f"{theta:.{d}f} ({low:.{d}f}, {high:.{d}f})"
+        return f"bounded [{_angle(low, d)}, {_angle(high, d)}]"
+    return f"{_angle(theta, d)} ({_angle(low, d)}, {_angle(high, d)})"

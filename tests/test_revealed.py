@@ -106,18 +106,28 @@ def test_uninformative_decisions_are_unidentified() -> None:
 
 
 def test_a_flat_likelihood_is_not_reported_as_zero_degrees() -> None:
-    # always the equal split of a dictator menu: a 45° chooser (all options tie) or a random one;
-    # the likelihood is flat in θ, so no angle is identified
+    # alternately keep everything and give everything away, never the generous equal split (6, 6):
+    # no angle explains both, β̂ = 0 at every angle, so the likelihood is flat in θ and no angle is
+    # identified (never "0 degrees")
+    menu = np.array([[10.0, 0.0], [6.0, 6.0], [0.0, 10.0]])
+    fit = fit_revealed_angle([menu] * 12, 2 * (np.arange(12) % 2))
+    assert fit.identification == "none" and np.isnan(fit.theta)
+
+
+def test_always_the_equal_split_is_exactly_45_degrees() -> None:
+    # the equal split of a dictator menu is a best option only at 45° (where every option ties): the
+    # consistency set is that one angle (issue 19: ties count as best)
     menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
     fit = fit_revealed_angle([menu] * 12, np.ones(12, dtype=int))
-    assert fit.identification == "none" and np.isnan(fit.theta)
+    assert fit.identification == "point" and fit.consistent
+    assert fit.ci_low <= 45.0 <= fit.ci_high and fit.ci_high - fit.ci_low < 1e-4
 
 
 def test_partially_identified_angles_are_sets() -> None:
     # an individualist oracle on dictator menus keeps everything: consistent with every angle below 45°
     menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
     fit = fit_revealed_angle([menu] * 12, np.zeros(12, dtype=int))
-    assert fit.identification == "set" and fit.ci_low == -90.0 and 30 < fit.ci_high <= 45
+    assert fit.identification == "set" and fit.ci_low == -90.0 and fit.ci_high == pytest.approx(45.0, abs=1e-5)
     # a competitive oracle on the slider: only bounded above
     options = [SLIDER[i % 6] for i in range(24)]
     choices = np.array([int(svo.best_options(-45.0, menu)[0]) for menu in options])
