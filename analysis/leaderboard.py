@@ -18,11 +18,22 @@ rule deciders asked for); this module turns the evaluation folder's tables into
   the same items: ``ceiling`` (the value-rational oracle), ``chance`` (a uniform random chooser)
   and ``first option`` (the value-blind first-option chooser on the displays the models saw).
 
-**Overall score** (documented, simple, bounded): over a model's cells (values × goal-prompting
-settings), ``mean(valid share × (decision VR − chance) / (1 − chance))`` — decision VR rescaled so
-that chance is 0 and the ceiling 1, with every invalid answer counted as a chance-level answer (so
-a model cannot rank high by refusing the hard items). The ceiling row scores 1, the chance row 0; a
-score near the first-option row's means the model's VR is explained by position.
+**Score** (the ranking; position cannot buy it): per model and cell (value × goal-prompting
+setting) the choice model of :func:`~hvae.agents.revealed.fit_at_angle`,
+``P(i) ∝ exp(β·U_θ*(i) + b·[i shown first])`` with θ* the value the model was given, is fitted to
+the valid answers; the **position-free VR** is the decision VR that this fit predicts at b = 0
+(each answer's expected normalised utility under ``softmax(β̂·U_θ*)``), and the cell scores
+``valid share × (position-free VR − chance) / (1 − chance)``; the model's score is the mean over
+its cells. 0 = chance (and the value-blind first-option chooser: β̂ = 0), 1 = the ceiling, below 0
+a model acting against its value; every invalid answer counts as a chance-level answer. ``b`` (the
+fitted first-position bonus, mean over cells, logit units) is reported beside the score. Every
+score has a 95% **bootstrap interval** (:data:`RESAMPLES` resamples of the repeats within each
+cell, percentile), and ``tied_with_next`` says when the next model's interval overlaps this one's
+(the order of the two is not established).
+
+**Raw score** (``raw_score``, shown for context): the same formula with the observed decision VR,
+which a first-position bonus can raise (the best slider option often sits at an end of the menu,
+and is then shown first for half of the counterbalanced displays).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import pandas as pd
 from hvae.agents.revealed import fit_revealed_angle
 from hvae.analysis.position import display_adjusted_bias
 
+RESAMPLES = 200  #: bootstrap resamples of repeats behind every score's interval
 LEADERBOARD_FILES = ("leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.html")
 REFERENCE_ROWS = ("ceiling", "chance", "first option")
 #: Rule-decider cells with more valid answers than this get no revealed-angle fit (their behaviour is
@@ -57,13 +69,17 @@ def _cell_key(frame: pd.DataFrame) -> pd.Series:
     return frame["value"].astype(str) + "|" + goal
 
 
-def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, np.ndarray]) -> pd.DataFrame:
+def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, np.ndarray],
+                resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """One model's rows (one per value and goal-prompting setting); see the module docstring.
 
     ``summary`` and ``answers`` are the model's rows of ``evaluation_summary`` and ``answers``;
-    ``menus`` maps ``menu_id`` to its options.
+    ``menus`` maps ``menu_id`` to its options. The bootstrap replicates of each cell's score
+    (``resamples`` + 1 columns, the first the estimate itself) are kept in
+    ``table.attrs["score_replicates"]`` for :func:`leaderboard`.
     """
-    rows = []
+    rng = np.random.default_rng(seed)
+    rows, replicates = [], []
     answers = answers.assign(cell=_cell_key(answers), first=_first_shown(answers["shown_order"]) if "shown_order" in answers else -1)
     summary = summary.assign(cell=_cell_key(summary))
     for _, cell in summary.iterrows():
@@ -72,6 +88,8 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
         fit = None
         if len(usable) and (cell["agent"] == "llm" or len(usable) <= RULE_FIT_LIMIT):
             fit = fit_revealed_angle([menus[m] for m in usable["menu_id"]], usable["choice"].to_numpy())
+        scores, beta, b, pf_vr = position_free_scores(part, menus, float(cell["value_angle"]), resamples, rng)
+        replicates.append(scores)
         shown = usable[usable["first"] >= 0]
         bias = display_adjusted_bias(shown["menu_id"].to_numpy(), shown["choice"].to_numpy(), shown["first"].to_numpy())
         rows.append({
@@ -79,6 +97,7 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
             "goal_prompting": cell["goal_prompting"], "repeats": int(cell["repeats"]), "n_answers": len(part),
             "n_valid": len(usable),
             "decision_vr": cell["decision_vr"], "chance_vr": cell["chance_vr"], "position_vr": cell.get("position_vr", np.nan),
+            "position_free_vr": pf_vr, "fit_beta": beta, "fit_position": b, "cell_score": scores[0],
             "slider_vr": cell["slider_vr"], "chance_slider_vr": cell["chance_slider_vr"],
             "ceiling_slider_vr": cell["ceiling_slider_vr"], "position_slider_vr": cell.get("position_slider_vr", np.nan),
             "angle_mean": cell["angle_mean"], "attainable_angle": cell["attainable_angle"],
@@ -92,7 +111,57 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
             "tokens_per_answer": _per_answer(part, ("tokens_in", "tokens_out")),
             "latency_s_per_answer": _per_answer(part, ("latency_s",)),
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # (tuples: pandas compares attrs when tables are concatenated, which arrays do not allow)
+    table.attrs["score_replicates"] = tuple(tuple(map(float, r)) for r in replicates)
+    return table
+
+
+def position_free_scores(
+    part: pd.DataFrame, menus: dict[str, np.ndarray], theta: float, resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float, float]:
+    """One cell's score (module docstring) and its bootstrap replicates over repeats.
+
+    ``part`` is the cell's answers (all of them: invalid ones count as chance). Returns the
+    scores (``resamples`` + 1 values, the first on the data as they are), and β̂, b̂ and the
+    position-free VR of the estimate.
+    """
+    from hvae.agents.revealed import fit_at_angle
+    from hvae.analysis.rationality import normalised_utilities
+
+    repeat_ids = part["repeat"].to_numpy() if "repeat" in part else np.arange(len(part))
+    units, unit_of = np.unique(repeat_ids, return_inverse=True)
+    counts = np.vstack([np.ones(len(units)), rng.multinomial(len(units), np.full(len(units), 1 / len(units)),
+                                                             size=resamples)]) if len(units) else np.ones((1, 0))
+    answered = counts[:, unit_of] if len(part) else np.zeros((resamples + 1, 0))
+    valid = (part["valid"].astype(bool) & (part["choice"] >= 0)).to_numpy() if len(part) else np.zeros(0, bool)
+    normalised = [normalised_utilities(theta, menus[m])[0] for m in part["menu_id"]] if len(part) else []
+    scored = valid & np.array([np.isfinite(nu).all() for nu in normalised], dtype=bool)
+    nan = float("nan")
+    if not scored.any():
+        return np.zeros(resamples + 1), nan, nan, nan  # no valid answer: chance level
+    keep = np.flatnonzero(scored)
+    options = [menus[m] for m in part["menu_id"].to_numpy()[keep]]
+    first = part["first"].to_numpy()[keep] if "first" in part else None
+    weights = answered[:, keep]
+    beta, b, _ = fit_at_angle(options, part["choice"].to_numpy()[keep], first, theta, weights)
+    rad = np.radians(theta)
+    expected = np.empty((len(beta), keep.size))
+    chance = np.empty(keep.size)
+    for j, (menu, i) in enumerate(zip(options, keep)):
+        u = np.cos(rad) * menu[:, 0] + np.sin(rad) * menu[:, 1]
+        logits = np.outer(beta, u - u.max())
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        expected[:, j] = (p / p.sum(axis=1, keepdims=True)) @ normalised[i]
+        chance[j] = normalised[i].mean()
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pf_vr = (weights * expected).sum(axis=1) / total
+        chance_level = (weights @ chance) / total
+        valid_share = (answered[:, valid].sum(axis=1)) / answered.sum(axis=1)
+        scores = valid_share * (pf_vr - chance_level) / (1.0 - chance_level)
+    scores = np.where(np.isfinite(scores), scores, 0.0)  # a resample without a valid answer: chance
+    return scores, float(beta[0]), float(b[0]), float(pf_vr[0])
 
 
 def _reask_rate(part: pd.DataFrame) -> float:
@@ -111,7 +180,10 @@ def _per_answer(part: pd.DataFrame, columns: tuple[str, ...]) -> float:
 
 
 def overall_score(table: pd.DataFrame) -> float:
-    """``mean(valid share × (decision VR − chance) / (1 − chance))`` over a model's cells (module docstring)."""
+    """The raw score: ``mean(valid share × (decision VR − chance) / (1 − chance))`` over a model's cells.
+
+    Position can raise it (module docstring); the ranking uses the position-free score instead.
+    """
     vr = table["decision_vr"].to_numpy(dtype=float)
     chance = table["chance_vr"].to_numpy(dtype=float)
     valid = 1.0 - table["invalid_rate"].to_numpy(dtype=float)
@@ -134,12 +206,15 @@ def _weighted(table: pd.DataFrame, column: str, weights: str = "n_valid") -> flo
 
 
 def leaderboard(model_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per model (sorted by ``overall_score``) plus the ceiling, chance and first-option rows."""
+    """One row per model (sorted by the position-free ``score``) plus the ceiling, chance and first-option rows."""
     rows = []
     for model, table in model_tables.items():
+        score, low, high = _score_interval(table)
         rows.append({
             "model": model, "kind": "rule" if table["agent"].iloc[0] != "llm" else "model",
-            "overall_score": overall_score(table),
+            "score": score, "score_low": low, "score_high": high,
+            "fit_position": float(table["fit_position"].mean()) if "fit_position" in table else float("nan"),
+            "raw_score": overall_score(table),
             "decision_vr": table["decision_vr"].mean(), "chance_vr": table["chance_vr"].mean(),
             "position_vr": table["position_vr"].mean(), "slider_vr": table["slider_vr"].mean(),
             "chance_slider_vr": table["chance_slider_vr"].mean(), "goal_gain": _goal_gain(table),
@@ -151,7 +226,10 @@ def leaderboard(model_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             "latency_s_per_answer": _weighted(table, "latency_s_per_answer", "n_answers"),
             "n_answers": int(table["n_answers"].sum()),
         })
-    board = pd.DataFrame(rows).sort_values("overall_score", ascending=False, kind="stable") if rows else pd.DataFrame()
+    board = pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable") if rows else pd.DataFrame()
+    if not board.empty:
+        below_high = board["score_high"].shift(-1)
+        board["tied_with_next"] = (board["score_low"] <= below_high).fillna(False).astype(bool)
     everything = pd.concat(model_tables.values(), ignore_index=True) if model_tables else pd.DataFrame()
     llm = everything[everything["agent"] == "llm"] if not everything.empty else everything
     base = llm if not llm.empty else everything
@@ -159,15 +237,15 @@ def leaderboard(model_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if not base.empty:
         chance, chance_slider = base["chance_vr"].mean(), base["chance_slider_vr"].mean()
         references = [
-            {"model": "ceiling", "kind": "reference", "overall_score": 1.0, "decision_vr": 1.0, "chance_vr": chance,
+            {"model": "ceiling", "kind": "reference", "score": 1.0, "raw_score": 1.0, "decision_vr": 1.0, "chance_vr": chance,
              "slider_vr": base["ceiling_slider_vr"].mean(), "chance_slider_vr": chance_slider, "invalid_rate": 0.0},
-            {"model": "chance", "kind": "reference", "overall_score": 0.0, "decision_vr": chance, "chance_vr": chance,
+            {"model": "chance", "kind": "reference", "score": 0.0, "raw_score": 0.0, "decision_vr": chance, "chance_vr": chance,
              "slider_vr": chance_slider, "chance_slider_vr": chance_slider, "invalid_rate": 0.0},
         ]
         if llm["position_vr"].notna().any():
             position = llm.assign(invalid_rate=0.0, decision_vr=llm["position_vr"])
             references.append({
-                "model": "first option", "kind": "reference", "overall_score": overall_score(position),
+                "model": "first option", "kind": "reference", "score": 0.0, "raw_score": overall_score(position),
                 "decision_vr": llm["position_vr"].mean(), "chance_vr": llm["chance_vr"].mean(),
                 "slider_vr": llm["position_slider_vr"].mean(), "chance_slider_vr": llm["chance_slider_vr"].mean(),
                 "first_share": 1.0, "invalid_rate": 0.0,
@@ -178,16 +256,33 @@ def leaderboard(model_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return board
 
 
+def _score_interval(table: pd.DataFrame) -> tuple[float, float, float]:
+    """The model's score (mean over cells) and its 95% percentile bootstrap interval."""
+    replicates = table.attrs.get("score_replicates")
+    if replicates is None or len(replicates) == 0:
+        score = float(table["cell_score"].mean()) if "cell_score" in table else float("nan")
+        return score, float("nan"), float("nan")
+    per_resample = np.asarray(replicates, dtype=float).mean(axis=0)
+    low, high = np.percentile(per_resample[1:], [2.5, 97.5]) if per_resample.size > 1 else (np.nan, np.nan)
+    return float(per_resample[0]), float(low), float(high)
+
+
 _DISPLAY = [
-    ("rank", "#", None), ("model", "model", None), ("overall_score", "score", ".3f"), ("decision_vr", "decision VR", ".3f"),
+    ("rank", "#", None), ("model", "model", None), ("score", "score", ".3f"), ("score_interval", "95% interval", None),
+    ("tied_with_next", "≈ next", None), ("fit_position", "1st bonus b", "+.2f"), ("raw_score", "raw score", ".3f"),
+    ("decision_vr", "decision VR", ".3f"),
     ("chance_vr", "chance", ".3f"), ("position_vr", "1st-only VR", ".3f"), ("slider_vr", "slider VR", ".3f"),
     ("goal_gain", "goal gain", "+.3f"), ("first_share", "1st shown", ".0%"), ("first_expected", "expected", ".0%"),
     ("invalid_rate", "invalid", ".0%"), ("reask_rate", "re-asked", ".0%"), ("tokens_per_answer", "tokens/ans", ".0f"), ("latency_s_per_answer", "s/ans", ".3f"),
 ]
 
 LEADERBOARD_NOTE = (
-    "score = mean over values and goal-prompting settings of valid share × (decision VR − chance) / (1 − chance): "
-    "0 = chance, 1 = ceiling (the value-rational oracle); invalid answers count as chance. 1st-only VR: a value-blind "
+    "score (the ranking) = mean over values and goal-prompting settings of valid share × (position-free VR − chance) / "
+    "(1 − chance), where the position-free VR is what the fit P(i) ∝ exp(β·U_θ*(i) + b·[i shown first]) predicts at "
+    "b = 0: 0 = chance, 1 = ceiling (the value-rational oracle); invalid answers count as chance; 95% bootstrap interval "
+    "over repeats; '≈ next': the next model's interval overlaps (their order is not established). 1st bonus b: the "
+    "fitted first-position bonus. raw score: the same with the observed decision VR (position can raise it). "
+    "1st-only VR: a value-blind "
     "chooser that always takes the option shown first, on the same displays (reference row 'first option'). "
     "1st shown vs expected: the share of answers that took the first option, and what the same choices would give "
     "if the display order did not matter (display-adjusted test). goal gain: decision VR with minus without goal "
@@ -203,6 +298,13 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         line = []
         for key, _, fmt in _DISPLAY:
             value = row.get(key)
+            if key == "score_interval":
+                low, high = row.get("score_low"), row.get("score_high")
+                line.append("–" if low is None or pd.isna(low) else f"[{low:.3f}, {high:.3f}]")
+                continue
+            if key == "tied_with_next":
+                line.append("≈" if value is True or value == 1 else "")
+                continue
             if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
                 line.append("–")
             else:
@@ -300,7 +402,8 @@ def model_figure(table: pd.DataFrame, path: Path) -> Path:
     bars.legend(fontsize=7, loc="upper right")
     model = str(table["model"].iloc[0])
     fig.suptitle(f"{model}: invalid {float(1 - table['n_valid'].sum() / max(table['n_answers'].sum(), 1)):.0%} of "
-                 f"{int(table['n_answers'].sum())} answers; overall score {overall_score(table):.3f}", fontsize=11)
+                 f"{int(table['n_answers'].sum())} answers; score {_score_interval(table)[0]:.3f} "
+                 f"(raw {overall_score(table):.3f})", fontsize=11)
     fig.subplots_adjust(wspace=0.3, bottom=0.25, top=0.82)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -155,7 +155,9 @@ def _console(width: int = 100):
     return console if console.is_terminal else Console(width=width)
 
 
-def _cell(value: float, fmt: str) -> str:
+def _cell(value: float, fmt: str | None) -> str:
+    if fmt is None:  # a flag column: "≈" where set
+        return "≈" if value is True or value == 1 else ""
     return "–" if value is None or value != value else format(value, fmt)
 
 
@@ -205,11 +207,12 @@ def print_leaderboard(board) -> None:
 
     out = Table(title="Leaderboard (sorted by score; reference rows in italics)", box=box.SIMPLE_HEAD, pad_edge=False,
                 padding=(0, 1, 0, 0))
-    columns = [("rank", "#", None), ("model", "model", None), ("overall_score", "score", ".3f"),
+    columns = [("rank", "#", None), ("model", "model", None), ("score", "score", ".3f"),
+               ("score_low", "95%\nfrom", ".3f"), ("score_high", "\nto", ".3f"), ("tied_with_next", "≈\nnext", None),
+               ("fit_position", "1st\nbonus b", "+.1f"), ("raw_score", "raw\nscore", ".3f"),
                ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"), ("position_vr", "1st-only\nVR", ".3f"),
-               ("slider_vr", "slider\nVR", ".3f"), ("first_share", "1st\nshown", ".0%"), ("first_expected", "\nexp.", ".0%"),
-               ("invalid_rate", "in-\nvalid", ".0%"), ("reask_rate", "re-\nasked", ".0%"),
-               ("latency_s_per_answer", "s per\nanswer", ".2f")]
+               ("first_share", "1st\nshown", ".0%"), ("first_expected", "\nexp.", ".0%"),
+               ("invalid_rate", "in-\nvalid", ".0%")]
     for key, header, _ in columns:
         out.add_column(header, justify="left" if key == "model" else "right", no_wrap=key != "model",
                        max_width=26 if key == "model" else None, overflow="fold")
