@@ -68,8 +68,12 @@ def headline_lines(groups: pd.DataFrame, bias: pd.DataFrame | None = None) -> li
                 biased = bool((rows["p_value"] < ALPHA).any() and share > expected and near_position)
                 sentence += (
                     f"; they chose the option shown first in {share:.0%} of {n} valid decisions "
-                    f"(without a position preference: {expected:.0%})"
+                    f"(the same choices with the order shown not mattering: {expected:.0%}"
                 )
+                if "first_chance" in rows and rows["first_chance"].notna().any():
+                    chance = float((rows["first_chance"] * rows["n_valid"]).sum() / n)
+                    sentence += f"; 1/k, for context: {chance:.0%}"
+                sentence += ")"
                 if biased:
                     sentence += ", so where an option is shown, not what it gives, drives many of their choices"
         lines.append(sentence + ".")

@@ -46,6 +46,7 @@ import pandas as pd
 
 from hvae.agents.revealed import fit_revealed_angle
 from hvae.analysis.position import display_adjusted_bias
+from hvae.analysis.rationality import first_shown
 
 RESAMPLES = 200  #: bootstrap resamples of repeats behind every score's interval
 LEADERBOARD_FILES = ("leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.html")
@@ -58,10 +59,6 @@ RULE_FIT_LIMIT = 5000
 def model_slug(model: str) -> str:
     """A file-name-safe form of a model label (``oracle_server:hvae-oracle`` → ``oracle_server_hvae-oracle``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
-
-
-def _first_shown(shown_order: pd.Series) -> np.ndarray:
-    return np.array([int(o.split(",", 1)[0]) if isinstance(o, str) and o else -1 for o in shown_order], dtype=np.int64)
 
 
 def _cell_key(frame: pd.DataFrame) -> pd.Series:
@@ -80,7 +77,7 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
     """
     rng = np.random.default_rng(seed)
     rows, replicates = [], []
-    answers = answers.assign(cell=_cell_key(answers), first=_first_shown(answers["shown_order"]) if "shown_order" in answers else -1)
+    answers = answers.assign(cell=_cell_key(answers), first=first_shown(answers))
     summary = summary.assign(cell=_cell_key(summary))
     for _, cell in summary.iterrows():
         part = answers[answers["cell"] == cell["cell"]]

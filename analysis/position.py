@@ -9,11 +9,18 @@ then spread over the menu by the display order alone — which is why its value 
 sit near chance rather than at zero.
 
 :func:`position_bias` gives, per group of rows: ``n_valid`` (valid decisions with a recorded
-position), ``first_share`` (share at the first position), ``first_expected`` (the mean of 1/k over
-the same decisions: the share without a position preference) and ``p_value`` (a two-sided exact
-test of "no position preference": binomial, or Poisson-binomial by convolution when menu sizes
-differ; NaN without data).
-Only valid decisions count: a random fallback's position says nothing about the model.
+position), ``first_share`` (share at the first position), ``first_expected`` and ``p_value`` — the
+**display-adjusted** expectation and exact two-sided test (:func:`display_adjusted_bias`: what the
+same choices would give if the order shown did not change them), used wherever a first-position
+share is judged (run summary, headline, report, leaderboard) — and, as context only,
+``first_chance`` (the mean of 1/k: the share of a chooser indifferent to position *and* to the
+options) with its test ``chance_p_value`` (binomial, or Poisson-binomial when menu sizes differ).
+1/k is the wrong yardstick for a value-following chooser: the best option of a slider item sits at
+an end of the menu and is shown first for half the counterbalanced displays, so a bias-free
+value-rational chooser takes the first option far more than 1/9 of the time. Rows without the
+canonical choice and display (``menu_id``, ``choice``, ``shown_order``) fall back to 1/k
+(``adjusted`` False). Only valid decisions count: a random fallback's position says nothing about
+the model.
 
     from hvae.analysis.runfolder import RunFolder
     position_bias(RunFolder("runs/quickstart").decisions(), ["group"])
@@ -48,23 +55,34 @@ def first_position_p_value(successes: int, probabilities: np.ndarray) -> float:
 
 
 def position_bias(decisions: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """First-position share per group beside its no-preference expectation (see the module doc)."""
-    columns = [*by, "n_valid", "first_share", "first_expected", "p_value"]
+    """First-position share per group beside its display-adjusted expectation (see the module doc)."""
+    columns = [*by, "n_valid", "first_share", "first_expected", "p_value", "adjusted", "first_chance", "chance_p_value"]
     if "chosen_position" not in decisions or decisions.empty:
         return pd.DataFrame(columns=columns)
     valid = decisions["valid"].astype(bool) if "valid" in decisions else pd.Series(True, index=decisions.index)
     rows = decisions[valid & decisions["chosen_position"].notna() & (decisions["chosen_position"] >= 0)]
+    from hvae.analysis.rationality import first_shown
+
     sizes = rows["options_shown"].astype(str).str.count(r"\|") + 1
+    adjustable = all(c in rows for c in ("menu_id", "choice", "shown_order"))
     out = []
     for key, members in rows.groupby(by, observed=True, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         k = sizes.loc[members.index].to_numpy(dtype=float)
         first = int((members["chosen_position"] == 0).sum())
         p_first = 1.0 / k
-        out.append(
-            {**dict(zip(by, key)), "n_valid": len(members), "first_share": first / len(members),
-             "first_expected": float(p_first.mean()), "p_value": first_position_p_value(first, p_first)}
-        )
+        row = {**dict(zip(by, key)), "n_valid": len(members), "first_share": first / len(members),
+               "first_chance": float(p_first.mean()), "chance_p_value": first_position_p_value(first, p_first)}
+        shown = first_shown(members)
+        if adjustable and (shown >= 0).all():
+            items = members["menu_id"].astype(str)
+            if "value_angle" in members:  # the same item under another value is another choice problem
+                items = items + "|" + members["value_angle"].astype(str)
+            adjusted = display_adjusted_bias(items.to_numpy(), members["choice"].to_numpy(dtype=np.int64), shown)
+            row.update(first_expected=adjusted["first_expected"], p_value=adjusted["p_value"], adjusted=True)
+        else:
+            row.update(first_expected=row["first_chance"], p_value=row["chance_p_value"], adjusted=False)
+        out.append(row)
     return pd.DataFrame(out, columns=columns)
 
 

@@ -173,13 +173,21 @@ def _headline_section(runs: list[RunFolder]) -> str:
         return ""
     parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{page.esc(line)}</li>" for line in lines), "</ul>"]
     if not bias.empty:
-        rows = [[g, page.fmt(n, ".0f"), page.fmt(share, ".1%"), page.fmt(expected, ".1%"), page.fmt(p, ".2g")]
-                for g, n, share, expected, p in bias[["group", "n_valid", "first_share", "first_expected", "p_value"]].itertuples(index=False)]
+        if "first_chance" not in bias:  # (a frame without the context column)
+            bias = bias.assign(first_chance=float("nan"))
+        rows = [[g, page.fmt(n, ".0f"), page.fmt(share, ".1%"), page.fmt(expected, ".1%"), page.fmt(p, ".2g"),
+                 page.fmt(chance, ".1%")]
+                for g, n, share, expected, p, chance in
+                bias[["group", "n_valid", "first_share", "first_expected", "p_value", "first_chance"]].itertuples(index=False)]
         parts.append('<p class="note">Position bias of the LLM groups: the share of valid decisions that took the option '
-                     "shown first, beside the share a chooser without a position preference would show (1/k on a k-option "
-                     "menu; the order shown is counterbalanced and recorded per decision), and the exact two-sided test of no "
-                     "preference.</p>")
-        parts.append(page.table(["group", "valid decisions", "first shown", "without preference", "p-value"], rows, numeric_from=1))
+                     "shown first, beside the share the <em>same choices</em> would give if the order shown did not "
+                     "matter (display-adjusted: each decision takes the option shown first with the probability that "
+                     "its item's decisions, all displays pooled, chose that option), and the exact two-sided test of "
+                     "that. The order shown is counterbalanced and recorded per decision. 1/k (a chooser indifferent "
+                     "to the options too) is context only: a value-following chooser takes the first option more often, "
+                     "because the best option of a slider item sits at an end of the menu.</p>")
+        parts.append(page.table(["group", "valid decisions", "first shown", "expected (display-adjusted)", "p-value",
+                                 "1/k (context)"], rows, numeric_from=1))
     return "".join(parts)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hvae.agents.revealed import fit_revealed_angle
+from hvae.agents.revealed import POINT_WIDTH, fit_revealed_angle
 
 
 def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -72,14 +72,17 @@ def _angle(value: float, decimals: int) -> str:
 def format_revealed(theta: float, low: float, high: float, identification: str | None = None) -> str:
     """The revealed angle as text, the same in the terminal, the HTML report and anywhere else.
 
-    ``45.0 (44.8, 45.2)`` — point-identified, with its 95% interval (or, for an exact maximiser
-    whose consistency set is one angle, that angle: ``0.00 (0.00, 0.00)``); ``bounded [-90.0, -30.0]``
-    — only a set is identified (no point is shown); ``n/i`` — not identified.
+    ``45.0 (44.8, 45.2)`` — point-identified, with its 95% interval; ``45.0 (exact)`` — the
+    consistency set of an exact maximiser is this one angle; ``bounded [-90.0, -30.0]`` — only a
+    set is identified (the consistency set, or a 95% set that reaches an end of the legal range; no
+    point is shown); ``n/i`` — not identified.
     """
     if identification is None:  # tables written before identification was recorded
         identification = "none" if pd.isna(low) else "point"
     if identification == "none" or pd.isna(low) or pd.isna(high):
         return "n/i"
+    if identification == "point" and high - low < POINT_WIDTH:  # the one angle an exact maximiser can have
+        return f"{_angle(theta, 1)} (exact)"
     d = _decimals(low, high)
     if identification == "set" or pd.isna(theta):
         return f"bounded [{_angle(low, d)}, {_angle(high, d)}]"

@@ -18,7 +18,7 @@ VALUE_BLIND_NOTE = (
 #: Columns of the wide per-group table: (key, header, format).
 WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
     ("group", "group", None), ("decider", "decider", None), ("n_agents", "n", None), ("value", "value", None),
-    ("revealed", "revealed θ\n(95% CI)", None), ("mean_payoff", "\npayoff", ".1f"), ("n_valid", "\nvalid", ".0f"),
+    ("revealed", "revealed θ\n(set or 95% CI)", None), ("mean_payoff", "\npayoff", ".1f"), ("n_valid", "\nvalid", ".0f"),
     ("invalid_rate", "\ninvalid", ".0%"), ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"),
     ("ceiling_vr", "\nceiling", ".2f"), ("position_vr", "1st-only\nVR", ".3f"), ("n_profiles", "\nprofiles", ".0f"), ("slider_angle", "slider\nθ̂", ".1f"),
     ("attainable_angle", "\ntarget", ".1f"), ("slider_vr", "slider\nVR", ".3f"), ("chance_slider_vr", "\nchance", ".3f"),
@@ -29,7 +29,7 @@ WIDE_COLUMNS: list[tuple[str, str, str | None]] = [
 COMPACT_COLUMNS: list[tuple[str, str, str | None]] = [
     ("group", "group", None), ("n_agents", "n", None), ("value", "value", None),
     ("decision_pair", "decision VR\n/ chance", None), ("slider_pair", "slider VR\n/ chance", None),
-    ("revealed", "revealed θ\n(95% CI)", None), ("invalid_rate", "in-\nvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
+    ("revealed", "revealed θ\n(set or 95% CI)", None), ("invalid_rate", "in-\nvalid", ".0%"), ("first_share", "1st\nshown", ".0%"),
 ]
 
 SLIDER_COLUMNS = ("slider_pair", "n_profiles", "slider_angle", "attainable_angle", "slider_vr", "chance_slider_vr", "ceiling_slider_vr")
@@ -42,11 +42,13 @@ SUMMARY_CAPTION = (
     "value in force when decided. decision VR: 1 = always the best option for the agent's own value (the "
     "ceiling, reached by the value-rational oracle); chance = a uniform random chooser on the same menus. "
     "slider VR: mean per-profile score against the attainable target, beside the chance (and, with --wide, "
-    "the ceiling) of the same score. revealed θ: maximum-likelihood angle of a logit choice model over the "
-    "group's decisions with its 95% interval; bounded [a, b] = only a set of angles is identified; n/i = not "
-    "identified. 1st-only VR (with --wide): a value-blind chooser that always takes the option shown first, on "
+    "the ceiling) of the same score. revealed θ: where some angle makes every choice a best option (ties "
+    "included), the set of all such angles — bounded [a, b], or θ (exact) when it is one angle; otherwise the "
+    "maximum-likelihood angle of a logit choice model (with a first-position term where the order shown was "
+    "recorded) with its 95% interval; n/i = not identified. 1st-only VR (with --wide): a value-blind chooser that always takes the option shown first, on "
     "the same decisions and displays. 1st shown: share of valid decisions that took the option shown first (LLM groups; the order "
-    "shown is counterbalanced)."
+    "shown is counterbalanced); judged against what the same choices give when the order shown does not matter "
+    "(display-adjusted test), not 1/k."
 )
 
 

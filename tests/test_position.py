@@ -86,3 +86,30 @@ def test_headline_does_not_claim_bias_without_evidence():
     bias = pd.DataFrame({"group": ["l1", "l2"], "n_valid": [10, 10], "first_share": [0.1, 0.2],
                          "first_expected": [1 / 9, 1 / 9], "p_value": [0.9, 0.4]})
     assert "drives" not in headline_lines(_groups(), bias)[2]
+
+
+def test_a_bias_free_value_follower_is_not_flagged_and_a_biased_one_is():
+    # issue 19 item 5: a value-following chooser without a position preference, slider items shown
+    # in order or reversed: the 1/k test calls it biased, the display-adjusted test does not
+    from hvae.agents.svo import PRIMARY_ITEMS
+
+    rng = np.random.default_rng(19)
+    rows = []
+    for bias in (0.0, 3.0):
+        for r in range(120):
+            for item, menu in enumerate(np.asarray(PRIMARY_ITEMS, dtype=float)):
+                order = list(range(9)) if r % 2 == 0 else list(range(8, -1, -1))
+                logits = 0.5 * (np.cos(np.radians(30)) * menu[:, 0] + np.sin(np.radians(30)) * menu[:, 1])
+                logits[order[0]] += bias
+                p = np.exp(logits - logits.max())
+                choice = int(rng.choice(9, p=p / p.sum()))
+                rows.append({"group": f"bias{bias:g}", "menu_id": f"slider{item + 1}", "choice": choice,
+                             "value_angle": 30.0, "shown_order": ",".join(map(str, order)),
+                             "chosen_position": order.index(choice), "options_shown": "|".join(["1,1"] * 9),
+                             "valid": True})
+    table = position_bias(pd.DataFrame(rows), ["group"]).set_index("group")
+    free, biased = table.loc["bias0"], table.loc["bias3"]
+    assert free["adjusted"] and free["first_chance"] == pytest.approx(1 / 9)
+    assert free["chance_p_value"] < 1e-3 and free["first_share"] > 0.2  # 1/k calls it biased
+    assert free["p_value"] > 0.01 and abs(free["first_share"] - free["first_expected"]) < 0.05
+    assert biased["p_value"] < 1e-6 and biased["first_share"] > biased["first_expected"]

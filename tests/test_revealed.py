@@ -142,6 +142,7 @@ def test_revealed_text_shows_only_what_is_identified() -> None:
     assert format_revealed(45.0, 44.2, 45.7, "point") == "45.0 (44.2, 45.7)"
     assert format_revealed(-72.0, -90.0, -30.0, "set") == "bounded [-90.0, -30.0]"
     assert format_revealed(float("nan"), float("nan"), float("nan"), "none") == "n/i"
+    assert format_revealed(-1e-7, -2e-6, 2e-6, "point") == "0.0 (exact)"  # never "-0.0"
 
 
 def test_estimates_stay_in_the_legal_range() -> None:
