@@ -375,8 +375,10 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
     ("welfare", fig_welfare, "Total payoff of the population per round."),
     ("gini", fig_gini, "Inequality of cumulative payoff over time, in the whole population and within each group."),
     ("value_shares", fig_value_shares,
-     "Shares of the four SVO categories per round among the agents that act on their value (random and fixed "
-     "deciders carry a value only as a label and are not counted)."),
+     "Value shares: per round, the share of each SVO category among the agents that act on their value, by the "
+     "value each held while deciding in that round (random and fixed deciders carry a value only as a label and "
+     "are not counted; an update after the last round changes values no round played and is not drawn). The "
+     "terminal's and the report's 'round 1 → round R' figures are this plot's two ends."),
     ("pair_payoffs", fig_pair_payoffs,
      "Mean payoff per game an agent of the row group earns against a partner of the column group."),
     ("network", fig_network, "The interaction network, coloured by value category and shaped by decider kind."),

@@ -18,10 +18,14 @@ The metrics
 the agents that played that round (under ``all_edges`` matching a round's payoff sums over all
 of the agent's games). **Welfare** (``welfare``): the sum of all payoffs in a round.
 **Gini** (``gini``): inequality of *cumulative* payoff among the group's agents after the round
-(0 = everyone has the same, 1 = one agent has everything). **Value share** (``share``): the
-fraction of the population in the group or, by value category, among the agents that act on
-their value (random and fixed deciders only carry a value as a label; :func:`value_shares`). It
-moves only under an update rule. Payoffs, welfare and Gini come straight from ``rounds.parquet``,
+(0 = everyone has the same, 1 = one agent has everything). **Value share** (``share``; by group:
+the group's fraction of the population) — by value category, the one definition used by the
+terminal, the report and the ``value_shares`` figure alike: the fraction of the agents that **act
+on their value** whose value, *as held while deciding in that round*, lies in the category
+(random and fixed deciders only carry a value as a label and are not counted; :func:`value_shares`).
+An update after the last round changes values no round played: those are not a round's share
+(``rounds.parquet``'s own ``share`` column by category counts every agent by its label; the
+analysis replaces it). It moves only under an update rule. Payoffs, welfare and Gini come straight from ``rounds.parquet``,
 which the run writes as it goes.
 
 **Value drift** (:func:`revealed_drift`): the revealed angle θ̂ (maximum-likelihood angle of a
@@ -88,6 +92,10 @@ def per_round(run: RunFolder | str | Path, by: Grouping | Literal["all"] = "grou
     rounds = run.rounds()
     rows = rounds[rounds["grouping"] == _ROUNDS_GROUPING[by]]
     out = rows[["round", "group", *ROUND_METRICS]].rename(columns=ROUND_METRICS)
+    if by == "value_category":  # one definition of a value share: among the agents that act on their value
+        shares = value_shares(run).stack()
+        keys = pd.MultiIndex.from_arrays([out["round"], out["group"].astype(str)])
+        out = out.assign(share=shares.reindex(keys).fillna(0.0).to_numpy() if len(shares) else 0.0)
     return out.sort_values(["round", "group"], kind="stable").reset_index(drop=True)
 
 

@@ -38,7 +38,7 @@ from hvae.analysis import report_page as page
 from hvae.analysis.dataset import Analysis, check_same_scenario
 from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS, plays_every_edge
 from hvae.analysis.figure_tools import save_figure
-from hvae.analysis.plots import FIGURES
+from hvae.analysis.plots import FIGURES, fig_value_shares
 from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary, played_slider
@@ -156,8 +156,9 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
 
 
-def _headline_section(runs: list[RunFolder]) -> str:
-    """What a newcomer should read first: ceiling, chance, the LLM rows and their position bias."""
+def _headline_section(runs: list[RunFolder], population: str | None = None) -> str:
+    """What a newcomer should read first: the population result (under dynamics), ceiling, chance, the
+    LLM rows and their position bias."""
     from hvae.analysis.headline import headline_lines
     from hvae.analysis.position import position_bias
 
@@ -168,7 +169,7 @@ def _headline_section(runs: list[RunFolder]) -> str:
     decisions = pd.concat([r.decisions() for r in runs], ignore_index=True)
     bias = position_bias(decisions, ["group"])
     bias = bias[bias["group"].isin(groups.loc[groups["decider"] == "llm", "group"])]
-    lines = headline_lines(groups, bias)
+    lines = ([population] if population else []) + headline_lines(groups, bias)
     if not lines:
         return ""
     parts = ["<h2>What this run shows</h2><ul>", *(f"<li>{page.esc(line)}</li>" for line in lines), "</ul>"]
@@ -306,20 +307,51 @@ def _llm_section(runs: list[RunFolder]) -> str:
             "(cached replies cost none).</p>" + page.table(headers, rows))
 
 
-def _figures_section(analysis: Analysis, figures_dir: Path) -> str:
+def _figures_section(analysis: Analysis, figures_dir: Path, shown: frozenset[str] = frozenset()) -> str:
     parts = ["<h2>Figures</h2>"]
     for stem, build, caption in FIGURES:
-        fig = build(analysis)
-        if fig is None:
+        if stem in shown:  # already drawn higher up
             continue
-        png, _svg = save_figure(fig, figures_dir, stem)
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure id="fig-{stem}"><img alt="{page.esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{page.esc(caption)} <span class=\"files\">({page.esc(stem)}.png / .svg in "
-            f"{page.esc(figures_dir.name)}/)</span></figcaption></figure>"
-        )
+        fig = build(analysis)
+        if fig is not None:
+            parts.append(_figure_html(fig, stem, caption, figures_dir))
     return "".join(parts)
+
+
+def _figure_html(fig, stem: str, caption: str, figures_dir: Path) -> str:
+    """One figure, saved beside the report and embedded in it."""
+    png, _svg = save_figure(fig, figures_dir, stem)
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return (
+        f'<figure id="fig-{stem}"><img alt="{page.esc(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{page.esc(caption)} <span class=\"files\">({page.esc(stem)}.png / .svg in "
+        f"{page.esc(figures_dir.name)}/)</span></figcaption></figure>"
+    )
+
+
+def population_sentence(analysis: Analysis) -> str | None:
+    """Value shares first → last round played (the ``value_shares`` figure's ends), or None without dynamics."""
+    from hvae.analysis.summary import share_changes
+
+    rule = (analysis.scenario.get("dynamics") or {}).get("rule", "none")
+    shares = analysis.shares
+    if rule == "none" or shares.empty:
+        return None
+    note = " (mean over seeds)" if analysis.multi else ""
+    first, last = shares.iloc[0].to_dict(), shares.iloc[-1].to_dict()
+    return (f"Population result ({rule}): value shares among the agents that act on their value, by the value held "
+            f"while deciding, round {int(shares.index[0]) + 1} → round {int(shares.index[-1]) + 1}{note}: "
+            f"{share_changes(first, last)}.")
+
+
+def _population_section(analysis: Analysis, figures_dir: Path) -> str:
+    """A dynamics run's result, first: value shares before → after and their figure."""
+    sentence = population_sentence(analysis)
+    fig = fig_value_shares(analysis) if sentence else None
+    if fig is None:
+        return ""
+    caption = next(c for stem, _, c in FIGURES if stem == "value_shares")
+    return f"<h2>Population result</h2><p>{page.esc(sentence)}</p>" + _figure_html(fig, "value_shares", caption, figures_dir)
 
 
 def default_report_path(run_dirs: Sequence[Path]) -> Path:
@@ -371,13 +403,16 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
         if len(analysed) < len(runs):
             sections.append(f'<div class="warning">{len(runs) - len(analysed)} run(s) have no decisions yet and are left out '
                             "of the tables and figures below.</div>")
-        sections.insert(3, _headline_section(analysed))
+        figures_dir = out.parent / f"{out.stem}_figures"
+        population = _population_section(analysis, figures_dir)
+        sections.insert(3, _headline_section(analysed, population_sentence(analysis) if population else None))
+        sections.insert(3, population)  # a dynamics run leads with its population result
         sections += [
             _vr_section(analysis, analysed),
             _revealed_section(analysis),
             _reciprocity_section(analysis),
             _llm_section(runs),
-            _figures_section(analysis, out.parent / f"{out.stem}_figures"),
+            _figures_section(analysis, figures_dir, frozenset({"value_shares"}) if population else frozenset()),
         ]
     else:
         sections += ['<div class="warning">No round was completed in any run: there is nothing to analyse yet.</div>',

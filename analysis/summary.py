@@ -165,12 +165,17 @@ def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
     """What the value dynamics did in a run, or None when the scenario has none.
 
     Keys: ``rule``, ``every``, ``changes`` (rows of ``value_changes.parquet``), ``agents_changed``,
-    ``initial_shares`` and ``final_shares`` (category → share among the agents that act on their
-    value, before the first round and after the last update; see
-    :func:`hvae.analysis.population.value_shares`).
+    ``first_round`` and ``last_round`` (played rounds, 0-based), ``initial_shares`` and
+    ``final_shares`` — the **value shares** of the first and the last played round (category →
+    share among the agents that act on their value, by the value each held while it decided:
+    :func:`hvae.analysis.population.value_shares`, the one definition, the same quantity as the
+    ``value_shares`` figure's first and last round) — and ``after_update_shares``: the same agents'
+    values after the update that followed the last round, which no round has played (shown
+    separately and labelled so; equal to ``final_shares`` when no update followed).
     """
     from hvae.agents.deciders import VALUE_BLIND_DECIDERS
     from hvae.agents.svo import CATEGORY_ORDER, categories
+    from hvae.analysis.population import value_shares
     from hvae.analysis.runfolder import NotARunFolder
 
     dynamics = run.scenario.get("dynamics") or {}
@@ -182,20 +187,29 @@ def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
         changes = pd.DataFrame(columns=["agent_id"])
     agents = run.agents()
     agents = agents[~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS)]
+    table = value_shares(run)
 
-    def shares(angles: pd.Series) -> dict[str, float]:
-        counts = pd.Series(categories(angles.to_numpy(float))).value_counts(normalize=True)
-        return {name: float(counts.get(name, 0.0)) for name in CATEGORY_ORDER}
+    def row(i: int) -> dict[str, float]:
+        return {name: float(table.iloc[i].get(name, 0.0)) for name in CATEGORY_ORDER} if len(table) else {}
 
-    initial = agents["initial_value_angle"] if "initial_value_angle" in agents else agents["value_angle"]
+    after = pd.Series(categories(agents["value_angle"].to_numpy(float))).value_counts(normalize=True)
     return {
         "rule": dynamics["rule"],
         "every": dynamics.get("every"),
         "changes": len(changes),
         "agents_changed": int(changes["agent_id"].nunique()),
-        "initial_shares": shares(initial) if len(agents) else {},
-        "final_shares": shares(agents["value_angle"]) if len(agents) else {},
+        "first_round": int(table.index[0]) if len(table) else None,
+        "last_round": int(table.index[-1]) if len(table) else None,
+        "initial_shares": row(0),
+        "final_shares": row(-1),
+        "after_update_shares": {name: float(after.get(name, 0.0)) for name in CATEGORY_ORDER} if len(agents) else {},
     }
+
+
+def share_changes(before: dict[str, float], after: dict[str, float]) -> str:
+    """``prosocial 60% → 40%, individualistic 40% → 60%`` (categories present at either end)."""
+    return ", ".join(f"{name} {before.get(name, 0.0):.0%} → {after.get(name, 0.0):.0%}" for name in before
+                     if before.get(name, 0.0) or after.get(name, 0.0)) or "none"
 
 
 def played_slider(run: RunFolder) -> bool:

@@ -157,20 +157,23 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
 
 
 def _print_dynamics(console, run) -> None:
-    """Under value dynamics: how many values changed and the value shares before and after."""
-    from hvae.analysis.summary import dynamics_summary
+    """Under value dynamics: how many values changed and the value shares, first → last round played."""
+    from hvae.analysis.summary import dynamics_summary, share_changes
 
     dynamics = dynamics_summary(run)
     if dynamics is None:
         return
-    shares = ", ".join(
-        f"{name} {dynamics['initial_shares'][name]:.0%} → {dynamics['final_shares'][name]:.0%}"
-        for name in dynamics["initial_shares"]
-        if dynamics["initial_shares"][name] or dynamics["final_shares"][name]
-    )
-    console.print(
+    line = (
         f"Value dynamics ({dynamics['rule']}, every {dynamics['every']} rounds): {dynamics['changes']} value changes "
-        f"in {dynamics['agents_changed']} agents. Value shares (agents acting on their value), first round → after "
-        f"the last update: {shares or 'none'}.",
-        highlight=False,
+        f"in {dynamics['agents_changed']} agents. Value shares (agents acting on their value, by the value held "
+        f"while deciding; the value_shares figure), round {_round(dynamics['first_round'])} → round "
+        f"{_round(dynamics['last_round'])}: {share_changes(dynamics['initial_shares'], dynamics['final_shares'])}."
     )
+    if dynamics["after_update_shares"] != dynamics["final_shares"] and dynamics["after_update_shares"]:
+        line += (" After the update that followed the last round (values no round played): "
+                 f"{share_changes(dynamics['final_shares'], dynamics['after_update_shares'])}.")
+    console.print(line, highlight=False)
+
+
+def _round(index: int | None) -> str:
+    return "–" if index is None else str(index + 1)

@@ -357,11 +357,14 @@ def test_value_shares_do_not_count_value_blind_deciders(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_unidentified_angles_read_n_i_everywhere(tmp_path, cli) -> None:
-    # 45° agents always taking the equal split: every option ties for them, the likelihood is flat
+    # random choosers between keeping all, the split (6, 6) and giving all: no angle makes all their
+    # choices best, and the likelihood is flat (β̂ = 0). (An equal split on a dictator menu, where every
+    # option ties at 45°, is no longer n/i: 45° is the one angle that explains it — issue 19.)
     scenario = tmp_path / "splitters.yaml"
     scenario.write_text(
-        "name: splitters\nrounds: 6\nmenus: {kind: dictator, endowment: 10, step: 5}\nnetwork: {kind: complete}\n"
-        "population:\n  - {name: splitters, count: 4, value: 45, decider: {kind: fixed, option: 1}}\n"
+        "name: splitters\nrounds: 6\nmenus: {kind: custom, items: [[[10, 0], [6, 6], [0, 10]]]}\n"
+        "network: {kind: complete}\n"
+        "population:\n  - {name: splitters, count: 4, value: 45, decider: random}\n"
         "  - {name: keepers, count: 4, value: individualistic, decider: oracle}\n"
     )
     out = tmp_path / "run"
