@@ -22,9 +22,18 @@ own messages of that round: the talk prompt asks a speaker that names the option
 give its two amounts, its own first ("I will take 85, 76"). The stated option is the last pair of
 consecutive numbers in the agent's messages (latest message first) that equals one option's
 (self, other) amounts on the round's menu; an agent that never names an option that way has no
-stated intention. The promise is **kept** when its valid decision chose that option. The
-measure's chance level is what a uniform random chooser scores: 1/k on a k-option menu, averaged
-over the decisions with a stated intention. Its limits, said plainly: amounts given the other way
+stated intention. The promise is **kept** when its valid decision chose that option.
+
+Kept against what? A value-following agent takes the option its value ranks first whether or not
+it talked, so "kept" is high without any commitment. The **baseline** is the paired no-talk arm:
+how often the same agent's choice in the same round *without talk* matches the option it stated
+with talk (``baseline_kept_rate``, ``baseline`` = ``"no-talk arm"``). Where no paired arm exists it
+is ``Σⱼ P(state j) · P(choose j)`` per menu — what stating and choosing would match if they were
+independent, from the group's own stated options and choices on that menu (``"independence"``).
+The **effect of talk on keeping** is ``kept − baseline`` (``delta_kept``), with a 95% t-interval
+over the group's agents of their mean per-decision difference (paired arm only; none with fewer
+than two agents). 1/k on a k-option menu (``chance_kept_rate``, a uniform random chooser) is
+context only. Its limits, said plainly: amounts given the other way
 round ("you get 76, I keep 85") or in words are not read, and a statement about the partner's
 option can be read as one's own; it is a simple, checkable measure, not language understanding.
 """
@@ -118,23 +127,59 @@ def promises(run: RunFolder) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def promise_summary(run: RunFolder) -> pd.DataFrame:
-    """Per group: decisions after talk, how many stated an option, the share kept, and its chance level."""
+PROMISE_COLUMNS = ["group", "n_decisions", "n_stated", "stated_rate", "kept_rate", "baseline_kept_rate", "baseline",
+                   "delta_kept", "delta_kept_low", "delta_kept_high", "chance_kept_rate"]
+
+
+def promise_summary(run: RunFolder, no_talk: RunFolder | None = None) -> pd.DataFrame:
+    """Per group: decisions after talk, how many stated an option, the share kept beside its baseline.
+
+    ``no_talk`` is the paired arm without talk (the baseline; see the module docstring); without it
+    the baseline assumes stating and choosing independent.
+    """
     table = promises(run)
+    paired = None
+    if no_talk is not None:
+        plain = no_talk.decisions()
+        plain = plain[behavioural(plain)]
+        paired = plain.set_index([plain["round"].astype(int), plain["agent_id"].astype(int)])["choice"]
+        paired = paired[~paired.index.duplicated()]
+    menus = run.decisions().drop_duplicates(["round", "agent_id"]).set_index(["round", "agent_id"])["menu_id"]
     rows = []
     for group, part in table.groupby("group", sort=False):
         with_intent = part[part["stated_option"] >= 0]
-        rows.append(
-            {
-                "group": group,
-                "n_decisions": len(part),
-                "n_stated": len(with_intent),
-                "stated_rate": len(with_intent) / len(part) if len(part) else np.nan,
-                "kept_rate": float(with_intent["kept"].mean()) if len(with_intent) else np.nan,
-                "chance_kept_rate": float((1.0 / with_intent["n_options"]).mean()) if len(with_intent) else np.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=["group", "n_decisions", "n_stated", "stated_rate", "kept_rate", "chance_kept_rate"])
+        row: dict[str, Any] = {
+            "group": group, "n_decisions": len(part), "n_stated": len(with_intent),
+            "stated_rate": len(with_intent) / len(part) if len(part) else np.nan,
+            "kept_rate": float(with_intent["kept"].mean()) if len(with_intent) else np.nan,
+            "chance_kept_rate": float((1.0 / with_intent["n_options"]).mean()) if len(with_intent) else np.nan,
+            "baseline_kept_rate": np.nan, "baseline": "", "delta_kept": np.nan, "delta_kept_low": np.nan,
+            "delta_kept_high": np.nan,
+        }
+        if len(with_intent) and paired is not None:
+            keys = list(zip(with_intent["round"].astype(int), with_intent["agent_id"].astype(int)))
+            without = paired.reindex(keys).to_numpy(dtype=float)  # NaN: no valid decision in the other arm
+            has = np.isfinite(without)
+            match = (without[has] == with_intent["stated_option"].to_numpy()[has]).astype(float)
+            difference = with_intent["kept"].to_numpy(dtype=float)[has] - match
+            per_agent = pd.Series(difference).groupby(with_intent["agent_id"].to_numpy()[has]).mean()
+            _, low, high = t_interval(per_agent.to_numpy(dtype=float))
+            if has.any():
+                row.update(baseline_kept_rate=float(match.mean()), baseline="no-talk arm",
+                           delta_kept=float(difference.mean()), delta_kept_low=low, delta_kept_high=high)
+        elif len(with_intent):
+            menu_ids = menus.reindex(list(zip(with_intent["round"], with_intent["agent_id"]))).astype(str).to_numpy()
+            expected = []
+            for menu_id in np.unique(menu_ids):
+                on_menu = with_intent[menu_ids == menu_id]
+                stated = on_menu["stated_option"].value_counts(normalize=True)
+                chosen = on_menu["choice"].value_counts(normalize=True)
+                match = float(sum(p * chosen.get(j, 0.0) for j, p in stated.items()))
+                expected += [match] * len(on_menu)
+            row.update(baseline_kept_rate=float(np.mean(expected)), baseline="independence",
+                       delta_kept=row["kept_rate"] - float(np.mean(expected)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PROMISE_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------- paired arms
@@ -222,6 +267,6 @@ def comparison_tables(no_talk: RunFolder, talk: RunFolder) -> dict[str, pd.DataF
     return {
         "talk_groups": compare_groups(no_talk, talk),
         "talk_value_pairs": compare_value_pairs(no_talk, talk),
-        "talk_promises": promise_summary(talk),
+        "talk_promises": promise_summary(talk, no_talk),
     }
 

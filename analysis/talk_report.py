@@ -12,7 +12,8 @@ with the figures (PNG and SVG also in ``report_figures/``):
 * ``talk_vr`` — decision VR per group, no talk beside talk, with each group's chance level
   (a uniform random chooser on the same menus) and the ceiling (1.0, the value-rational oracle);
 * ``talk_value_pairs`` — change of mean generosity (talk − no talk) per value pair;
-* ``talk_promises`` — per group, the share of stated intentions kept beside its chance level.
+* ``talk_promises`` — per group, the share of stated intentions kept beside its baseline (the paired
+  no-talk arm's matching choices) and the difference, the effect of talk on keeping.
 
 Every arm also keeps its own ordinary report (``no_talk/report.html``, ``talk/report.html``).
 """
@@ -87,8 +88,10 @@ def fig_promises(promises: pd.DataFrame):
         return None
     fig, ax = _new_figure((max(6.0, 1.3 * len(part) + 3), 4.2))
     x = np.arange(len(part))
-    ax.bar(x, part["kept_rate"], 0.55, color=ARM_COLORS["talk"], label="stated intention kept")
-    ax.scatter(x, part["chance_kept_rate"], marker="_", s=300, color="black", zorder=3, label="chance (uniform random chooser)")
+    ax.bar(x - 0.15, part["kept_rate"], 0.3, color=ARM_COLORS["talk"], label="stated intention kept (talk)")
+    ax.bar(x + 0.15, part["baseline_kept_rate"], 0.3, color=ARM_COLORS["no_talk"],
+           label="baseline: the same agent's choice without talk matches it")
+    ax.scatter(x, part["chance_kept_rate"], marker="_", s=300, color="black", zorder=3, label="1/k (context)")
     for xi, (n, total) in enumerate(zip(part["n_stated"], part["n_decisions"])):
         ax.text(xi, 1.02, f"{n}/{total} stated", ha="center", fontsize=8)
     ax.set_xticks(x, part["group"], rotation=20, ha="right")
@@ -169,12 +172,19 @@ def write_talk_report(folder: Path | str) -> Path:
                      "Change of mean generosity with talk, by own and partner's value category."),
         "<h2>Promise keeping</h2>",
         "<p>A stated intention is the option an LLM agent named by its two amounts (its own first) in its messages of "
-        "the round; it is kept when the agent's valid decision chose it. Chance: a uniform random chooser (1/k).</p>",
-        page.table(["group", "decisions after talk", "stated an option", "kept", "chance"],
-                   [[r.group, r.n_decisions, r.n_stated, page.fmt(r.kept_rate, ".2f"), page.fmt(r.chance_kept_rate, ".2f")]
+        "the round; it is kept when the agent's valid decision chose it. A value-following agent takes the option its "
+        "value ranks first whether or not it talked, so keeping is judged against the <strong>baseline</strong>: how "
+        "often the same agent's choice in the same round of the no-talk arm matches the option it stated. "
+        "Δ = kept − baseline (the effect of talk on keeping), with a 95% t-interval over the group's agents. "
+        "1/k (a uniform random chooser) is context only.</p>",
+        page.table(["group", "decisions after talk", "stated an option", "kept", "baseline", "Δ kept", "95% CI", "1/k"],
+                   [[r.group, r.n_decisions, r.n_stated, page.fmt(r.kept_rate, ".2f"),
+                     f"{page.fmt(r.baseline_kept_rate, '.2f')} ({r.baseline})" if r.baseline else "–",
+                     page.fmt(r.delta_kept, "+.2f"), page.interval(r.delta_kept_low, r.delta_kept_high, "+.2f"),
+                     page.fmt(r.chance_kept_rate, ".2f")]
                     for r in promises.itertuples()]) if len(promises) else "<p>No LLM agent spoke.</p>",
         _figure_html(fig_promises(promises), figures_dir, "talk_promises",
-                     "Share of stated intentions kept per group; black ticks: chance."),
+                     "Share of stated intentions kept per group (talk) beside the no-talk baseline; black ticks: 1/k."),
         "<p>Each arm's own report: <code>no_talk/report.html</code>, <code>talk/report.html</code>; the conversations: "
         "<code>talk/messages.parquet</code> and <code>talk/transcripts.jsonl</code>.</p>",
     ]

@@ -163,6 +163,32 @@ def test_talk_and_no_talk_arms_play_the_same_games(tmp_path, stub) -> None:
     # without talk it has no plan and takes the first option shown
     llm_none = none.decisions().query("decider == 'llm'")
     assert (llm_none["chosen_position"] == 0).all()
+    # the baseline (issue 19 item 4): how often the no-talk choice of the same agent in the same
+    # round matches the option it stated with talk; Δ = kept − baseline
+    stated = promises(talk).set_index(["round", "agent_id"])["stated_option"]
+    plain = llm_none.set_index(["round", "agent_id"])["choice"].reindex(stated.index)
+    baseline = float((plain.to_numpy() == stated.to_numpy()).mean())
+    paired = promise_summary(talk, none).set_index("group").loc["llm"]
+    assert paired["baseline"] == "no-talk arm" and paired["baseline_kept_rate"] == pytest.approx(baseline)
+    assert paired["delta_kept"] == pytest.approx(1.0 - baseline) and paired["delta_kept_low"] <= 1.0 - baseline
+    # without the arm: Σ_j P(state j) P(choose j) per menu, from the talk arm itself
+    alone = summary.loc["llm"]
+    assert alone["baseline"] == "independence" and 0 < alone["baseline_kept_rate"] < 1
+
+
+def test_keeping_by_a_model_that_ignores_the_conversation_is_at_its_baseline(tmp_path) -> None:
+    # issue 19 item 4: a server whose choices ignore the conversation (β = 0.1) "kept" 0.31-0.42
+    # against a 1/k of 0.11; against the paired no-talk arm the effect of talk is about zero
+    from hvae.agents.llm.oracle_server import OracleModel, OracleServer
+
+    with OracleServer(OracleModel(beta=0.1, seed=3)) as server:
+        backend = {"kind": "openai", "model": "hvae-oracle", "base_url": server.base_url, "max_concurrency": 4}
+        talk = RunFolder(run_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2), tmp_path / "talk").path)
+        none = RunFolder(run_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2, turns=0), tmp_path / "none").path)
+    row = promise_summary(talk, none).set_index("group").loc["llm"]
+    assert row["n_stated"] >= 30 and row["kept_rate"] > 2 * row["chance_kept_rate"]  # well above 1/k
+    assert row["delta_kept_low"] <= 0.0 <= row["delta_kept_high"]
+    assert abs(row["delta_kept"]) < 0.2
 
 
 def test_talk_replies_come_from_the_cache_the_second_time(tmp_path, stub) -> None:
