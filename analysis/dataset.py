@@ -194,9 +194,14 @@ class Analysis:
     def group_vr(self) -> pd.DataFrame:
         """Per group: decision VR and slider VR with 95% intervals, chance, ceiling and the first-option reference.
 
-        One run: the interval is a t-interval over the group's agents; several runs: over seeds
-        (each seed contributes its group mean). VR lies in [0, 1], so intervals are clipped to it.
+        One run: the interval is a t-interval over the group's agents — or, for a group of fewer
+        than 3 agents, the decision-level cluster bootstrap of
+        :func:`hvae.analysis.summary.small_group_interval` (its method in ``interval_method``);
+        several runs: over seeds (each seed contributes its group mean). VR lies in [0, 1], so
+        intervals are clipped to it.
         """
+        from hvae.analysis.summary import MIN_AGENTS_FOR_T, small_group_interval
+
         measures = ["decision_vr", "chance_vr", "ceiling_vr", "position_vr",
                     "slider_vr", "chance_slider_vr", "ceiling_slider_vr", "position_slider_vr"]
         per_run = []
@@ -215,7 +220,31 @@ class Analysis:
                     t = per_run[0]
                     values = t.loc[group, measure] if (measure in t and group in t.index) else []
                 mean, low, high = pop.t_interval(np.asarray(values, dtype=float))
+                small = not self.multi and 0 < len(values) < MIN_AGENTS_FOR_T
+                if small and measure in ("decision_vr", "slider_vr"):
+                    low, high, row["interval_method"] = small_group_interval(self._per_agent_values(group, measure))
+                elif small:
+                    low = high = float("nan")  # (references: no interval shown)
                 low, high = (float(np.clip(v, 0.0, 1.0)) if not np.isnan(v) else v for v in (low, high))
                 row.update({measure: mean, f"{measure}_low": low, f"{measure}_high": high})
+            row.setdefault("interval_method", "t over seeds" if self.multi else "t over agents")
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def _per_agent_values(self, group: str, measure: str) -> list[np.ndarray]:
+        """One run's per-decision decision VR (or per-profile slider VR) of each agent of ``group``."""
+        from hvae.analysis.rationality import decision_scores, slider_profiles, slider_scores
+
+        run = self.runs[0]
+        decisions = run.decisions()
+        if measure == "decision_vr":
+            scores = decision_scores(decisions, run.menus())["decision_vr"]
+            frame = pd.DataFrame({"agent_id": decisions["agent_id"], "group": decisions["group"].astype(str),
+                                  "value": scores})
+        else:
+            profiles = slider_profiles(decisions)
+            groups = decisions.drop_duplicates("agent_id").set_index("agent_id")["group"].astype(str)
+            frame = pd.DataFrame({"agent_id": profiles["agent_id"], "group": profiles["agent_id"].map(groups),
+                                  "value": slider_scores(profiles)["slider_vr"] if len(profiles) else []})
+        part = frame[frame["group"] == group]
+        return [values.to_numpy(dtype=float) for _, values in part.groupby("agent_id")["value"]]

@@ -313,6 +313,17 @@ def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
     return fig
 
 
+def small_group_note(table: pd.DataFrame) -> str:
+    """What the report table and the VR figure say about groups whose interval is not a t over agents."""
+    if "interval_method" not in table:
+        return ""
+    methods = {m for m in table["interval_method"] if m not in ("t over agents", "t over seeds")}
+    if not methods:
+        return ""
+    groups = ", ".join(table.loc[~table["interval_method"].isin(["t over agents", "t over seeds"]), "group"].astype(str))
+    return f"; groups of fewer than 3 agents ({groups}): " + "; ".join(sorted(methods))
+
+
 def fig_value_rationality(analysis: Analysis) -> Figure | None:
     table = analysis.group_vr
     if table.empty or table["decision_vr"].isna().all():
@@ -348,7 +359,7 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
     axes[0].set_yticks(y, table["group"])
     axes[0].invert_yaxis()
     interval = "over seeds" if analysis.multi else "over the group's agents"
-    interval += ", clipped to [0, 1]"
+    interval += ", clipped to [0, 1]" + small_group_note(table)
     fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance and ceiling\n"
                  f"{_scenario_label(analysis, band=False)}", fontsize=11)
     return fig

@@ -38,7 +38,7 @@ from hvae.analysis import report_page as page
 from hvae.analysis.dataset import Analysis, check_same_scenario
 from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS, plays_every_edge
 from hvae.analysis.figure_tools import save_figure
-from hvae.analysis.plots import FIGURES, fig_value_shares
+from hvae.analysis.plots import FIGURES, fig_value_shares, small_group_note
 from hvae.analysis.revealed import format_revealed
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary, played_slider
@@ -230,7 +230,7 @@ def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
         rows.append(row)
     scope = (f"mean over {len(runs)} seeds (counts: mean per seed); 95% CI = t-interval over seeds" if analysis.multi
              else "95% CI = t-interval over the group's agents")
-    scope += ", clipped to [0, 1]"
+    scope += ", clipped to [0, 1]" + small_group_note(analysis.group_vr)
     return f'<h2 id="vr">Value rationality</h2>{intro}<p class="note">{scope}.</p>' + page.table(headers, rows, numeric_from=2, cls="vr", text_columns=(3,))
 
 

@@ -212,6 +212,34 @@ def share_changes(before: dict[str, float], after: dict[str, float]) -> str:
                      if before.get(name, 0.0) or after.get(name, 0.0)) or "none"
 
 
+#: Below this many agents a t-interval over agents is not given (with 2 agents it covers most of
+#: [0, 1]; with 1 it does not exist): :func:`small_group_interval` is used instead.
+MIN_AGENTS_FOR_T = 3
+SMALL_GROUP_METHOD = "cluster bootstrap over agents × decisions (assumes an agent's decisions independent)"
+
+
+def small_group_interval(values_by_agent: list[np.ndarray], level: float = 0.95, resamples: int = 2000,
+                         seed: int = 0) -> tuple[float, float, str]:
+    """A decision-level 95% interval of a group mean of agent means, for groups of fewer than 3 agents.
+
+    Cluster bootstrap: resample the agents with replacement, then each drawn agent's decisions (or
+    profiles) with replacement, and take the mean of the agent means; percentile interval. Its
+    assumption, stated with it: an agent's decisions are independent draws (repeated play can make
+    them dependent, and then the interval is too narrow). Returns ``(low, high, method)``; NaN and
+    the reason when there are fewer than 2 values.
+    """
+    values_by_agent = [np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in values_by_agent]
+    values_by_agent = [v for v in values_by_agent if v.size]
+    if sum(v.size for v in values_by_agent) < 2:
+        return float("nan"), float("nan"), "no interval: fewer than 2 scored decisions"
+    rng = np.random.default_rng(seed)
+    means = np.stack([v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1) for v in values_by_agent], 1)
+    drawn = rng.integers(0, len(values_by_agent), size=(resamples, len(values_by_agent)))
+    statistic = np.take_along_axis(means, drawn, axis=1).mean(axis=1)
+    low, high = np.percentile(statistic, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high), SMALL_GROUP_METHOD
+
+
 def played_slider(run: RunFolder) -> bool:
     """Whether the run's menus were the SVO Slider (so slider figures apply)."""
     menus = run.scenario.get("menus") or {"kind": "slider"}

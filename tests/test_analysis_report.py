@@ -424,3 +424,27 @@ def test_svo_ring_draws_sets_without_points_and_says_so(tmp_path) -> None:
     caption = dict((stem, text) for stem, _, text in FIGURES)["svo_ring"]
     assert "Long arcs are agents that do not act on their value" not in caption
     assert "only bounded" in caption
+
+
+def test_groups_of_one_or_two_agents_get_the_stated_decision_level_interval(tmp_path, cli) -> None:
+    # issue 19 item 3: the table and the figure use the same interval, and say which
+    from hvae.analysis.dataset import Analysis
+    from hvae.analysis.summary import SMALL_GROUP_METHOD
+
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(
+        "name: small\nrounds: 12\nnetwork: {kind: complete}\npopulation:\n"
+        "  - {name: one, count: 1, value: prosocial, decider: random}\n"
+        "  - {name: two, count: 2, value: prosocial, decider: random}\n"
+        "  - {name: three, count: 3, value: prosocial, decider: random}\n"
+    )
+    out = tmp_path / "run"
+    assert cli("run", str(scenario), "--out", str(out)).returncode == 0
+    vr = Analysis.of(out).group_vr.set_index("group")
+    assert vr.loc["one", "interval_method"] == vr.loc["two", "interval_method"] == SMALL_GROUP_METHOD
+    assert vr.loc["three", "interval_method"] == "t over agents"
+    for group in ("one", "two"):
+        low, high = vr.loc[group, "decision_vr_low"], vr.loc[group, "decision_vr_high"]
+        assert 0 < low < vr.loc[group, "decision_vr"] < high < 1  # an interval, not [0, 1]
+    html = (out / "report.html").read_text()
+    assert f"groups of fewer than 3 agents (one, two): {SMALL_GROUP_METHOD}" in html.replace("&#x27;", "'")
