@@ -14,16 +14,19 @@ reusable function (the surrogate chooser of a later issue builds on it).
 terminal, the report and every figure:
 
 * **Consistency set** — when some angle makes *every* valid choice a best option (ties included),
-  the data are those of an exact value maximiser and the identified set is the closed
+  the data could be those of an exact value maximiser, whose angle is always in the closed
   **consistency set** ``{θ ∈ [−90°, 90°] : every choice ∈ argmax U_θ}`` (:func:`consistency_set`,
   computed exactly: each pair (chosen c, other j) keeps the arc where
   ``U_θ(c) − U_θ(j) = |Δ| cos(θ − φ) ≥ 0``, an interval of angles, and the set is their
-  intersection). It is reported as ``"set"`` (``[ci_low, ci_high]``, the hull when it has several
-  pieces, listed in ``pieces``), or as ``"point"`` when it is a single angle (e.g. an oracle at a
-  tie angle whose tie-breaks show both sides), or ``"none"`` when it is the whole legal range. A
-  likelihood-ratio interval would be wrong here: at a tie angle a random tie-break gives a choice
-  probability 1/k, while a slightly moved angle makes it the unique best with probability → 1, so
-  the test rejects the true angle of an exact chooser.
+  intersection; ``pieces``). A likelihood-ratio interval alone would be wrong here: at a tie angle
+  a random tie-break gives a choice probability 1/k, while a slightly moved angle makes it the
+  unique best with probability → 1, so the test rejects the true angle of an exact chooser. But a
+  logit chooser with moderate β also often makes choices that one *wrong* angle explains exactly
+  (a near-best option now and then), so the identified set is the hull of the consistency set
+  and the 95% profile-likelihood set below: ``"set"`` (``[ci_low, ci_high]``), ``"point"`` when
+  that is a single angle, ``"none"`` when it is the whole legal range or the likelihood
+  identifies nothing (e.g. always the equal split of a dictator menu: consistent only with 45°,
+  but a flat likelihood).
 * **Profile-likelihood interval** — only for data that *no* single angle explains: the
   maximum-likelihood θ̂ with the 95% set ``{θ : 2 (ℓ_p(θ̂) − ℓ_p(θ)) ≤ 3.841}`` (χ²₁, connected
   around θ̂), ℓ_p the log-likelihood maximised over β (and ``b`` where the order shown was
@@ -397,13 +400,16 @@ def fit_at_angle(
     ``weights`` (``(B, n)``; default one row of ones) reweights the decisions — e.g. bootstrap
     counts — and each row gets its own fit (one vectorised Newton run). β may be negative here (a
     chooser acting *against* the value), bounded by ±``BETA_SCALE`` / median menu span; b as in
-    :func:`fit_choice_model`.
+    :func:`fit_choice_model`, NaN where β reaches its bound (perfectly separated choices say nothing
+    about position).
     """
     options, choices, first = _validate(options, choices, first)
     profile = _Profile(options, choices, first, signed_beta=True)
     if weights is None:
         weights = np.ones((1, len(choices)))
     ll, beta, b = profile.at_angle(theta, weights)
+    # where β sits at its bound the choices are perfectly separated and b is not identified
+    b = np.where(np.abs(beta) >= 0.999 * profile.beta_max, np.nan, b)
     return beta, b, ll
 
 
@@ -430,15 +436,21 @@ def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray, first: np
     options, choices, first = _validate(options, choices, first)
     profile = _Profile(options, choices, first)
     pieces = consistency_set(options, choices)
+    likelihood = _likelihood_fit(profile, len(options))
     if pieces:
-        return _consistent_fit(profile, pieces, len(options))
+        return _consistent_fit(profile, pieces, likelihood, len(options))
+    return likelihood
+
+
+def _likelihood_fit(profile: _Profile, n: int) -> RevealedAngle:
+    """The maximum-likelihood angle and its 95% profile-likelihood interval (module docstring)."""
     grid = np.arange(ANGLE_MIN, ANGLE_MAX + COARSE_STEP / 2, COARSE_STEP)
     values, betas = profile.evaluate(grid)
     threshold_of = lambda ll: ll - CHI2_95 / 2  # noqa: E731
     if (values >= threshold_of(values.max())).all():
         # the 95% set is the whole legal range: the decisions do not identify an angle
         index = int(np.argmax(values))
-        return RevealedAngle(NAN, float(betas[index]), NAN, NAN, len(options), float(values[index]), "none")
+        return RevealedAngle(NAN, float(betas[index]), NAN, NAN, n, float(values[index]), "none")
     best = float(grid[int(np.argmax(values))])
     fine = np.clip(best + np.arange(-COARSE_STEP, COARSE_STEP + FINE_STEP / 2, FINE_STEP), ANGLE_MIN, ANGLE_MAX)
     fine_values, _ = profile.evaluate(fine)
@@ -456,14 +468,23 @@ def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray, first: np
     threshold = threshold_of(ll_max)
     low = _interval_end(profile, grid, values, theta_hat, threshold, -1)
     high = _interval_end(profile, grid, values, theta_hat, threshold, +1)
-    return RevealedAngle(theta_hat, beta_hat, low, high, len(options), ll_max, "set" if is_set else "point",
+    return RevealedAngle(theta_hat, beta_hat, low, high, n, ll_max, "set" if is_set else "point",
                          position=float(b_at[0]))
 
 
-def _consistent_fit(profile: _Profile, pieces: list[tuple[float, float]], n: int) -> RevealedAngle:
-    """The fit of data that an exact maximiser explains: the consistency set is the identified set."""
+def _consistent_fit(profile: _Profile, pieces: list[tuple[float, float]], likelihood: RevealedAngle,
+                    n: int) -> RevealedAngle:
+    """The fit of data that an exact maximiser explains.
+
+    The identified set is the consistency set, joined (as its hull) with the 95% profile-likelihood
+    set of the logit model: an exact maximiser's angle is always in the first, while a logit
+    chooser with moderate β often makes choices that one *wrong* angle explains exactly (a
+    near-best option chosen now and then), and its angle is then in the second.
+    """
     low, high = pieces[0][0], pieces[-1][1]
-    if len(pieces) == 1 and low <= ANGLE_MIN and high >= ANGLE_MAX:
+    if not np.isnan(likelihood.ci_low):
+        low, high = min(low, likelihood.ci_low), max(high, likelihood.ci_high)
+    if (low <= ANGLE_MIN and high >= ANGLE_MAX) or likelihood.identification == "none":
         ll, beta, b = profile.evaluate_full(np.array([0.0]))
         return RevealedAngle(NAN, float(beta[0]), NAN, NAN, n, float(ll[0]), "none", float(b[0]), True, tuple(pieces))
     widest = max(pieces, key=lambda p: p[1] - p[0])

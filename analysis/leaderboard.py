@@ -84,7 +84,7 @@ def model_table(summary: pd.DataFrame, answers: pd.DataFrame, menus: dict[str, n
         usable = part[part["valid"].astype(bool) & (part["choice"] >= 0)]
         fit = None
         if len(usable) and (cell["agent"] == "llm" or len(usable) <= RULE_FIT_LIMIT):
-            fit = fit_revealed_angle([menus[m] for m in usable["menu_id"]], usable["choice"].to_numpy())
+            fit = fit_revealed_angle([menus[m] for m in usable["menu_id"]], usable["choice"].to_numpy(), usable["first"].to_numpy())
         scores, beta, b, pf_vr = position_free_scores(part, menus, float(cell["value_angle"]), resamples, rng)
         replicates.append(scores)
         shown = usable[usable["first"] >= 0]
@@ -210,7 +210,7 @@ def leaderboard(model_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows.append({
             "model": model, "kind": "rule" if table["agent"].iloc[0] != "llm" else "model",
             "score": score, "score_low": low, "score_high": high,
-            "fit_position": float(table["fit_position"].mean()) if "fit_position" in table else float("nan"),
+            "fit_position": float(table["fit_position"].mean()) if "fit_position" in table else float("nan"),  # (NaN-skipping)
             "raw_score": overall_score(table),
             "decision_vr": table["decision_vr"].mean(), "chance_vr": table["chance_vr"].mean(),
             "position_vr": table["position_vr"].mean(), "slider_vr": table["slider_vr"].mean(),

@@ -114,13 +114,14 @@ def test_a_flat_likelihood_is_not_reported_as_zero_degrees() -> None:
     assert fit.identification == "none" and np.isnan(fit.theta)
 
 
-def test_always_the_equal_split_is_exactly_45_degrees() -> None:
-    # the equal split of a dictator menu is a best option only at 45° (where every option ties): the
-    # consistency set is that one angle (issue 19: ties count as best)
+def test_always_the_equal_split_is_not_identified() -> None:
+    # the equal split of a dictator menu is a best option only at 45° (where every option ties), so
+    # its consistency set is that one angle; but a logit chooser's likelihood is flat in θ here (the
+    # split is never the unique best), and the identified set is the union of both: not identified
     menu = np.array([[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]])
     fit = fit_revealed_angle([menu] * 12, np.ones(12, dtype=int))
-    assert fit.identification == "point" and fit.consistent
-    assert fit.ci_low <= 45.0 <= fit.ci_high and fit.ci_high - fit.ci_low < 1e-4
+    assert fit.consistent and fit.pieces[0][0] == pytest.approx(45.0, abs=1e-5)
+    assert fit.identification == "none" and np.isnan(fit.theta)
 
 
 def test_partially_identified_angles_are_sets() -> None:

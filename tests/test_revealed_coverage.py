@@ -130,15 +130,17 @@ def test_a_single_zero_degree_oracle_is_not_labelled_by_the_beta_cap(monkeypatch
     for scale in (50.0, 500.0, 5000.0):
         monkeypatch.setattr(revealed, "BETA_SCALE", scale)
         fits.append(fit_revealed_angle(options, choices))
-    assert len({(f.identification, round(f.ci_low, 6), round(f.ci_high, 6)) for f in fits}) == 1
-    assert fits[0].ci_low <= 0.0 <= fits[0].ci_high
+    assert len({f.identification for f in fits}) == 1 and all(f.pieces == fits[0].pieces for f in fits)
+    assert all(f.ci_low <= 0.0 <= f.ci_high for f in fits)
 
 
-@pytest.mark.parametrize(("theta", "beta", "bias"), [(0.0, 2.0, 0.0), (0.0, 2.0, 2.0),
+@pytest.mark.parametrize(("theta", "beta", "bias"), [(0.0, 2.0, 0.0), (0.0, 2.0, 2.0), (-45.0, 2.0, 0.0),
                                                    pytest.param(30.0, 0.3, 1.0, marks=pytest.mark.slow)])
 def test_logit_choosers_with_position_bias_are_covered(theta: float, beta: float, bias: float) -> None:
-    # the review measured 0.75 (β = 2 on the slider) and 0.54 (with a position bias)
-    rng = np.random.default_rng(int(theta) + int(10 * bias))
+    # the review measured 0.75 (β = 2 on the slider) and 0.54 (with a position bias); at −45° a β = 2
+    # chooser's occasional near-best choice is often explained exactly by one wrong angle (the
+    # consistency set alone covered 0.42 of 60 draws): the likelihood set joined to it covers
+    rng = np.random.default_rng(int(abs(theta)) + int(10 * bias))
     draws, covered = 80, 0
     for _ in range(draws):
         options, choices, first = logit_with_display(theta, beta, bias, SLIDER, 36, rng)
