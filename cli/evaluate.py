@@ -210,8 +210,7 @@ def print_leaderboard(board) -> None:
     columns = [("rank", "#", None), ("model", "model", None), ("score", "score", ".3f"),
                ("score_low", "95%\nfrom", ".3f"), ("score_high", "\nto", ".3f"), ("tied_with_next", "≈\nnext", None),
                ("fit_position", "1st\nbonus b", "+.1f"), ("raw_score", "raw\nscore", ".3f"),
-               ("decision_vr", "decision\nVR", ".3f"), ("chance_vr", "\nchance", ".3f"), ("position_vr", "1st-only\nVR", ".3f"),
-               ("first_share", "1st\nshown", ".0%"), ("first_expected", "\nexp.", ".0%"),
+               ("position_vr", "1st-only\nVR", ".3f"), ("first_share", "1st\nshown", ".0%"), ("first_expected", "\nexp.", ".0%"),
                ("invalid_rate", "in-\nvalid", ".0%")]
     for key, header, _ in columns:
         out.add_column(header, justify="left" if key == "model" else "right", no_wrap=key != "model",
@@ -222,7 +221,7 @@ def print_leaderboard(board) -> None:
         out.add_row(*cells, style="italic dim" if row["kind"] == "reference" else None)
     console = _console()
     console.print(out)
-    console.print(LEADERBOARD_NOTE, style="dim", highlight=False)
+    console.print(LEADERBOARD_NOTE, style="dim", highlight=False, markup=False)  # "[i shown first]" is text
 
 
 def print_validity(table, dictator) -> None:
