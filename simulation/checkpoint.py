@@ -372,6 +372,8 @@ def _npz_problem(data: bytes) -> str | None:
 #: A checkpoint at round R keeps the rows stamped ``round < R + offset``: value changes carry the
 #: round count after the round that caused them, every other table the round being played.
 _ROUND_STAMP_OFFSET = {"value_changes": 1}
+#: Tables with rows for every round played: their kept rows must cover rounds 0 .. R-1 exactly.
+_EVERY_ROUND = ("rounds",)
 
 
 def check_against_folder(state: Checkpoint, store: RunStore, rounds_planned: int, tables: Mapping[str, Any]) -> None:
@@ -405,6 +407,11 @@ def check_against_folder(state: Checkpoint, store: RunStore, rounds_planned: int
             raise CheckpointError(
                 f"{where}: rows_written.{name} is {keep:,}, but the folder's {name} table has {expected:,} rows "
                 f"up to round {played}; the checkpoint or the table was changed by hand"
+            )
+        if name in _EVERY_ROUND and np.unique(rounds[:keep]).size != played:
+            raise CheckpointError(
+                f"{where}: the checkpoint is at round {played}, but the folder's {name} table has "
+                f"{np.unique(rounds[:keep]).size} rounds; the checkpoint or the table was changed by hand"
             )
     transcript_bytes = state.extra.get("transcript_bytes", 0)
     if not isinstance(transcript_bytes, int) or isinstance(transcript_bytes, bool) or transcript_bytes < 0:
