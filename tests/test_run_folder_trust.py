@@ -201,3 +201,17 @@ def test_backend_error_text_is_one_plain_line(tmp_path, cli) -> None:
     assert len(lines) == 1 and lines[0].startswith("hvae: error: "), result.stderr
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert len(result.stderr) < 1200, len(result.stderr)
+
+
+@pytest.mark.slow
+def test_summary_of_a_hostile_folder_prints_no_escape_sequences(tmp_path, cli) -> None:
+    from test_checkpoint import interrupted_run
+
+    folder = interrupted_run(tmp_path / "run")
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.update(scenario="\x1b]0;pwned\x07\x1b[2J" + "n" * 5000, status="interrupted\n\x1b[31mcomplete")
+    (folder / "summary.json").write_text(json.dumps(summary))
+    result = cli("summary", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout
+    assert "n" * 300 not in result.stdout
