@@ -217,3 +217,16 @@ def test_small_arrays_file_declaring_a_huge_array_is_refused_before_allocating(t
     finally:
         tracemalloc.stop()
     assert peak < 100 << 20, peak
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_planted_lock_file_is_refused_in_one_line(tmp_path, kind) -> None:
+    from hvae.simulation.lock import LOCK_FILE, FolderLock
+
+    lock = tmp_path / LOCK_FILE
+    if kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.symlink_to("/dev/zero")
+    with pytest.raises(RunFolderError, match=f"cannot lock {tmp_path}: {LOCK_FILE}"):
+        FolderLock.acquire(tmp_path, "resume")
