@@ -310,10 +310,19 @@ def display_rows(board: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return headers, cells
 
 
+def _markdown_cell(text: str) -> str:
+    """A table cell: HTML escaped (Markdown renders raw HTML), one line, ``|`` escaped."""
+    from html import escape
+
+    from hvae.files.untrusted import one_line
+
+    return escape(one_line(text, limit=500), quote=False).replace("|", "\\|")
+
+
 def markdown(board: pd.DataFrame) -> str:
     headers, cells = display_rows(board)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    lines = ["| " + " | ".join(_markdown_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in cells]
     return "# hvae leaderboard\n\n" + "\n".join(lines) + f"\n\n{LEADERBOARD_NOTE}\n"
 
 

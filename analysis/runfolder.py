@@ -11,6 +11,7 @@ can be analysed without the model code::
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+
+from hvae.files.untrusted import UnsafeFile, check_regular, one_line, read_regular
+
+#: Largest ``summary.json`` and ``scenario.yaml`` read from a folder (bytes).
+MAX_SUMMARY_BYTES = 64 << 20
+MAX_SCENARIO_BYTES = 64 << 20
 
 
 class NotARunFolder(ValueError):
@@ -35,25 +42,41 @@ class RunFolder:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+        """``summary.json`` (read each time: a live run rewrites it)."""
+        data = json.loads(self._text("summary.json", MAX_SUMMARY_BYTES))
+        if not isinstance(data, dict):
+            raise NotARunFolder(f"{self.path / 'summary.json'}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def _text(self, name: str, max_bytes: int) -> str:
+        """A file of the folder as text: a regular file of at most ``max_bytes`` (one-line error otherwise)."""
+        try:
+            return read_regular(self.path / name, name, max_bytes).decode("utf-8")
+        except (UnsafeFile, OSError, UnicodeDecodeError) as error:
+            raise NotARunFolder(f"{self.path / name}: cannot be read ({one_line(error, 160)})") from None
 
     @property
     def status(self) -> str:
         return self.summary.get("status", "unknown")
 
-    @property
+    @functools.cached_property
     def scenario(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / "scenario.yaml").read_text(encoding="utf-8"))
+        """The resolved ``scenario.yaml``, parsed once per :class:`RunFolder` (it never changes)."""
+        return yaml.safe_load(self._text("scenario.yaml", MAX_SCENARIO_BYTES))
 
     def table(self, name: str) -> pa.Table:
         """A table as pyarrow: the consolidated file plus any part files not yet merged."""
         pieces = []
         whole = self.path / f"{name}.parquet"
-        if whole.is_file():
-            pieces.append(pq.read_table(whole))
         parts_dir = self.path / "parts" / name
-        if parts_dir.is_dir():
-            pieces.extend(pq.read_table(p) for p in sorted(parts_dir.glob("part-*.parquet")))
+        paths = [whole] if whole.exists() else []
+        paths += sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
+        for path in paths:
+            try:
+                check_regular(path, f"{name} table file")
+            except UnsafeFile as error:  # a FIFO would hang the reader, a device exhaust it
+                raise NotARunFolder(str(error)) from None
+            pieces.append(pq.read_table(path))
         if not pieces:
             raise NotARunFolder(f"{self.path} has no {name} table")
         if len(pieces) == 1:

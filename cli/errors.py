@@ -4,7 +4,10 @@ Every command is wrapped in :func:`friendly_errors`: the errors that mean "what 
 be used" (a bad scenario, a run folder in the way, an unusable backend) become a
 :class:`UserError`; a backend that stopped answering is one line with exit status 1; anything
 else is an internal error, printed as one line with exit status 1 (``HVAE_DEBUG=1`` shows the
-traceback). Every line is passed through :func:`~hvae.agents.llm.secrets.redact_text`.
+traceback). Every line is passed through :func:`error_line`: credentials masked
+(:func:`~hvae.agents.llm.secrets.redact_text`), then made one safe line
+(:func:`~hvae.files.untrusted.one_line`: no escape sequences or newlines, capped in length), since
+error texts quote backends, folders and files that anyone may have written.
 """
 
 from __future__ import annotations
@@ -20,11 +23,19 @@ import click
 from hvae.agents.llm.backends import BackendError
 from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.llm.secrets import redact_text
+from hvae.files.untrusted import UnsafeFile, one_line
 from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.store import RunFolderError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError)
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError, UnsafeFile)
 EXIT_USER_ERROR = 2
+#: Longest error line printed (characters).
+ERROR_LINE_LIMIT = 1000
+
+
+def error_line(text: str) -> str:
+    """``text`` as printed on the terminal: credentials masked, one line, no escape sequences, capped."""
+    return one_line(redact_text(text), limit=ERROR_LINE_LIMIT)
 
 
 class UserError(click.ClickException):
@@ -33,7 +44,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"hvae: error: {redact_text(self.format_message())}", err=True)
+        click.echo(error_line(f"hvae: error: {self.format_message()}"), err=True)
 
 
 def friendly_errors(func: Callable) -> Callable:
@@ -50,7 +61,7 @@ def friendly_errors(func: Callable) -> Callable:
         except USER_ERRORS as error:
             raise UserError(str(error)) from None
         except BackendUnavailable as error:
-            click.echo(f"hvae: error: {redact_text(str(error))}", err=True)
+            click.echo(error_line(f"hvae: error: {error}"), err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("hvae: interrupted", err=True)
@@ -59,8 +70,7 @@ def friendly_errors(func: Callable) -> Callable:
             if os.environ.get("HVAE_DEBUG"):
                 raise
             click.echo(
-                redact_text(f"hvae: internal error: {type(error).__name__}: {error} ")
-                + "(set HVAE_DEBUG=1 for the traceback)",
+                error_line(f"hvae: internal error: {type(error).__name__}: {error}") + " (set HVAE_DEBUG=1 for the traceback)",
                 err=True,
             )
             sys.exit(1)

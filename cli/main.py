@@ -3,7 +3,7 @@
 ::
 
     hvae run SCENARIO.yaml [--out DIR] [--set key.path=value ...] [--seed N] [--no-report] [--keep-going]
-    hvae run --resume RUN_DIR [--keep-going]      (also a talk comparison's folder)
+    hvae run --resume RUN_DIR [--keep-going] [--trust-backends]   (also a talk comparison's folder)
     hvae sweep SWEEP.yaml [--workers N | --scheduler ADDRESS] [--out DIR]
     hvae evaluate [--agent llm,oracle,...] [--values ...] [--repeats N] [--baselines] [--json]
     hvae report RUN_DIR [RUN_DIR ...] [--out FILE]
@@ -16,7 +16,8 @@
 
 User errors (a bad file, argument or value, a folder another process is writing) print one line
 ``hvae: error: …`` to stderr and exit with status 2, without a traceback and without leaving a run
-folder that looks complete. A run stopped because an LLM backend is unavailable (see
+folder that looks complete. Every error line is one line (escape sequences and newlines quoted
+from backends or files are removed, see :func:`~hvae.cli.errors.error_line`). A run stopped because an LLM backend is unavailable (see
 :mod:`hvae.agents.llm.health`) prints one line naming the backend and its error and exits 1; so
 does a failure inside hvae itself (set ``HVAE_DEBUG=1`` for the traceback). Credentials in URLs
 are masked in every line.
@@ -34,9 +35,8 @@ import click
 
 from hvae.agents.llm.health import BackendUnhealthy
 from hvae.agents.llm.oracle_server import start_hint as oracle_start_hint
-from hvae.agents.llm.secrets import redact_text
 from hvae.cli.dashboard import dashboard
-from hvae.cli.errors import EXIT_USER_ERROR, UserError, friendly_errors
+from hvae.cli.errors import EXIT_USER_ERROR, UserError, error_line, friendly_errors
 from hvae.cli.evaluate import evaluate
 from hvae.cli.oracle import serve_oracle
 from hvae.cli.options import SET_HELP, cache_overrides, default_out_dir
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="hvae", standalone_mode=False)
     except click.exceptions.UsageError as error:
         command = error.ctx.command_path if error.ctx else "hvae"
-        click.echo(f"hvae: error: {error.format_message()} (try '{command} --help')", err=True)
+        click.echo(error_line(f"hvae: error: {error.format_message()}") + f" (try '{command} --help')", err=True)
         sys.exit(EXIT_USER_ERROR)
     except click.ClickException as error:
         error.show()
@@ -81,11 +81,14 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
 @click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 170 columns).")
 @click.option("--keep-going", is_flag=True, help="Go on with fallbacks when an LLM backend is unreachable or failing (default: stop the run as failed).")
+@click.option("--trust-backends", is_flag=True, help=(
+    "With --resume: use the backends in the folder's scenario.yaml although they read environment variables "
+    "(API keys); without it the resume names the hosts and variables and stops."))
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
     seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
-    keep_going: bool,
+    keep_going: bool, trust_backends: bool,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.cli import talk as talk_cli
@@ -100,10 +103,12 @@ def run(
             if scenario or overrides or seed is not None or out_dir is not None:
                 raise UserError("--resume continues a run as it was configured: give only the run folder")
             if is_comparison(resume_dir):  # a talk comparison (hvae.experiments.talk): both arms
-                talk_cli.resume(resume_dir, progress=progress, quiet=quiet, wide=wide)
+                talk_cli.resume(resume_dir, progress=progress, quiet=quiet, wide=wide, trust_backends=trust_backends)
                 return
-            result = resume_run(resume_dir, progress=progress, keep_going=keep_going)
+            result = resume_run(resume_dir, progress=progress, keep_going=keep_going, trust_backends=trust_backends)
         else:
+            if trust_backends:
+                raise UserError("--trust-backends goes with --resume (a new run uses the backends of your own scenario)")
             if not scenario:
                 raise UserError("give a SCENARIO to run (or --resume RUN_DIR)")
             overrides = overrides + cache_overrides(no_cache, cache_dir)
@@ -115,13 +120,13 @@ def run(
                 return
             result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
-        click.echo(f"hvae: {stopped}", err=True)
+        click.echo(error_line(f"hvae: {stopped}"), err=True)
         sys.exit(130)
     except RunFailed as failed:
         hint = " (or add --keep-going to go on with fallbacks)" if isinstance(failed.cause, BackendUnhealthy) else ""
         start = oracle_start_hint(config.backends) if config is not None and "cannot be reached" in str(failed) else None
         hint = f"; {start}" if start else hint
-        click.echo(f"hvae: error: {redact_text(str(failed))}{hint}", err=True)
+        click.echo(error_line(f"hvae: error: {failed}") + hint, err=True)
         sys.exit(1)
     if not quiet:
         print_run_summary(result.path, wide=wide)
@@ -142,8 +147,10 @@ def _report_after_run(run_dir: Path) -> None:
         if os.environ.get("HVAE_DEBUG"):
             raise
         click.echo(
-            f"hvae: warning: the report could not be written ({type(error).__name__}: {error}); "
-            f"retry with 'hvae report {run_dir}'",
+            error_line(
+                f"hvae: warning: the report could not be written ({type(error).__name__}: {error}); "
+                f"retry with 'hvae report {run_dir}'"
+            ),
             err=True,
         )
         return
@@ -217,7 +224,7 @@ def backend_warnings(summary: dict[str, Any]) -> list[str]:
         )
         if report.get("tripped"):
             line += f" — it went on (keep_going) although the backend {report['tripped']}"
-        lines.append(redact_text(line))
+        lines.append(error_line(line))
     return lines
 
 
@@ -233,9 +240,14 @@ def validate(scenario: str, overrides: tuple[str, ...]) -> None:
     model = HvaeModel(config)
     model.close()
     click.echo(
-        f"{scenario}: ok — {model.n_agents} agents in {len(config.population)} groups, "
-        f"{config.rounds} rounds, {config.network.kind} network, {config.menus.kind} menus"
+        f"{scenario}: ok — {_count(model.n_agents, 'agent')} in {_count(len(config.population), 'group')}, "
+        f"{_count(config.rounds, 'round')}, {config.network.kind} network, {config.menus.kind} menus"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 agent``, ``2 agents``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @cli.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hvae.cli.errors import UserError, friendly_errors
+from hvae.cli.errors import UserError, error_line, friendly_errors
 from hvae.experiments.sweep import DEFAULT_WORKERS, TABLE_NAME, load_sweep, run_sweep
 
 
@@ -36,5 +36,5 @@ def sweep(sweep_file: Path, workers: int | None, scheduler: str | None, out_dir:
     if outcome.failed:
         click.echo(f"hvae: {len(outcome.failed)} of {len(loaded.runs)} runs failed:", err=True)
         for run_name, reason in outcome.failed.items():
-            click.echo(f"  {run_name}: {reason}", err=True)
+            click.echo(error_line(f"  {run_name}: {reason}"), err=True)
         sys.exit(1)

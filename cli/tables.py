@@ -101,6 +101,7 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
     from rich.table import Table
 
     from hvae.analysis.headline import headline_lines
+    from hvae.files.untrusted import one_line
     from hvae.analysis.report import value_blind_groups
     from hvae.analysis.summary import played_slider
 
@@ -115,8 +116,9 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
     if not wide and all_valid:
         columns = [c for c in columns if c[0] != "invalid_rate"]  # all 0%: said below the table
     table = Table(
-        title=f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
-        f"(status: {summary['status']})",
+        title=escape(one_line(  # summary.json may come from anyone: quoted, never terminal control
+            f"{summary['scenario']}: {summary['rounds_completed']} rounds, {summary['n_agents']} agents "
+            f"(status: {summary['status']})", limit=200)),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         padding=(0, 1, 0, 0),
@@ -130,7 +132,7 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
         for key, _, fmt in columns:
             value = row.get(key)
             if fmt is None:
-                cells.append(escape(str(value)))  # "[a, b]" is text, not rich markup
+                cells.append(escape(one_line(value, limit=200)))  # "[a, b]" is text, not rich markup
             elif value is None or value != value:  # NaN
                 cells.append("–")
             else:

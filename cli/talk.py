@@ -32,8 +32,8 @@ def run(config: Scenario, out_dir: Path, *, progress: bool, quiet: bool, wide: b
     _print(run_comparison(config, out_dir, progress=progress), quiet, wide)
 
 
-def resume(folder: Path, *, progress: bool, quiet: bool, wide: bool) -> None:
-    """Finish the comparison in ``folder``."""
+def resume(folder: Path, *, progress: bool, quiet: bool, wide: bool, trust_backends: bool = False) -> None:
+    """Finish the comparison in ``folder`` (``trust_backends``: see :mod:`hvae.simulation.credentials`)."""
     from hvae.experiments.talk import resume_comparison
 
-    _print(resume_comparison(folder, progress=progress), quiet, wide)
+    _print(resume_comparison(folder, progress=progress, trust_backends=trust_backends), quiet, wide)

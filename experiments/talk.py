@@ -98,10 +98,15 @@ def run_comparison(scenario: Scenario, out_dir: str | Path, **options: Any) -> C
         return _finish(folder, marker)
 
 
-def resume_comparison(folder: str | Path, **options: Any) -> ComparisonResult:
-    """Continue a stopped or killed comparison (see the module docstring)."""
+def resume_comparison(folder: str | Path, *, trust_backends: bool = False, **options: Any) -> ComparisonResult:
+    """Continue a stopped or killed comparison (see the module docstring).
+
+    ``trust_backends`` as in :func:`hvae.simulation.runner.resume_run`: the folder's backends may
+    read environment variables only with the user's consent.
+    """
     from hvae.analysis.runfolder import RunFolder
     from hvae.scenarios.loader import load_scenario
+    from hvae.simulation.credentials import check_backends_trusted
 
     folder = Path(folder)
     marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
@@ -112,11 +117,12 @@ def resume_comparison(folder: str | Path, **options: Any) -> ComparisonResult:
             path = folder / arm
             if (path / "summary.json").is_file():
                 if RunFolder(path).status != "complete":
-                    resume_run(path, **options)
+                    resume_run(path, trust_backends=trust_backends, **options)
                 continue
             # never started: its scenario is the other arm's with this arm's talk setting
             source = next(folder / other for other in ARMS if (folder / other / "scenario.yaml").is_file())
             base = load_scenario(source / "scenario.yaml")
+            check_backends_trusted(base, folder, trust_backends)  # a folder's scenario, not the user's
             turns = 0 if arm == "no_talk" else int(marker.get("turns") or base.communication.turns)
             if turns == 0 and arm == "talk":
                 raise RunFolderError(f"{folder}: the talk arm was never started and its turns are unknown; run the scenario again")

@@ -8,7 +8,8 @@
     menus: {kind: public_goods, endowment: 10, step: 2, eta: 0.8}   # or r: 4 instead of eta
 
 A ``custom`` item is a list of (self, other) options, cycled in order like the slider items; each
-needs at least two options of finite numbers, and a bad one is reported with its item number.
+needs at least two options of finite numbers, and a bad one is reported with its item number;
+a menu has at most :data:`MAX_CUSTOM_ITEMS` items of at most :data:`MAX_CUSTOM_OPTIONS` options.
 A non-separable prisoner's dilemma is rejected with one line saying why. ``public_goods`` plays
 the n-player game of Santos, Santos & Pacheco (2008) on the network: its multiplication factor is
 given either as ``r`` or normalised by the group size as ``eta`` (η = r / (k + 1)).
@@ -37,15 +38,21 @@ def _check_item(options: list[tuple[float, float]]) -> list[tuple[float, float]]
     return options
 
 
+#: Limits of a custom menu (hostile-but-valid sizes cost minutes and gigabytes well before they fail).
+MAX_CUSTOM_ITEMS = 1000
+MAX_CUSTOM_OPTIONS = 100
+
 #: One custom item: its options as (self, other) pairs.
-CustomItem = Annotated[list[tuple[float, float]], AfterValidator(_check_item)]
+CustomItem = Annotated[
+    list[tuple[float, float]], Field(max_length=MAX_CUSTOM_OPTIONS), AfterValidator(_check_item)
+]
 
 
 class CustomMenus(_Menus):
     """``custom``: the researcher's own items, each a list of (self, other) options, cycled in order."""
 
     kind: Literal["custom"]
-    items: list[CustomItem] = Field(min_length=1)
+    items: list[CustomItem] = Field(min_length=1, max_length=MAX_CUSTOM_ITEMS)
 
 
 class DonationMenus(_Menus):

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hvae.files.untrusted import UnsafeFile, one_line, read_regular
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.schema import Scenario
 
@@ -52,24 +53,52 @@ def resolve_scenario_path(name_or_path: str | Path) -> Path:
     raise ScenarioError(f"{name_or_path}: no such file (and no shipped scenario of that name)")
 
 
-def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
-    """Parse a scenario file into data and its node tree (for line numbers)."""
+#: Largest scenario (or sweep) file read, in bytes.
+MAX_SCENARIO_BYTES = 8 << 20
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (YAML leaves it to the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the safe loader reports it itself
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)[:60]!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_text(path: Path) -> str:
+    """A scenario or sweep file's text: a regular file of at most :data:`MAX_SCENARIO_BYTES`, UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_regular(path, "scenario file", MAX_SCENARIO_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a folder, not a scenario file") from None
+    except UnsafeFile as error:
+        raise ScenarioError(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{path}: cannot read ({error})") from None
+        raise ScenarioError(f"{path}: cannot read ({one_line(error, 120)})") from None
+
+
+def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    """Parse a scenario file into data and its node tree (for line numbers)."""
+    text = read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ScenarioError(f"{path}{where}: YAML syntax error: {problem}") from None
+        raise ScenarioError(f"{path}{where}: YAML syntax error: {one_line(problem, 200)}") from None
     if data is None:
         raise ScenarioError(f"{path}: the file is empty")
     if not isinstance(data, dict):

@@ -42,6 +42,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hvae.files.atomic import write_bytes_atomic
-from hvae.simulation.store import RunFolderError
+from hvae.files.untrusted import UnsafeFile, one_line, read_regular
+from hvae.simulation.store import RunFolderError, RunStore
 
 if TYPE_CHECKING:
     from hvae.simulation.model import HvaeModel
@@ -60,6 +62,10 @@ LEGACY_FILE = "checkpoint.pkl"
 FORMAT = "hvae-checkpoint"
 FORMAT_VERSION = 2
 _ARRAYS_PREFIX = "checkpoint-"
+#: Bounds on what a resume reads from a folder (a checkpoint larger than these is refused unread).
+MAX_MANIFEST_BYTES = 1 << 30
+MAX_ARRAYS_BYTES = 16 << 30
+MAX_ARRAYS = 100_000
 
 
 class CheckpointError(RunFolderError):
@@ -276,7 +282,7 @@ def load(path: str | Path) -> Checkpoint | None:
     """
     folder = Path(path)
     target = folder / CHECKPOINT_FILE
-    if not target.is_file():
+    if not (target.exists() or target.is_symlink()):  # a FIFO or device here is refused below, unread
         if (folder / LEGACY_FILE).exists():
             raise CheckpointError(
                 f"{folder / LEGACY_FILE} is a pickle checkpoint (from an older hvae, or not from hvae); "
@@ -286,14 +292,16 @@ def load(path: str | Path) -> Checkpoint | None:
         return None
     where = str(target)
     try:
-        meta = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        meta = json.loads(read_regular(target, "checkpoint", MAX_MANIFEST_BYTES).decode("utf-8"))
+    except UnsafeFile as error:
+        raise CheckpointError(str(error)) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(f"{where}: not a readable checkpoint ({type(error).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where}: not an hvae checkpoint")
     if meta.get("version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{where}: checkpoint version {meta.get('version')!r}, this hvae reads version {FORMAT_VERSION}"
+            f"{where}: checkpoint version {one_line(repr(meta.get('version')), 40)}, this hvae reads version {FORMAT_VERSION}"
         )
     problem = _manifest_problem(meta)
     if problem:
@@ -301,19 +309,120 @@ def load(path: str | Path) -> Checkpoint | None:
     arrays_info = meta.pop("arrays")
     arrays_file = folder / arrays_info["file"]
     try:
-        data = arrays_file.read_bytes()
+        data = read_regular(arrays_file, "checkpoint arrays file", MAX_ARRAYS_BYTES)
+    except UnsafeFile as error:
+        raise CheckpointError(f"{where}: {error}") from None
     except OSError as error:
         raise CheckpointError(f"{where}: its arrays file {arrays_info['file']} cannot be read ({error.strerror})") from None
     if hashlib.sha256(data).hexdigest() != arrays_info["sha256"]:
         raise CheckpointError(f"{where}: its arrays file {arrays_info['file']} was changed or damaged (checksum differs)")
+    problem = _npz_problem(data)
+    if problem:
+        raise CheckpointError(f"{where}: its arrays file {arrays_info['file']} {problem}")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise CheckpointError(f"{where}: its arrays file cannot be read ({type(error).__name__}: {error})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{where}: its arrays file cannot be read ({type(error).__name__}: {one_line(error)})") from None
     if sorted(arrays) != sorted(arrays_info["keys"]):
         raise CheckpointError(f"{where}: its arrays file holds other arrays than the manifest lists")
     return Checkpoint(meta, arrays)
+
+
+def _npz_problem(data: bytes) -> str | None:
+    """Why the arrays archive cannot be loaded safely, judged from its headers alone (None: fine).
+
+    ``numpy.savez`` stores every array uncompressed, as a ``.npy`` header followed by exactly
+    ``shape × itemsize`` bytes. Each member is checked to be stored that way, with a plain dtype,
+    before a single array is allocated — so a small file that declares a huge array is refused
+    instead of allocating what it declares.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ARRAYS:
+                return f"holds {len(members)} arrays, more than {MAX_ARRAYS}"
+            for info in members:
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                    return f"member {one_line(info.filename, 60)!r} is not stored as numpy.savez stores it"
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    else:
+                        return f"member {one_line(info.filename, 60)!r} has npy version {version}"
+                    header = member.tell()
+                if dtype.hasobject:
+                    return f"member {one_line(info.filename, 60)!r} holds Python objects"
+                declared = dtype.itemsize
+                for size in shape:
+                    declared *= int(size)
+                if header + declared != info.file_size:
+                    return (
+                        f"member {one_line(info.filename, 60)!r} declares {declared:,} bytes of data but holds "
+                        f"{max(info.file_size - header, 0):,}"
+                    )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError) as error:
+        return f"is not a numpy archive ({type(error).__name__}: {one_line(error)})"
+    return None
+
+
+#: A checkpoint at round R keeps the rows stamped ``round < R + offset``: value changes carry the
+#: round count after the round that caused them, every other table the round being played.
+_ROUND_STAMP_OFFSET = {"value_changes": 1}
+#: Tables with rows for every round played: their kept rows must cover rounds 0 .. R-1 exactly.
+_EVERY_ROUND = ("rounds",)
+
+
+def check_against_folder(state: Checkpoint, store: RunStore, rounds_planned: int, tables: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint whose figures do not match the run folder's files (nothing is changed).
+
+    The round must not pass the rounds planned; each table's recorded row count must be exactly
+    the rows the folder holds up to the checkpoint's round (a count cut down by hand would lose
+    rows, one pushed up would keep rows of rounds to be replayed); the transcript length must not
+    pass the file's size and must end a line.
+
+    Raises:
+        CheckpointError: the first figure that does not match, in one line.
+    """
+    where = store.path / CHECKPOINT_FILE
+    played = state.round
+    if played > rounds_planned:
+        raise CheckpointError(f"{where}: round {played} is beyond the {rounds_planned} rounds the scenario plans")
+    unknown = sorted(set(state.rows_written) - set(tables))
+    if unknown:
+        raise CheckpointError(f"{where}: rows_written names tables hvae does not write ({one_line(', '.join(unknown), 80)})")
+    for name in tables:
+        keep = state.rows_written.get(name, 0)
+        rounds = store.round_column(name)
+        if rounds is None:
+            if keep:
+                raise CheckpointError(f"{where}: rows_written.{name} is {keep:,}, but the folder has no {name} rows")
+            continue
+        limit = played + _ROUND_STAMP_OFFSET.get(name, 0)
+        expected = int(np.count_nonzero(rounds < limit))
+        if keep != expected or not bool(np.all(rounds[:keep] < limit)):
+            raise CheckpointError(
+                f"{where}: rows_written.{name} is {keep:,}, but the folder's {name} table has {expected:,} rows "
+                f"up to round {played}; the checkpoint or the table was changed by hand"
+            )
+        if name in _EVERY_ROUND and np.unique(rounds[:keep]).size != played:
+            raise CheckpointError(
+                f"{where}: the checkpoint is at round {played}, but the folder's {name} table has "
+                f"{np.unique(rounds[:keep]).size} rounds; the checkpoint or the table was changed by hand"
+            )
+    transcript_bytes = state.extra.get("transcript_bytes", 0)
+    if not isinstance(transcript_bytes, int) or isinstance(transcript_bytes, bool) or transcript_bytes < 0:
+        raise CheckpointError(f"{where}: transcript_bytes must be a count")
+    size = store.file_size("transcripts.jsonl")
+    if transcript_bytes > size:
+        raise CheckpointError(
+            f"{where}: transcript_bytes is {transcript_bytes:,}, but transcripts.jsonl has {size:,} bytes"
+        )
+    if transcript_bytes and store.byte_at("transcripts.jsonl", transcript_bytes - 1) != b"\n":
+        raise CheckpointError(f"{where}: transcript_bytes ({transcript_bytes:,}) does not end a line of transcripts.jsonl")
 
 
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -331,6 +440,8 @@ def _manifest_problem(meta: dict[str, Any]) -> str | None:
         return "backend_health has the wrong type"
     if meta["round"] < 0:
         return "round is negative"
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in meta["log_totals"].values()):
+        return "log_totals must be counts"
     if not all(isinstance(v, int) and v >= 0 for v in meta["rows_written"].values()):
         return "rows_written must be counts"
     arrays = meta["arrays"]

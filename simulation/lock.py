@@ -29,10 +29,12 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
+from hvae.files.untrusted import one_line
 from hvae.simulation.errors import RunFolderError
 
 LOCK_FILE = ".hvae.lock"
@@ -50,9 +52,10 @@ def _holder_text(fd: int | None, path: Path) -> str:
         else:
             raw = path.read_bytes()[:4096]
         record = json.loads(raw.decode("utf-8"))
-        return (
+        return one_line(  # the record is the folder's: quoted, never trusted as terminal text
             f"{record.get('what', 'hvae')}, pid {int(record['pid'])} on {record.get('host', '?')} "
-            f"since {record.get('since', '?')}"
+            f"since {record.get('since', '?')}",
+            limit=200,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return "holder unknown"
@@ -85,9 +88,12 @@ class FolderLock:
         path = folder / LOCK_FILE
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             except OSError as error:
-                raise RunFolderError(f"cannot lock {folder}: {error.strerror}") from None
+                raise RunFolderError(f"cannot lock {folder}: {LOCK_FILE}: {error.strerror}") from None
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device planted as the lock file
+                os.close(fd)
+                raise RunFolderError(f"cannot lock {folder}: {LOCK_FILE} is not a regular file")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as error:

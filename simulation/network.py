@@ -23,6 +23,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
+from hvae.files.untrusted import UnsafeFile, check_regular
 from hvae.scenarios.errors import ScenarioError
 
 
@@ -78,6 +79,8 @@ def _even_k(config: dict, n_agents: int) -> int:
 #: Longest line an edge list may have, and the most of a bad line an error message quotes.
 MAX_LINE_CHARS = 1024
 EXCERPT_CHARS = 40
+#: Largest network file read (bytes).
+MAX_FILE_BYTES = 512 << 20
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -92,8 +95,14 @@ def read_edge_list(path: Path) -> nx.Graph:
     A scenario can point this at any file, so errors quote at most a short excerpt of the line
     at fault, and a line longer than :data:`MAX_LINE_CHARS` is an error of its own.
     """
-    if not path.is_file():
-        raise NetworkError(f"network file {path} does not exist")
+    try:
+        check_regular(path, "network file", MAX_FILE_BYTES)
+    except FileNotFoundError:
+        raise NetworkError(f"network file {path} does not exist") from None
+    except UnsafeFile as error:  # a FIFO would block the read, a device never end it
+        raise NetworkError(str(error)) from None
+    except OSError as error:
+        raise NetworkError(f"network file {path} cannot be read ({error.strerror})") from None
     graph = nx.Graph()
     try:
         handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below

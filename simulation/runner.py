@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.secrets import redact_text
+from hvae.files.untrusted import one_line
 from hvae.scenarios.loader import dump_scenario
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.model import HvaeModel
@@ -46,7 +47,8 @@ from hvae.simulation.progress import ProgressBar
 from hvae.simulation.records import OPTIONAL_TABLES, TABLE_SCHEMAS
 from hvae.simulation.static_tables import agents_table, menus_table, network_table
 from hvae.simulation import checkpoint
-from hvae.simulation.credentials import check_credentials_restored, redacted_fields
+from hvae.simulation.credentials import check_backends_trusted, check_credentials_restored, redacted_fields
+from hvae.simulation.inputs import check_inputs_unchanged, input_fingerprints
 from hvae.simulation.store import RunFolderError, RunStore
 
 RoundCallback = Callable[[HvaeModel], None]
@@ -112,6 +114,7 @@ def run_scenario(
         RunInterrupted: Ctrl-C (the folder is left consistent, marked ``interrupted``, resumable).
     """
     model = model or HvaeModel(scenario)  # build first: bad input must not leave a folder
+    inputs = input_fingerprints(scenario)
     store = RunStore.create(out_dir)  # locked until the run ends (released by _Play.finish)
     store.write_text("scenario.yaml", dump_scenario(scenario))
     summary: dict[str, Any] = {
@@ -127,6 +130,8 @@ def run_scenario(
     }
     if redacted_fields(scenario):
         summary["redacted"] = redacted_fields(scenario)
+    if inputs:
+        summary["inputs"] = inputs
     store.write_json("summary.json", summary)
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
@@ -137,7 +142,7 @@ def run_scenario(
 
 def resume_run(
     run_dir: str | Path, *, progress: bool = False, on_round: RoundCallback | None = None, keep_going: bool = False,
-    write_groups: FolderWriter | None = None,
+    write_groups: FolderWriter | None = None, trust_backends: bool = False,
 ) -> RunResult:
     """Continue an interrupted, failed or killed run from its last checkpoint.
 
@@ -146,16 +151,28 @@ def resume_run(
     rows written after that checkpoint are cut away, so the finished tables equal those of an
     uninterrupted run. ``keep_going`` overrides the scenario's ``backend_errors.keep_going``.
 
+    The folder is not trusted (see :mod:`hvae.simulation.credentials`): a backend that would read
+    an environment variable needs ``trust_backends``; input files must be those the run started
+    with (:mod:`hvae.simulation.inputs`); and the checkpoint must match the folder's tables and
+    transcript (:func:`~hvae.simulation.checkpoint.check_against_folder`). All of this is checked
+    before anything is cut or written.
+
     Raises:
         RunFolderError: not a run folder, a run that is already complete, a folder another
-            process is writing (:class:`~hvae.simulation.lock.FolderLocked`), or a checkpoint
-            that cannot be used (:class:`~hvae.simulation.checkpoint.CheckpointError`).
+            process is writing (:class:`~hvae.simulation.lock.FolderLocked`), a checkpoint
+            that cannot be used (:class:`~hvae.simulation.checkpoint.CheckpointError`), backends
+            not trusted (:class:`~hvae.simulation.credentials.UntrustedBackends`), or changed inputs.
     """
     from hvae.scenarios.loader import load_scenario
 
     path = Path(run_dir)
-    if not (path / "summary.json").is_file() or not (path / "scenario.yaml").is_file():
-        raise RunFolderError(f"{run_dir} is not an hvae run folder (no summary.json / scenario.yaml)")
+    if not (path / "summary.json").is_file():
+        raise RunFolderError(f"{run_dir} is not an hvae run folder (no summary.json)")
+    if not (path / "scenario.yaml").is_file():
+        kind = RunStore(path).read_json("summary.json").get("kind")  # read only, to name what it is
+        if kind == "evaluation":
+            raise RunFolderError(f"{run_dir} is an evaluation folder; only runs can be resumed (run 'hvae evaluate' again)")
+        raise RunFolderError(f"{run_dir} is not an hvae run folder (no scenario.yaml)")
     store = RunStore.open(path)
     try:
         summary = store.read_json("summary.json")  # read under the lock: it may have just changed
@@ -165,7 +182,9 @@ def resume_run(
             raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
         state = checkpoint.load(store.path)  # validated before anything changes
         scenario = load_scenario(store.path / "scenario.yaml")
+        check_backends_trusted(scenario, path, trust_backends)  # before any client is built
         check_credentials_restored(scenario, summary.get("redacted") or [], store.path)
+        check_inputs_unchanged(scenario, summary, path)
         if keep_going and not scenario.backend_errors.keep_going:
             scenario = scenario.model_copy(
                 update={"backend_errors": scenario.backend_errors.model_copy(update={"keep_going": True})}
@@ -174,6 +193,7 @@ def resume_run(
         try:
             if state is not None:
                 checkpoint.restore(model, state)
+                checkpoint.check_against_folder(state, store, scenario.rounds, TABLE_SCHEMAS)
                 rows, transcript_bytes = state.rows_written, int(state.extra.get("transcript_bytes", 0))
             else:  # killed before the first checkpoint: start again from round 0
                 rows, transcript_bytes = {}, 0
@@ -182,7 +202,7 @@ def resume_run(
             model.close()
             raise
         transcript = store.path / "transcripts.jsonl"
-        if transcript.exists():
+        if store.file_size("transcripts.jsonl") or transcript.exists():  # a regular file (checked) or none
             with open(transcript, "r+b") as handle:
                 handle.truncate(transcript_bytes)
         summary.update(status="running", finished_at=None)
@@ -363,7 +383,7 @@ class _Bar:
 
     def __init__(self, scenario: Scenario, completed: int) -> None:
         self.bar = ProgressBar(transient=True)
-        self.task = self.bar.add(scenario.name, total=scenario.rounds, unit="rounds", completed=completed)
+        self.task = self.bar.add(one_line(scenario.name, 60), total=scenario.rounds, unit="rounds", completed=completed)
         self.setup_task = None
 
     def setup_progress(self, done: int, total: int) -> None:

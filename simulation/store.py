@@ -28,15 +28,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hvae.files.atomic import replaced_atomically, write_bytes_atomic
+from hvae.files.untrusted import UnsafeFile, check_regular, one_line, read_regular
 from hvae.simulation.errors import RunFolderError
 
 __all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
 
 PART_TABLES = ("decisions", "rounds", "value_changes", "messages")
+#: Largest JSON file (``summary.json``) a store reads back.
+MAX_JSON_BYTES = 64 << 20
 
 
 def write_parquet_atomic(table: pa.Table, path: Path, **options: Any) -> None:
@@ -113,7 +117,30 @@ class RunStore:
         self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
     def read_json(self, name: str) -> dict[str, Any]:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        """A JSON file of the folder (a regular file of at most :data:`MAX_JSON_BYTES`; a mapping)."""
+        path = self.path / name
+        try:
+            data = json.loads(read_regular(path, name, MAX_JSON_BYTES).decode("utf-8"))
+        except (UnsafeFile, OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise RunFolderError(f"{path}: not a readable JSON file ({one_line(error, 120)})") from None
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def file_size(self, name: str) -> int:
+        """Size of a regular file of the folder (0 when it does not exist)."""
+        try:
+            return check_regular(self.path / name, name)
+        except FileNotFoundError:
+            return 0
+        except UnsafeFile as error:
+            raise RunFolderError(str(error)) from None
+
+    def byte_at(self, name: str, offset: int) -> bytes:
+        """One byte of a regular file of the folder."""
+        with open(self.path / name, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(1)
 
     def write_table(self, name: str, table: pa.Table) -> None:
         write_parquet_atomic(table, self.path / f"{name}.parquet")
@@ -129,6 +156,28 @@ class RunStore:
     def _parts(self, name: str) -> list[Path]:
         folder = self._parts_dir(name)
         return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+    def _pieces(self, name: str) -> list[Path]:
+        """The consolidated file and part files of table ``name`` in order, each checked to be a regular file."""
+        whole = self.path / f"{name}.parquet"
+        paths = ([whole] if whole.exists() or whole.is_symlink() else []) + self._parts(name)
+        for path in paths:
+            try:
+                check_regular(path, f"{name} table file")
+            except UnsafeFile as error:
+                raise RunFolderError(str(error)) from None
+        return paths
+
+    def round_column(self, name: str) -> np.ndarray | None:
+        """The ``round`` column of table ``name`` in row order (None when the folder has no rows of it)."""
+        pieces = self._pieces(name)
+        if not pieces:
+            return None
+        try:
+            columns = [pq.read_table(p, columns=["round"]).column("round").to_numpy() for p in pieces]
+        except (OSError, ValueError, KeyError, pa.ArrowException) as error:
+            raise RunFolderError(f"{self.path}: its {name} table cannot be read ({one_line(error, 120)})") from None
+        return np.concatenate(columns) if columns else np.zeros(0, np.int64)
 
     def append(self, name: str, table: pa.Table) -> None:
         """Append rows to table ``name`` as a new part file (no-op for an empty table)."""
@@ -149,11 +198,8 @@ class RunStore:
         belong to can be played again without duplicates.
         """
         for name, keep in rows.items():
-            pieces = []
             target = self.path / f"{name}.parquet"
-            if target.exists():
-                pieces.append(pq.read_table(target))
-            pieces.extend(pq.read_table(p) for p in self._parts(name))
+            pieces = [pq.read_table(p) for p in self._pieces(name)]
             if not pieces and keep == 0:
                 continue  # a table this run never wrote (messages without talk) stays absent
             table = pa.concat_tables([p.cast(schemas[name]) for p in pieces]) if pieces else schemas[name].empty_table()

@@ -117,3 +117,145 @@ def test_readme_states_the_revealed_angle_range_the_code_uses() -> None:
     assert f"[−{abs(ANGLE_MIN):g}°, {ANGLE_MAX:g}°]" in bullet
     assert "θ on the whole circle" not in bullet
     assert math.isclose(ANGLE_MAX - ANGLE_MIN, 180.0)
+
+
+# ---------------------------------------------------------------------------------- issue 20, item 10
+def _scenario_file(tmp_path, text: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(text if text.startswith("name:") else f"name: s\nseed: 1\n{text}")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_network_file_that_is_not_a_file_says_what_it_is(tmp_path, kind) -> None:
+    import os
+
+    from hvae.scenarios.loader import ScenarioError, load_scenario
+
+    target = tmp_path / "edges"
+    expected = {"fifo": "is a FIFO", "folder": "is a folder", "device": "is a device"}[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target.symlink_to("/dev/null")
+    path = _scenario_file(tmp_path, "population: [{name: a, count: 4, value: prosocial, decider: oracle}]\n"
+                          f"network: {{kind: file, path: {target}}}\nrounds: 2\n")
+    with pytest.raises(ScenarioError, match=expected):
+        HvaeModel(load_scenario(path))
+
+
+@pytest.mark.slow
+def test_resume_of_an_evaluation_folder_says_so(tmp_path, cli) -> None:
+    import json
+
+    from conftest import assert_user_error
+
+    (tmp_path / "summary.json").write_text(json.dumps({"kind": "evaluation", "status": "complete"}))
+    assert_user_error(cli("run", "--resume", str(tmp_path)), "is an evaluation folder")
+
+
+def test_duplicate_yaml_keys_are_refused_with_their_line(tmp_path) -> None:
+    from hvae.scenarios.loader import ScenarioError, load_scenario
+
+    path = _scenario_file(tmp_path, "rounds: 2\npopulation: [{name: a, count: 4, value: prosocial, decider: oracle}]\nrounds: 30\n")
+    with pytest.raises(ScenarioError, match=r"s\.yaml:5:1: YAML syntax error: duplicate key 'rounds'"):
+        load_scenario(path)
+    nested = _scenario_file(tmp_path, "population: [{name: a, count: 4, value: prosocial, decider: oracle, count: 9}]\n")
+    with pytest.raises(ScenarioError, match="duplicate key 'count'"):
+        load_scenario(nested)
+
+
+def test_sweep_table_keeps_whole_numbers_integer_across_a_resume(tmp_path) -> None:
+    import pandas as pd
+
+    from hvae.experiments.sweep import load_sweep
+    from hvae.experiments.sweep.results import SweepTable
+
+    base = _scenario_file(tmp_path, "name: b\npopulation: [{name: a, count: 4, value: prosocial, decider: oracle}]\nrounds: 2\n")
+    (tmp_path / "sweep.yaml").write_text(f"name: sw\nscenario: {base}\nseeds: [1, 2]\n")
+    sweep = load_sweep(tmp_path / "sweep.yaml")
+    out = tmp_path / "out"
+    out.mkdir()
+    first = SweepTable(sweep, out)
+    first.set(sweep.runs[0], {"status": "complete", "rounds_completed": 2, "n_agents": 4, "n_decisions": 8, "gini": 0.25})
+    first.write()  # the second run is still pending: its counts are missing
+    again = SweepTable(sweep, out)  # a resumed sweep carries the complete row over
+    again.set(sweep.runs[0], {**again.previous_rows()[sweep.runs[0].run_id], "skipped": True})
+    again.write()
+    csv = (out / "sweep.csv").read_text().splitlines()
+    header, row = csv[0].split(","), csv[1].split(",")
+    for column, text in (("rounds_completed", "2"), ("n_agents", "4"), ("n_decisions", "8"), ("seed", "1")):
+        assert row[header.index(column)] == text, (column, row)
+    frame = pd.read_parquet(out / "sweep.parquet")
+    assert str(frame["rounds_completed"].dtype) == "Int64" and frame["gini"].dtype == float
+
+
+def test_leaderboard_markdown_escapes_html(tmp_path) -> None:
+    import pandas as pd
+
+    from hvae.analysis.leaderboard import markdown
+
+    board = pd.DataFrame([{"rank": 1, "model": "<script>alert(1)</script>\n| x", "overall_score": 0.5}])
+    text = markdown(board)
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert text.count("\n| ") == 2  # header and one row: the newline in the name did not add a row
+
+
+@pytest.mark.slow
+def test_validate_counts_in_words(tmp_path, cli) -> None:
+    path = _scenario_file(tmp_path, "population: [{name: a, count: 2, value: prosocial, decider: oracle}]\nrounds: 1\nnetwork: {kind: complete}\n")
+    result = cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "2 agents in 1 group, 1 round," in result.stdout, result.stdout
+
+
+def test_oracle_start_hint_only_when_nothing_listens() -> None:
+    from llm_stub_server import StubServer
+
+    from hvae.agents.llm.backends import OpenAIBackend
+    from hvae.agents.llm.oracle_server import MODEL_NAME, start_hint
+
+    with StubServer(default="http500") as stub:  # up, answering 500
+        backends = {"o": OpenAIBackend(kind="openai", model=MODEL_NAME, base_url=stub.base_url)}
+        assert start_hint(backends) is None
+    assert start_hint(backends) is not None and "hvae serve-oracle --port" in start_hint(backends)  # now closed
+
+
+# ---------------------------------------------------------------------------------- issue 20, item 9
+def test_run_folder_parses_its_scenario_once(tmp_path, monkeypatch) -> None:
+    import json
+
+    import yaml
+
+    from hvae.analysis import runfolder
+
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "complete"}))
+    (tmp_path / "scenario.yaml").write_text("name: x\nrounds: 3\n")
+    calls = []
+    real = yaml.safe_load
+    monkeypatch.setattr(runfolder.yaml, "safe_load", lambda text: calls.append(1) or real(text))
+    run = runfolder.RunFolder(tmp_path)
+    assert [run.scenario["rounds"] for _ in range(5)] == [3] * 5
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("menus", "fragment"),
+    [
+        ({"kind": "custom", "items": [[[i, 100 - i] for i in range(101)]]}, "at most 100"),
+        ({"kind": "custom", "items": [[[1, 2], [2, 1]]] * 1001}, "at most 1000"),
+    ],
+)
+def test_custom_menus_have_documented_size_limits(menus, fragment) -> None:
+    from conftest import BASE_SCENARIO
+
+    from hvae.scenarios.game_menus import MAX_CUSTOM_ITEMS, MAX_CUSTOM_OPTIONS
+    from hvae.scenarios.loader import ScenarioError, validate_data
+
+    assert (MAX_CUSTOM_ITEMS, MAX_CUSTOM_OPTIONS) == (1000, 100)
+    with pytest.raises(ScenarioError, match=fragment):
+        validate_data({**BASE_SCENARIO, "menus": menus}, "limits")
+    at_limit = {"kind": "custom", "items": [[[i, 99 - i] for i in range(100)]] * 3}
+    assert len(validate_data({**BASE_SCENARIO, "menus": at_limit}, "limits").menus.items[0]) == 100

@@ -322,6 +322,17 @@ class OracleServer(LoopbackService):
             self.counts[outcome] += 1
 
 
+def _accepts_connections(port: int) -> bool:
+    """Whether something listens on the loopback ``port`` (then the server is up; its answers failed)."""
+    import socket
+
+    try:
+        with socket.create_connection((HOST, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def start_hint(backends: dict[str, Any]) -> str | None:
     """How to start the oracle server a scenario's backends point at (for the "unreachable" error)."""
     from urllib.parse import urlsplit
@@ -329,6 +340,7 @@ def start_hint(backends: dict[str, Any]) -> str | None:
     for config in backends.values():
         if getattr(config, "kind", None) == "openai" and getattr(config, "model", None) == MODEL_NAME:
             parts = urlsplit(str(getattr(config, "base_url", "") or ""))
-            if parts.hostname in (HOST, "localhost"):
-                return f"start the oracle server first: hvae serve-oracle --port {parts.port or DEFAULT_PORT}"
+            port = parts.port or DEFAULT_PORT
+            if parts.hostname in (HOST, "localhost") and not _accepts_connections(port):
+                return f"start the oracle server first: hvae serve-oracle --port {port}"
     return None

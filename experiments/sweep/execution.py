@@ -25,7 +25,10 @@ import yaml
 from hvae.agents.llm.secrets import redact_text
 from hvae.experiments.sweep.results import SweepTable, run_metrics
 from hvae.experiments.sweep.spec import PlannedRun, Sweep, validate_runs
-from hvae.scenarios.loader import load_scenario
+from hvae.analysis.runfolder import MAX_SUMMARY_BYTES
+from hvae.files.untrusted import read_regular
+from hvae.scenarios.errors import ScenarioError
+from hvae.scenarios.loader import load_scenario, read_text
 from hvae.simulation.lock import FolderLock, check_unlocked
 from hvae.simulation.progress import ProgressBar
 from hvae.simulation.store import RunFolderError
@@ -75,8 +78,8 @@ def _worker_address() -> str | None:
 
 def _folder_status(folder: Path) -> str | None:
     try:
-        return json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError):
+        return json.loads(read_regular(folder / "summary.json", "summary.json", MAX_SUMMARY_BYTES)).get("status")
+    except (OSError, ValueError, AttributeError, RecursionError):  # UnsafeFile is a ValueError
         return None
 
 
@@ -120,8 +123,8 @@ def plan_folders(sweep: Sweep, out_dir: Path, resolved: dict[str, str]) -> tuple
 
 def _same_scenario(path: Path, expected: str) -> bool:
     try:
-        found = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        found = yaml.safe_load(read_text(path))
+    except (OSError, yaml.YAMLError, ScenarioError):
         return False
     return _covers(yaml.safe_load(expected), found)
 
@@ -239,7 +242,7 @@ def _write_invasion(sweep: Sweep, out_dir: Path, outcome: SweepOutcome) -> None:
     ]
     with_dynamics = [
         folder for folder in complete
-        if (yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8")).get("dynamics") or {}).get("rule", "none") != "none"
+        if (yaml.safe_load(read_text(folder / "scenario.yaml")).get("dynamics") or {}).get("rule", "none") != "none"
     ]
     if not with_dynamics:
         return

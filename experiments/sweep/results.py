@@ -108,9 +108,7 @@ class SweepTable:
         keep = set(frame.columns) - set(self.sweep.param_keys)  # parameters come from the plan
         rows = {}
         for record in frame.to_dict("records"):
-            rows[str(record["run_id"])] = {
-                k: v for k, v in record.items() if k in keep and not (isinstance(v, float) and math.isnan(v))
-            }
+            rows[str(record["run_id"])] = {k: v for k, v in record.items() if k in keep and not _missing(v)}
         return rows
 
     def frame(self) -> Any:
@@ -124,6 +122,9 @@ class SweepTable:
         metrics = [c for c in frame.columns if c not in fixed and c not in self.TAIL]
         frame = frame.reindex(columns=[*fixed, *metrics, *self.TAIL])
         frame["skipped"] = frame["skipped"].fillna(False).astype(bool)
+        for column in COUNT_COLUMNS:
+            if column in frame.columns:
+                frame[column] = _counts(frame[column])
         return frame.sort_values("index", kind="stable").reset_index(drop=True)
 
     def write(self) -> None:
@@ -137,6 +138,27 @@ class SweepTable:
         write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), self.out_dir / f"{TABLE_NAME}.parquet")
         with replaced_atomically(self.out_dir / f"{TABLE_NAME}.csv") as tmp:
             frame.to_csv(tmp, index=False)
+
+
+#: Columns of whole numbers: kept integer (nullable) when runs are pending or a sweep resumes.
+COUNT_COLUMNS = ("index", "seed", "rounds_completed", "n_agents", "n_decisions")
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _counts(column: Any) -> Any:
+    """A column of whole numbers (some missing) as pandas' nullable ``Int64``; other columns unchanged."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce")
+    present = values.dropna()
+    if present.size != column.notna().sum() or not bool((present % 1 == 0).all()):
+        return column
+    return values.astype("Int64")
 
 
 def _redacted(value: Any) -> Any:

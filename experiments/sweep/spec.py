@@ -28,6 +28,7 @@ from hvae.scenarios.loader import (
     _line_of,
     dump_scenario,
     load_scenario,
+    read_text,
     read_yaml,
     resolve_scenario_path,
 )
@@ -144,7 +145,7 @@ def load_sweep(path: str | Path) -> Sweep:
     except ValidationError as error:
         raise ScenarioError(_format_error(error, str(path), node)) from None
     scenario_path = _resolve_base(config.scenario, path, node)
-    return Sweep(config, path, scenario_path, list(expand(config)), path.read_text(encoding="utf-8"))
+    return Sweep(config, path, scenario_path, list(expand(config)), read_text(path))
 
 
 def _resolve_base(name: str, sweep_path: Path, node: yaml.Node | None) -> Path:
