@@ -90,6 +90,8 @@ def _status_note(summary: dict[str, Any]) -> str | None:
     done, planned = summary.get("rounds_completed", 0), summary.get("rounds_planned", "?")
     if status == "complete":
         return None
+    if status == "complete_with_warnings":
+        return f"complete, with a warning: {'; '.join(summary.get('warnings') or ['see summary.json'])}"
     if status == "interrupted":
         return f"interrupted (Ctrl-C) after {done} of {planned} rounds: results cover only those rounds."
     if status == "failed":

@@ -11,8 +11,9 @@ background thread::
 
 What a request gets is its **behaviour**:
 
-``ok``        200 with the reply text (``ok_text``, default ``"A"``; or ``reply(info)`` when a
-              ``reply`` callable is given: scripted replies that depend on the request)
+``ok``        200 with the reply text (``ok_text``, default ``"A"``, ``None`` for ``content: null``;
+              or ``reply(info)`` when a ``reply`` callable is given: scripted replies that depend
+              on the request)
 ``delay``     sleep ``delay_s`` (set it longer than the client's timeout), then reply as ``ok``
 ``http500``   500 with an OpenAI-style error body
 ``http429``   429 with an OpenAI-style error body and ``Retry-After: <retry_after>`` (default ``0``;
@@ -170,9 +171,9 @@ class StubServer(LoopbackService):
         script: Iterable[str] | None = None,
         behaviour: Callable[[RequestInfo], str] | None = None,
         default: str = "ok",
-        ok_text: str = "A",
+        ok_text: str | None = "A",
         invalid_text: str = "I refuse",
-        setup_text: str = "I value fairness and sharing.",
+        setup_text: str | None = "I value fairness and sharing.",
         delay_s: float = 2.0,
         model: str = "stub",
         retry_after: str | None = "0",

@@ -501,10 +501,10 @@ def message_text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def chat_completion(body: dict[str, Any], text: str, *, model: str, completion_id: str, fingerprint: str) -> dict[str, Any]:
-    """A ``chat.completion`` reply body with ``text`` (tokens estimated as characters / 4)."""
+def chat_completion(body: dict[str, Any], text: str | None, *, model: str, completion_id: str, fingerprint: str) -> dict[str, Any]:
+    """A ``chat.completion`` reply body with ``text`` (None: ``content: null``; tokens estimated as characters / 4)."""
     prompt_chars = sum(len(message_text(m.get("content"))) for m in body.get("messages") or [])
-    prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text) // 4)
+    prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text or "") // 4)
     return {
         "id": completion_id,
         "object": "chat.completion",
