@@ -106,3 +106,17 @@ def test_valid_share_floor(decisions: int, invalid: int, floor: float, warns: bo
     assert (warning is not None) == warns
     if warns:
         assert f"only {decisions - invalid} of {decisions} LLM decisions" in warning
+
+
+def test_evaluate_on_an_unreachable_backend_is_one_line(tmp_path, cli) -> None:
+    """It printed 2–15 tracebacks after its line ("Event loop is closed", "different Context")."""
+    scenario = tmp_path / "dead.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "name": "dead", "rounds": 1, "population": [{"name": "a", "count": 2, "value": "prosocial", "decider": "oracle"}],
+        "backends": {"srv": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "retries": 0}},
+    }))
+    result = cli("evaluate", "--backend", "srv", "--scenario", str(scenario), "--repeats", "3", "--out", str(tmp_path / "ev"))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hvae: error: backend 'srv'") and "cannot be reached" in lines[0], result.stderr
+    assert json.loads((tmp_path / "ev" / "summary.json").read_text())["status"] == "failed"
