@@ -25,6 +25,14 @@ class NotARunFolder(ValueError):
     """The path is not an hvae run folder."""
 
 
+def _read_parquet(path: Path) -> pa.Table:
+    """One parquet file of a run folder; a garbage file is :class:`NotARunFolder` (one line), not a traceback."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise NotARunFolder(f"{path} is not a readable parquet table ({type(error).__name__})") from None
+
+
 class RunFolder:
     """Read-only access to one run folder's files."""
 
@@ -35,7 +43,14 @@ class RunFolder:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+        path = self.path / "summary.json"
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, nested too deep
+            raise NotARunFolder(f"{path} is not readable JSON ({type(error).__name__})") from None
+        if not isinstance(summary, dict):
+            raise NotARunFolder(f"{path} is not a JSON object")
+        return summary
 
     @property
     def status(self) -> str:
@@ -50,10 +65,10 @@ class RunFolder:
         pieces = []
         whole = self.path / f"{name}.parquet"
         if whole.is_file():
-            pieces.append(pq.read_table(whole))
+            pieces.append(_read_parquet(whole))
         parts_dir = self.path / "parts" / name
         if parts_dir.is_dir():
-            pieces.extend(pq.read_table(p) for p in sorted(parts_dir.glob("part-*.parquet")))
+            pieces.extend(_read_parquet(p) for p in sorted(parts_dir.glob("part-*.parquet")))
         if not pieces:
             raise NotARunFolder(f"{self.path} has no {name} table")
         if len(pieces) == 1:

@@ -113,7 +113,13 @@ class RunStore:
         self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
     def read_json(self, name: str) -> dict[str, Any]:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        try:
+            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as error:  # a garbage file: one line, not a traceback
+            raise RunFolderError(f"{self.path / name} is not readable JSON ({type(error).__name__})") from None
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{self.path / name} is not a JSON object")
+        return data
 
     def write_table(self, name: str, table: pa.Table) -> None:
         write_parquet_atomic(table, self.path / f"{name}.parquet")

@@ -161,3 +161,18 @@ def test_fuzz_set_paths_give_a_valid_scenario_or_one_line(tmp_path, sets: list[s
         ran = invoke("run", str(path), *args, "--out", str(out), "--quiet", "--no-report")
         assert ran.exit_code == 0, (sets, stderr_of(ran))
         assert json.loads((out / "summary.json").read_text())["status"] in FINISHED
+
+
+@pytest.mark.parametrize(("file", "content", "fragment"), [
+    ("summary.json", "{not json", "summary.json is not readable JSON"),
+    ("summary.json", "[1, 2]", "summary.json is not a JSON object"),
+    ("summary.json", "[" * 100_000, "summary.json is not readable JSON"),
+    ("decisions.parquet", "PAR1 garbage", "decisions.parquet is not a readable parquet table"),
+])
+def test_a_garbage_run_file_is_one_line(tmp_path, file: str, content: str, fragment: str) -> None:
+    run = tmp_path / "run"
+    assert invoke("run", str(write(tmp_path, SMALL)), "--out", str(run), "--quiet", "--no-report").exit_code == 0
+    (run / file).write_text(content)
+    assert_one_line_exit_2(invoke("summary", str(run)), fragment)
+    if file == "summary.json":
+        assert_one_line_exit_2(invoke("run", "--resume", str(run)), fragment)
