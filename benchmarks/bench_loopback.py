@@ -31,17 +31,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PROMPT = (
-    "You hold the following social value orientation — you care about the total coins of both participants. "
-    "In this round you and another participant split coins. Choose one option.\n"
-    "A: 85, 85\nB: 85, 76\nC: 85, 68\nAnswer with the letter of your choice."
-)
-
-
 def request_bytes() -> bytes:
+    """A decision request as hvae sends it: the value prompt, then a three-option menu."""
+    from hvae.agents.llm import prompts
+
+    menu = prompts.decision_prompt(0, [(85.0, 85.0), (85.0, 76.0), (85.0, 68.0)], "my goal", [], False)
     body = json.dumps({"model": "stub", "seed": 1, "temperature": 0, "messages": [
-        {"role": "system", "content": "You are a participant in an economic experiment. " * 8},
-        {"role": "user", "content": PROMPT}]}).encode()
+        {"role": "user", "content": prompts.value_prompt(45.0)},
+        {"role": "assistant", "content": "I hold a prosocial value."},
+        {"role": "user", "content": menu}]}).encode()
     head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     return head + body
