@@ -206,3 +206,34 @@ def test_without_the_dashboard_extra_the_command_says_what_to_install(monkeypatc
         'hvae: error: the dashboard needs its optional dependencies: pip install "hvae[dashboard]" '
         '(in a checkout: pip install -e ".[dashboard]")'
     )
+
+
+def test_page_fields_show_one_line_and_never_hold_nan() -> None:
+    """The page itself (rendered without a browser): typed text goes through parse_control and the schema."""
+    solara = pytest.importorskip("solara")
+    vuetify = pytest.importorskip("ipyvuetify")
+    from hvae.dashboard import app
+
+    base = make_scenario()
+    app.start(base)
+    try:
+        _, rendered = solara.render(app.ParametersCard(), handle_error=False)
+
+        def enter(label: str, text: str) -> str | None:
+            field = rendered.find(vuetify.TextField, label=label).widget
+            field.v_model = text
+            field.fire_event("keyup.enter", None)
+            return app.message.value
+
+        strength = app.controls.value.strength
+        assert "update strength: 'nan' is not a finite number" in enter("update strength", "nan")
+        assert app.controls.value.strength == strength  # nan never reached the controls (it re-rendered forever)
+        assert "update strength: 'abc' is not a number" in enter("update strength", "abc")  # was silently ignored
+        assert f"between 1 and {DASHBOARD_MAX_AGENTS:,}" in enter("population size", "20000")
+        assert enter("population size", "16") is None
+        assert "seed: input should be greater than or equal to 0" in enter("seed", "-1")
+        assert enter("seed", "5") is None and app.controls.value.seed == 5  # a good value clears the message
+        assert enter("update strength", "0.5") is None and app.controls.value.strength == 0.5
+    finally:
+        app.session.value.close()
+        app.session.value = app.view.value = app.controls.value = app.message.value = None
