@@ -47,6 +47,7 @@ and ``top_p`` of the request are ignored: the server's β is the model's tempera
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -134,8 +135,9 @@ class OracleModel:
         return int.from_bytes(digest[:8], "little")
 
 
+@functools.cache
 def known_wordings() -> dict[str, float]:
-    """Every category wording the project ships → its canonical angle."""
+    """Every category wording the project ships → its canonical angle (built once; do not modify it)."""
     from hvae.agents.llm.wordings import PARAPHRASES
 
     table = {text: svo.CATEGORY_ANGLES[name] for name, text in CATEGORY_TEXT.items()}
