@@ -146,7 +146,9 @@ def _status_section(runs: list[RunFolder]) -> str:
     table = page.table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
     warning = ""
     if notes:
-        warning = ('<div class="warning"><strong>Not every run is complete.</strong><ul>' + "".join(notes) + "</ul></div>")
+        unfinished = any(run.summary.get("status") not in ("complete", "complete_with_warnings") for run in runs)
+        headline = "Not every run is complete." if unfinished else "Every run is complete, but with a warning."
+        warning = (f'<div class="warning"><strong>{headline}</strong><ul>' + "".join(notes) + "</ul></div>")
     return f"<h2>Status</h2>{warning}{table}"
 
 

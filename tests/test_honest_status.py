@@ -84,6 +84,12 @@ def test_answers_that_are_never_valid_end_complete_with_warnings(tmp_path) -> No
         result = run_scenario(validate_data(scenario_data(stub.base_url), "refuses"), tmp_path / "run")
     assert result.summary["status"] == "complete_with_warnings"
     assert result.summary["warnings"] == [valid_share_warning(result.summary, 0.5)]
+    # the report says so where the status is shown
+    from hvae.analysis.report import write_report
+
+    html = write_report([tmp_path / "run"], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Every run is complete, but with a warning." in html and "Not every run is complete" not in html
+    assert f"only 0 of {LLM_AGENTS * ROUNDS} LLM decisions" in html
     # finished is finished: the folder is not resumed again
     with pytest.raises(RunFolderError, match="already complete"):
         resume_run(tmp_path / "run")
