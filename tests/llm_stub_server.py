@@ -250,7 +250,7 @@ class StubServer(LoopbackService):
         if request.method != "POST" or path != "/v1/chat/completions":
             return Response.error(404, f"no route {request.method} {request.path[:200]}", "not_found")
         body = chat_request(request.json())
-        info, name = self._choose(body, request.headers.get("authorization"))
+        info, name = self._choose(body, request.headers.get("authorization"), hashlib.sha256(request.body).hexdigest())
         if self._slots is None and self.max_parallel:
             self._slots = asyncio.Semaphore(self.max_parallel)
         if self._slots is None and name != "delay" and not (self.latency_s or self.latency_per_inflight_s):
@@ -291,9 +291,9 @@ class StubServer(LoopbackService):
             self._active -= 1
             served.finished = time.perf_counter()
 
-    def _choose(self, body: dict[str, Any], auth: str | None) -> tuple[RequestInfo, str]:
+    def _choose(self, body: dict[str, Any], auth: str | None, key: str) -> tuple[RequestInfo, str]:
+        """The request's kind, repeat number (``key``: a hash of the raw body, the same for a retry) and behaviour."""
         kind = classify(body)
-        key = _body_key(body)
         with self._lock:
             repeat = self._seen[key]
             self._seen[key] += 1

@@ -60,8 +60,8 @@ from typing import Any, ClassVar
 HOST = "127.0.0.1"
 MAX_BODY = 1 << 20  # bytes in one request body
 MAX_HEAD = 64 * 1024  # bytes in a request line and its headers
-_DIGITS = re.compile(rb"[0-9]{1,12}")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class HTTPError(Exception):
@@ -116,10 +116,7 @@ class Response:
         return cls.json(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers)
 
     def encode(self, keep_alive: bool) -> bytes:
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = "Status"
+        reason = _REASONS.get(self.status, "Status")
         lines = [f"HTTP/1.1 {self.status} {reason}", f"Content-Type: {self.content_type}", f"Content-Length: {len(self.body)}"]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
         if not keep_alive:
