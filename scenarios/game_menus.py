@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hvae.agents.games import separability_problem
-from hvae.scenarios.limits import MAX_AMOUNT, MAX_ITEMS, options_between
+from hvae.scenarios.limits import MAX_AMOUNT, MAX_ITEMS, MAX_MENU_OPTIONS, options_between
 
 
 class _Menus(BaseModel):
@@ -49,6 +49,13 @@ class CustomMenus(_Menus):
 
     kind: Literal["custom"]
     items: list[CustomItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CustomMenus:
+        total = sum(len(item) for item in self.items)
+        if total > MAX_MENU_OPTIONS:
+            raise ValueError(f"the items have {total:,} options in all, more than the limit of {MAX_MENU_OPTIONS:,}")
+        return self
 
 
 class DonationMenus(_Menus):

@@ -17,6 +17,7 @@ limit                      value           what it bounds
 ``MAX_AMOUNT``             10^9            any payoff amount (menus, endowments, game payoffs)
 ``MAX_OPTIONS``            1,000           options in one menu item (endowment / step + 1, ...)
 ``MAX_ITEMS``              10,000          items of a ring or custom menu
+``MAX_MENU_OPTIONS``       100,000         options over all items of a ring or custom menu
 ``MAX_EDGES``              5,000,000       edges of the network (a complete network: ~3,160 agents)
 ``MAX_YAML_DEPTH``         64              nesting of a scenario file's YAML
 =========================  ==============  ==================================================
@@ -30,6 +31,7 @@ MAX_SEED = 2**63 - 1
 MAX_AMOUNT = 1e9
 MAX_OPTIONS = 1_000
 MAX_ITEMS = 10_000
+MAX_MENU_OPTIONS = 100_000
 MAX_EDGES = 5_000_000
 MAX_YAML_DEPTH = 64
 

@@ -42,6 +42,7 @@ from hvae.scenarios.limits import (
     MAX_AMOUNT,
     MAX_EDGES,
     MAX_ITEMS,
+    MAX_MENU_OPTIONS,
     MAX_OPTIONS,
     MAX_ROUNDS,
     MAX_SEED,
@@ -164,6 +165,8 @@ class RingMenus(_Model):
     def _options_fit(self) -> RingMenus:
         if self.options > self.items:
             raise ValueError(f"options ({self.options}) cannot exceed items ({self.items})")
+        if self.items * self.options > MAX_MENU_OPTIONS:
+            raise ValueError(f"items × options is {self.items * self.options:,}, more than the limit of {MAX_MENU_OPTIONS:,}")
         return self
 
 

@@ -69,6 +69,8 @@ ATTACKS = {
     "menu amounts 1e308": (["--set", "menus={kind: custom, items: [[[1e308, 1], [1, 1e308]]]}"], "amount"),
     "a complete network of 10,000": (["--set", "population.0.count=9997", "--set", "network={kind: complete}"], "edges"),
     "rounds 1e9": (["--set", "rounds=1000000000"], "rounds"),
+    "a ring menu of 10,000 × 1,000 options": (["--set", "menus={kind: ring, items: 10000, options: 1000}"], "items × options"),
+    "oracle beta 1e308": (["--set", "population.0.decider={kind: oracle, beta: 1e308}"], "beta"),
     "a --set value nested too deep": (["--set", "history=" + "[" * 5000 + "]" * 5000], "--set"),
 }
 
