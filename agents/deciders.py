@@ -255,7 +255,7 @@ class OracleConfig(_RuleConfig):
     """``oracle``: maximise own utility; ``beta`` (optional) makes it a logit chooser."""
 
     kind: Literal["oracle"]
-    beta: float | None = Field(default=None, gt=0)
+    beta: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)  # 1e308 overflowed to inf
 
 
 class RandomConfig(_RuleConfig):

@@ -90,6 +90,8 @@ def _status_note(summary: dict[str, Any]) -> str | None:
     done, planned = summary.get("rounds_completed", 0), summary.get("rounds_planned", "?")
     if status == "complete":
         return None
+    if status == "complete_with_warnings":
+        return f"complete, with a warning: {'; '.join(summary.get('warnings') or ['see summary.json'])}"
     if status == "interrupted":
         return f"interrupted (Ctrl-C) after {done} of {planned} rounds: results cover only those rounds."
     if status == "failed":
@@ -144,7 +146,9 @@ def _status_section(runs: list[RunFolder]) -> str:
     table = page.table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
     warning = ""
     if notes:
-        warning = ('<div class="warning"><strong>Not every run is complete.</strong><ul>' + "".join(notes) + "</ul></div>")
+        unfinished = any(run.summary.get("status") not in ("complete", "complete_with_warnings") for run in runs)
+        headline = "Not every run is complete." if unfinished else "Every run is complete, but with a warning."
+        warning = (f'<div class="warning"><strong>{headline}</strong><ul>' + "".join(notes) + "</ul></div>")
     return f"<h2>Status</h2>{warning}{table}"
 
 

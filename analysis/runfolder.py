@@ -32,6 +32,14 @@ class NotARunFolder(ValueError):
     """The path is not an hvae run folder."""
 
 
+def _read_parquet(path: Path) -> pa.Table:
+    """One parquet file of a run folder; a garbage file is :class:`NotARunFolder` (one line), not a traceback."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise NotARunFolder(f"{path} is not a readable parquet table ({type(error).__name__})") from None
+
+
 class RunFolder:
     """Read-only access to one run folder's files."""
 
@@ -43,9 +51,13 @@ class RunFolder:
     @property
     def summary(self) -> dict[str, Any]:
         """``summary.json`` (read each time: a live run rewrites it)."""
-        data = json.loads(self._text("summary.json", MAX_SUMMARY_BYTES))
+        path = self.path / "summary.json"
+        try:
+            data = json.loads(self._text("summary.json", MAX_SUMMARY_BYTES))
+        except (ValueError, RecursionError) as error:  # not JSON, nested too deep
+            raise NotARunFolder(f"{path} is not readable JSON ({type(error).__name__})") from None
         if not isinstance(data, dict):
-            raise NotARunFolder(f"{self.path / 'summary.json'}: expected a JSON object, got {type(data).__name__}")
+            raise NotARunFolder(f"{path}: expected a JSON object, got {type(data).__name__}")
         return data
 
     def _text(self, name: str, max_bytes: int) -> str:
@@ -76,7 +88,7 @@ class RunFolder:
                 check_regular(path, f"{name} table file")
             except UnsafeFile as error:  # a FIFO would hang the reader, a device exhaust it
                 raise NotARunFolder(str(error)) from None
-            pieces.append(pq.read_table(path))
+            pieces.append(_read_parquet(path))
         if not pieces:
             raise NotARunFolder(f"{self.path} has no {name} table")
         if len(pieces) == 1:

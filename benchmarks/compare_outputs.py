@@ -64,7 +64,7 @@ def run_all(out: Path) -> list[Path]:
     done = []
     for name, (scenario, overrides) in runs().items():
         result = run_scenario(load_scenario(scenario, overrides), out / name)
-        if result.summary["status"] != "complete":
+        if result.summary["status"] not in ("complete", "complete_with_warnings"):
             raise SystemExit(f"{name}: run ended {result.summary['status']}")
         done.append(out / name)
         print(f"{name}: {result.summary['rounds_completed']} rounds -> {out / name}")

@@ -211,7 +211,7 @@ def summary(run_dir: Path, as_json: bool, wide: bool) -> None:
 
 
 def backend_warnings(summary: dict[str, Any]) -> list[str]:
-    """One warning line per LLM backend that had failed calls in a run that went on."""
+    """One warning line per LLM backend that had failed calls in a run that went on, and one per run warning."""
     lines = []
     for report in (summary.get("backend_health") or {}).values():
         if not report.get("failed"):
@@ -225,6 +225,7 @@ def backend_warnings(summary: dict[str, Any]) -> list[str]:
         if report.get("tripped"):
             line += f" — it went on (keep_going) although the backend {report['tripped']}"
         lines.append(error_line(line))
+    lines += [error_line(f"hvae: warning: {warning}") for warning in summary.get("warnings") or []]  # e.g. a low valid share
     return lines
 
 

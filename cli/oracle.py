@@ -5,7 +5,9 @@
     hvae serve-oracle --port 8765 --beta 2 --position-bias 1 --invalid-rate 0.05
     hvae run validity_demo            # in another terminal: its backend 'oracle_server' points here
 
-It listens on 127.0.0.1 only (there is no option to listen elsewhere) until Ctrl-C or SIGTERM.
+It listens on 127.0.0.1 only (there is no option to listen elsewhere) until Ctrl-C or SIGTERM. Requests are
+read by :mod:`hvae.agents.llm.loopback`: bodies up to 1 MiB, every field of a chat request checked, HTTP 400
+(or 411/413/431) with a one-line message for anything else, thousands of keep-alive clients at once.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from hvae.cli.errors import UserError, friendly_errors
 @friendly_errors
 def serve_oracle(port: int, beta: float, position_bias: float, invalid_rate: float, seed: int) -> None:
     """Serve a model that follows the value in its prompt (logit chooser) at http://127.0.0.1:PORT/v1."""
+    from hvae.agents.llm.loopback import raise_open_file_limit
     from hvae.agents.llm.oracle_server import OracleModel, OracleServer
 
     try:
         model = OracleModel(beta=beta, position_bias=position_bias, invalid_rate=invalid_rate, seed=seed)
     except ValueError as error:
         raise UserError(str(error)) from None
+    raise_open_file_limit()  # thousands of concurrent clients need as many sockets
     server = OracleServer(model, port)
     try:
         server.start()

@@ -12,7 +12,10 @@ parameters to the model's constructor, where a bad value is an uncaught exceptio
 round runs in a worker thread (:func:`play_rounds`, a ``solara.lab.task``): the page keeps
 answering — pause, parameter edits — and shows a "thinking" bar while a round is in flight; a bad
 parameter is the same one-line message ``hvae run`` prints, shown on the page, and the model
-running before stays as it was.
+running before stays as it was. Typed fields are text read by
+:func:`~hvae.dashboard.session.parse_control` (``abc``, ``nan``, ``1e400`` get a message, never a
+value) and checked as a scenario as soon as they are entered; the population is at most
+:data:`~hvae.dashboard.session.DASHBOARD_MAX_AGENTS` agents.
 
 Every browser tab has its own model (Solara keeps module-level reactive values per tab).
 Served by :mod:`hvae.dashboard.server`; the run is not written to disk.
@@ -33,11 +36,13 @@ from hvae.dashboard.server import DashboardConfig
 from hvae.dashboard.session import (
     MENU_DEFAULTS,
     NETWORK_DEFAULTS,
+    NUMBER_FIELDS,
     UPDATE_RULES,
     Controls,
     DashboardSession,
     View,
     build_scenario,
+    parse_control,
 )
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.loader import load_scenario
@@ -55,7 +60,10 @@ in_flight = solara.reactive("")  # what the worker thread is doing now ("" = idl
 
 
 def _describe(error: BaseException) -> str:
-    return redact_text(str(error) if isinstance(error, ScenarioError) else f"{type(error).__name__}: {error}")
+    """One line for the page: a scenario error as it is, anything else by its kind and first line, capped."""
+    text = str(error) if isinstance(error, ScenarioError) else f"{type(error).__name__}: {error}"
+    lines = text.strip().splitlines() or [type(error).__name__]
+    return redact_text(lines[0][:300])
 
 
 def start(scenario) -> None:
@@ -190,26 +198,42 @@ def ParametersCard():
     def set_share(name: str, share: float) -> None:
         controls.value = replace(controls.value, shares={**controls.value.shares, name: share})
 
+    def enter(name: str, text: str) -> None:
+        """A typed field: read it (one-line message if it is not a number), then check it as a scenario."""
+        try:
+            value = parse_control(name, text)
+        except ScenarioError as error:
+            message.value = _describe(error)
+            return
+        new = replace(controls.value, **{name: value})
+        controls.value = new
+        try:
+            build_scenario(current.scenario, new)
+            message.value = None
+        except Exception as error:  # noqa: BLE001 - the same one line Apply would show
+            message.value = _describe(error)
+
+    def number_field(name: str, value: int | float) -> None:
+        label = NUMBER_FIELDS[name][0]
+        solara.InputText(label, value=f"{value:g}" if isinstance(value, float) else str(value), continuous_update=False,
+                         on_value=lambda text, name=name: enter(name, text), classes=[f"hvae-{name}"])
+
     with solara.Card("Model parameters"):
         solara.Text("Population shares (0 leaves a group out)")
         for name, share in values.shares.items():
             solara.SliderFloat(f"{name} ({share:.2f})", value=share, min=0.0, max=1.0, step=0.05,
                                on_value=lambda v, name=name: set_share(name, v))
-        solara.InputInt("population size", value=values.size, continuous_update=False,
-                        on_value=lambda v: controls.set(replace(controls.value, size=v)), classes=["hvae-size"])
+        number_field("size", values.size)
         networks = list(NETWORK_DEFAULTS) + ([values.network] if values.network not in NETWORK_DEFAULTS else [])
         solara.Select("network family", values=networks, value=values.network,
                       on_value=lambda v: controls.set(replace(controls.value, network=v)))
         solara.Select("update rule", values=list(UPDATE_RULES), value=values.rule,
                       on_value=lambda v: controls.set(controls.value.with_rule(v)))
-        solara.InputFloat("update strength", value=values.strength, continuous_update=False,
-                          on_value=lambda v: controls.set(replace(controls.value, strength=v)))
-        solara.InputInt("update every (rounds)", value=values.every, continuous_update=False,
-                        on_value=lambda v: controls.set(replace(controls.value, every=v)))
+        number_field("strength", values.strength)
+        number_field("every", values.every)
         solara.Select("menus", values=list(MENU_DEFAULTS), value=values.menus,
                       on_value=lambda v: controls.set(replace(controls.value, menus=v)))
-        solara.InputInt("seed", value=values.seed, continuous_update=False,
-                        on_value=lambda v: controls.set(replace(controls.value, seed=v)))
+        number_field("seed", values.seed)
         solara.Button("Apply (rebuilds the model)", color="secondary", on_click=apply, disabled=busy,
                       classes=["hvae-apply"])
 

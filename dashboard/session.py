@@ -5,7 +5,8 @@ sets (population shares and size, network family, update rule and strength, menu
 :func:`build_scenario` turns the scenario the dashboard was started with plus those controls into
 a validated :class:`~hvae.scenarios.schema.Scenario` — through the same validation as
 ``hvae run``, so a bad parameter is the same one-line message a user would get on the command
-line. A :class:`DashboardSession` owns the :class:`~hvae.simulation.model.HvaeModel` built from
+line. The typed fields are read by :func:`parse_control` first (a number, finite, whole where it
+must be), and the population is at most :data:`DASHBOARD_MAX_AGENTS`. A :class:`DashboardSession` owns the :class:`~hvae.simulation.model.HvaeModel` built from
 it, plays rounds (:meth:`DashboardSession.advance`, called from a worker thread by the page, so
 the page stays responsive while a round's LLM calls are in flight) and keeps a :class:`View` —
 an immutable snapshot of the figures — that the page draws::
@@ -63,6 +64,16 @@ UPDATE_RULES = ("none", "imitation", "moran", "influence")
 REDRAW_AGENTS = 200
 #: Rows of the latest round's decisions the page lists.
 LATEST_ROWS = 12
+#: The largest population the page builds (it draws every agent of the network each redraw); ``hvae
+#: run`` takes up to :data:`hvae.scenarios.limits.MAX_AGENTS`.
+DASHBOARD_MAX_AGENTS = 5_000
+#: The page's typed fields: control name → (label on the page, number type).
+NUMBER_FIELDS: dict[str, tuple[str, type]] = {
+    "size": ("population size", int),
+    "strength": ("update strength", float),
+    "every": ("update every (rounds)", int),
+    "seed": ("seed", int),
+}
 
 
 def default_strength(rule: str) -> float:
@@ -109,12 +120,37 @@ class Controls:
         return replace(self, rule=rule, strength=default_strength(rule))
 
 
+def parse_control(name: str, text: str) -> int | float:
+    """The number typed into the field ``name`` (see :data:`NUMBER_FIELDS`), or a one-line :class:`ScenarioError`.
+
+    Only the reading is checked here (a number, finite, whole where it must be); ranges are the
+    scenario schema's, checked by :func:`build_scenario`. ``nan`` and ``inf`` never reach the
+    controls: a value that is not equal to itself would make the page redraw without end.
+    """
+    label, kind = NUMBER_FIELDS[name]
+    raw = str(text).strip()
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ScenarioError(f"dashboard: {label}: {shown!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ScenarioError(f"dashboard: {label}: {shown!r} is not a finite number")
+    if kind is int:
+        if value != int(value) or not raw.lstrip("+-").isdigit():
+            raise ScenarioError(f"dashboard: {label}: {shown!r} is not a whole number")
+        return int(raw)
+    return value
+
+
 def build_scenario(base: Scenario, controls: Controls) -> Scenario:
     """``base`` changed by ``controls``, validated like a scenario file (raises :class:`ScenarioError`).
 
     Only what the controls change is rewritten: unchanged shares and size keep the groups' own
     counts, and a network family or menu kind that is the scenario's own keeps its parameters.
     """
+    if not 0 < controls.size <= DASHBOARD_MAX_AGENTS:
+        raise ScenarioError(f"dashboard: population size must be between 1 and {DASHBOARD_MAX_AGENTS:,} (got {controls.size})")
     data = base.model_dump(mode="json", exclude_none=True)
     unchanged = Controls.of(base)
     if controls.shares != unchanged.shares or controls.size != unchanged.size:
@@ -146,7 +182,12 @@ def build_scenario(base: Scenario, controls: Controls) -> Scenario:
         **data.get("dynamics", {}), "rule": controls.rule, "strength": controls.strength, "every": controls.every,
     }
     data["seed"] = controls.seed
-    return validate_data(data, "dashboard")
+    try:
+        return validate_data(data, "dashboard")
+    except (OverflowError, MemoryError, ValueError, TypeError) as error:  # never a raw exception on the page
+        if isinstance(error, ScenarioError):
+            raise
+        raise ScenarioError(f"dashboard: the parameters cannot make a scenario ({type(error).__name__})") from None
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hvae.agents.tasks import gather_all
 from hvae.agents import slider_checks, svo
 from hvae.agents.deciders import Decider, DecisionRequest, Decisions, History, build_rule_decider
 from hvae.agents.deciders import OracleConfig, RandomConfig, ReciprocalConfig
@@ -195,9 +196,9 @@ class Evaluation:
                 for cell in self.cells if item_index < len(cell.schedule.menus)
                 for menu in [cell.schedule.menus[item_index]]
             ]
-            outcomes = await asyncio.gather(
-                *(cell.decider.adecide(request, rngs[id(cell)]) for cell, request in requests)
-            )
+            # gather_all: a dead backend cancels the sibling cells before the error leaves the loop
+            # (asyncio.gather left them pending: "Event loop is closed" tracebacks after the error line)
+            outcomes = await gather_all(cell.decider.adecide(request, rngs[id(cell)]) for cell, request in requests)
             results.extend((cell, item_index, decisions) for (cell, _), decisions in zip(requests, outcomes))
             if on_item is not None:
                 on_item(item_index + 1, n_items)

@@ -24,6 +24,7 @@ the comparison is written. The folder is locked while a comparison writes it.
 
 from __future__ import annotations
 
+from hvae.files.status import FINISHED
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,7 +117,7 @@ def resume_comparison(folder: str | Path, *, trust_backends: bool = False, **opt
         for arm in ARMS:
             path = folder / arm
             if (path / "summary.json").is_file():
-                if RunFolder(path).status != "complete":
+                if RunFolder(path).status not in FINISHED:
                     resume_run(path, trust_backends=trust_backends, **options)
                 continue
             # never started: its scenario is the other arm's with this arm's talk setting

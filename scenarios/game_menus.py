@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hvae.agents.games import separability_problem
+from hvae.scenarios.limits import MAX_AMOUNT, MAX_MENU_OPTIONS, options_between
 
 
 class _Menus(BaseModel):
@@ -35,6 +36,8 @@ def _check_item(options: list[tuple[float, float]]) -> list[tuple[float, float]]
     for number, (own, other) in enumerate(options, start=1):
         if not (math.isfinite(own) and math.isfinite(other)):
             raise ValueError(f"option {number} ({own:g}, {other:g}) is not a pair of finite numbers")
+        if max(abs(own), abs(other)) > MAX_AMOUNT:
+            raise ValueError(f"option {number} ({own:g}, {other:g}) has an amount beyond ±{MAX_AMOUNT:g}")
     return options
 
 
@@ -54,23 +57,30 @@ class CustomMenus(_Menus):
     kind: Literal["custom"]
     items: list[CustomItem] = Field(min_length=1, max_length=MAX_CUSTOM_ITEMS)
 
+    @model_validator(mode="after")
+    def _bounded(self) -> CustomMenus:
+        total = sum(len(item) for item in self.items)
+        if total > MAX_MENU_OPTIONS:
+            raise ValueError(f"the items have {total:,} options in all, more than the limit of {MAX_MENU_OPTIONS:,}")
+        return self
+
 
 class DonationMenus(_Menus):
     """``donation``: give ``b`` to the partner at cost ``c`` to yourself, or keep."""
 
     kind: Literal["donation"]
-    b: float = Field(default=3.0, allow_inf_nan=False)
-    c: float = Field(default=1.0, allow_inf_nan=False)
+    b: float = Field(default=3.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    c: float = Field(default=1.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
 
 
 class PrisonersDilemmaMenus(_Menus):
     """``prisoners_dilemma``: a symmetric 2×2 game given by T, R, P, S; it must be separable."""
 
     kind: Literal["prisoners_dilemma"]
-    T: float = 4.0
-    R: float = 3.0
-    P: float = 1.0
-    S: float = 0.0
+    T: float = Field(default=4.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    R: float = Field(default=3.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    P: float = Field(default=1.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    S: float = Field(default=0.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
 
     @model_validator(mode="after")
     def _separable(self) -> PrisonersDilemmaMenus:
@@ -84,10 +94,10 @@ class PublicGoodsMenus(_Menus):
     """``public_goods``: the n-player public goods game; every agent hosts one among its neighbours."""
 
     kind: Literal["public_goods"]
-    endowment: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    step: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    r: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    eta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    endowment: float = Field(default=10.0, gt=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    step: float = Field(default=2.0, gt=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    r: float | None = Field(default=None, ge=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    eta: float | None = Field(default=None, ge=0, allow_inf_nan=False, le=MAX_AMOUNT)
 
     @model_validator(mode="after")
     def _one_factor(self) -> PublicGoodsMenus:
@@ -95,4 +105,5 @@ class PublicGoodsMenus(_Menus):
             raise ValueError("public_goods needs exactly one of r (the multiplication factor) or eta (r / group size)")
         if self.step > self.endowment:
             raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
+        options_between(self.endowment, self.step, "public_goods")
         return self

@@ -17,7 +17,9 @@ remember, and how long it runs. Example::
                                   # (the last four: hvae.scenarios.game_menus)
     history: {length: 5}
 
-Every model forbids unknown keys, so a typo is an error with its path, not a silent default.
+Every model forbids unknown keys, so a typo is an error with its path, not a silent default. Sizes,
+amounts and seeds are bounded by :mod:`hvae.scenarios.limits`, so a hostile file is refused before
+anything is allocated.
 :mod:`hvae.scenarios.loader` reads files, applies ``--set`` overrides and turns validation errors
 into one-line messages with the file's line number.
 """
@@ -32,8 +34,21 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
 from hvae.agents.llm.config import CommunicationConfig, LLMConfig
+from hvae.agents.llm.health import DEFAULT_MIN_VALID_SHARE
 from hvae.agents.values import ValueSpec, parse_value
 from hvae.scenarios.game_menus import CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus
+from hvae.scenarios.limits import (
+    MAX_AGENTS,
+    MAX_AMOUNT,
+    MAX_EDGES,
+    MAX_ITEMS,
+    MAX_MENU_OPTIONS,
+    MAX_OPTIONS,
+    MAX_ROUNDS,
+    MAX_SEED,
+    network_edges,
+    options_between,
+)
 
 
 class _Model(BaseModel):
@@ -52,7 +67,7 @@ class Group(_Model):
     model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    count: int | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, gt=0, le=MAX_AGENTS)
     share: float | None = Field(default=None, gt=0, le=1)
     value: Any
     decider: DeciderConfig
@@ -89,18 +104,18 @@ class CompleteNetwork(_Network):
 
 class RingLatticeNetwork(_Network):
     kind: Literal["ring_lattice"]
-    k: int = 4
+    k: int = Field(default=4, le=MAX_AGENTS)
 
 
 class WattsStrogatzNetwork(_Network):
     kind: Literal["watts_strogatz"]
-    k: int = 4
+    k: int = Field(default=4, le=MAX_AGENTS)
     p: float = Field(default=0.1, ge=0, le=1)
 
 
 class BarabasiAlbertNetwork(_Network):
     kind: Literal["barabasi_albert"]
-    m: int = Field(default=2, ge=1)
+    m: int = Field(default=2, ge=1, le=MAX_AGENTS)
 
 
 class ErdosRenyiNetwork(_Network):
@@ -110,8 +125,8 @@ class ErdosRenyiNetwork(_Network):
 
 class GridNetwork(_Network):
     kind: Literal["grid"]
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
+    rows: int = Field(gt=0, le=MAX_AGENTS)
+    cols: int = Field(gt=0, le=MAX_AGENTS)
     periodic: bool = False
 
 
@@ -141,27 +156,30 @@ class SliderMenus(_Model):
 
 class RingMenus(_Model):
     kind: Literal["ring"]
-    items: int = Field(default=24, ge=2)
-    options: int = Field(default=2, ge=2)
-    radius: float = Field(default=15.0, gt=0)
-    center: tuple[float, float] = (0.0, 0.0)
+    items: int = Field(default=24, ge=2, le=MAX_ITEMS)
+    options: int = Field(default=2, ge=2, le=MAX_OPTIONS)
+    radius: float = Field(default=15.0, gt=0, le=MAX_AMOUNT)
+    center: tuple[Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)], Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]] = (0.0, 0.0)
 
     @model_validator(mode="after")
     def _options_fit(self) -> RingMenus:
         if self.options > self.items:
             raise ValueError(f"options ({self.options}) cannot exceed items ({self.items})")
+        if self.items * self.options > MAX_MENU_OPTIONS:
+            raise ValueError(f"items × options is {self.items * self.options:,}, more than the limit of {MAX_MENU_OPTIONS:,}")
         return self
 
 
 class DictatorMenus(_Model):
     kind: Literal["dictator"]
-    endowment: float = Field(default=100.0, gt=0)
-    step: float = Field(default=10.0, gt=0)
+    endowment: float = Field(default=100.0, gt=0, le=MAX_AMOUNT)
+    step: float = Field(default=10.0, gt=0, le=MAX_AMOUNT)
 
     @model_validator(mode="after")
     def _step_fits(self) -> DictatorMenus:
         if self.step > self.endowment:
             raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
+        options_between(self.endowment, self.step, "dictator")
         return self
 
 
@@ -182,8 +200,8 @@ class OutputConfig(_Model):
     checkpointed every ``checkpoint_every`` rounds (default: at every flush; rows are flushed
     whenever a checkpoint is taken)."""
 
-    flush_every: int = Field(default=1, ge=1)
-    checkpoint_every: int | None = Field(default=None, ge=1)
+    flush_every: int = Field(default=1, ge=1, le=MAX_ROUNDS)
+    checkpoint_every: int | None = Field(default=None, ge=1, le=MAX_ROUNDS)
 
 
 #: Default selection strength of ``imitation`` and ``moran``, per payoff range of one game (see
@@ -198,10 +216,10 @@ class DynamicsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rule: Literal["none", "imitation", "moran", "influence"] = "none"
-    every: int = Field(default=6, ge=1)
-    strength: float = Field(default=DEFAULT_SELECTION_STRENGTH, ge=0)
+    every: int = Field(default=6, ge=1, le=MAX_ROUNDS)
+    strength: float = Field(default=DEFAULT_SELECTION_STRENGTH, ge=0, le=1e6)
     fitness: Literal["payoff_per_game", "total_payoff"] = "payoff_per_game"
-    events: int | None = Field(default=None, ge=1)
+    events: int | None = Field(default=None, ge=1, le=MAX_AGENTS)
 
     @model_validator(mode="before")
     @classmethod
@@ -224,11 +242,14 @@ class BackendErrorsConfig(_Model):
     """What a run does when an LLM backend fails (see :mod:`hvae.agents.llm.health`): by default it
     stops as ``failed`` when a backend cannot be reached or more than ``max_error_rate`` of its last
     ``window`` calls failed; ``keep_going: true`` (or ``hvae run --keep-going``) goes on with
-    fallbacks instead and reports the error counts."""
+    fallbacks instead and reports the error counts. A reply with nothing in it counts as a failed call;
+    a run that finishes with fewer than ``min_valid_share`` of its LLM decisions valid is marked
+    ``complete_with_warnings`` with a warning line."""
 
     keep_going: bool = False
     window: int = Field(default=20, ge=1, le=100_000)
     max_error_rate: float = Field(default=0.5, ge=0, le=1)
+    min_valid_share: float = Field(default=DEFAULT_MIN_VALID_SHARE, ge=0, le=1)
 
 
 def _one_path_component(name: str) -> str:
@@ -247,9 +268,9 @@ class Scenario(_Model):
 
     name: SafeName
     description: str = ""
-    seed: int = 0
-    rounds: int = Field(gt=0)
-    size: int | None = Field(default=None, gt=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    rounds: int = Field(gt=0, le=MAX_ROUNDS)
+    size: int | None = Field(default=None, gt=0, le=MAX_AGENTS)
     population: list[Group] = Field(min_length=1)
     network: NetworkConfig = Field(default_factory=lambda: CompleteNetwork(kind="complete"))
     matching: Literal["random", "all_edges"] = "random"
@@ -302,6 +323,14 @@ class Scenario(_Model):
             raise ValueError(f"group counts add up to {total}, but size is {self.size}")
         if total < 2:
             raise ValueError("a population needs at least 2 agents to play")
+        if total > MAX_AGENTS:
+            raise ValueError(f"the population has {total} agents, more than the limit of {MAX_AGENTS}")
+        edges = network_edges(self.network, total)
+        if edges > MAX_EDGES:
+            raise ValueError(
+                f"network {self.network.kind} over {total} agents has about {edges:.3g} edges, more than the limit of "
+                f"{MAX_EDGES:,}: use a sparser network (ring_lattice, watts_strogatz, grid)"
+            )
         return self
 
     def group_counts(self) -> dict[str, int]:

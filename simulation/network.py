@@ -132,8 +132,10 @@ def read_edge_list(path: Path) -> nx.Graph:
             graph.add_edge(parts[0], parts[1])
     if graph.number_of_edges() == 0:
         raise NetworkError(f"network file {path} has no edges")
-    mapping = {node: _node_key(node) for node in graph.nodes}
-    return nx.relabel_nodes(graph, mapping)
+    keys = {node: _node_key(node) for node in graph.nodes}
+    if not all(isinstance(key, int) for key in keys.values()):
+        return graph  # some ids are not numbers: all stay text, so they sort one way (no int-vs-str compare)
+    return nx.relabel_nodes(graph, keys)
 
 
 def _node_key(node: str) -> int | str:

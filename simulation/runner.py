@@ -38,6 +38,8 @@ from typing import Any
 import pyarrow as pa
 
 from hvae.agents.llm.backends import BackendUnavailable
+from hvae.agents.llm.health import valid_share_warning
+from hvae.files.status import COMPLETE, COMPLETE_WITH_WARNINGS, FINISHED
 from hvae.agents.llm.secrets import redact_text
 from hvae.files.untrusted import one_line
 from hvae.scenarios.loader import dump_scenario
@@ -178,7 +180,7 @@ def resume_run(
         summary = store.read_json("summary.json")  # read under the lock: it may have just changed
         if summary.get("kind") == "evaluation":
             raise RunFolderError(f"{run_dir} is an evaluation folder; only runs can be resumed")
-        if summary.get("status") == "complete":
+        if summary.get("status") in FINISHED:
             raise RunFolderError(f"{run_dir} is already complete; nothing to resume")
         state = checkpoint.load(store.path)  # validated before anything changes
         scenario = load_scenario(store.path / "scenario.yaml")
@@ -276,7 +278,7 @@ class _Play:
                 if self.stop_requested:
                     raise KeyboardInterrupt
             self.flush()
-            summary["status"] = "complete"
+            summary["status"] = COMPLETE
         except KeyboardInterrupt:
             summary["status"] = "interrupted"
             summary["resumable"] = True
@@ -292,7 +294,7 @@ class _Play:
             _restore_sigint(previous_handler)
             if bar is not None:
                 bar.stop()
-            self.finish(flush_first=summary["status"] != "complete", checkpoint_ok=consistent)
+            self.finish(flush_first=summary["status"] not in FINISHED, checkpoint_ok=consistent)
         return RunResult(self.store.path, summary)
 
     def finish(self, flush_first: bool, checkpoint_ok: bool) -> None:
@@ -314,9 +316,14 @@ class _Play:
                 if name == "decisions":
                     summary["n_decision_rows"] = rows
             summary["rounds_completed"] = model.round if checkpoint_ok else summary.get("rounds_completed", 0)
-            if summary["status"] == "complete" and self.write_groups is not None:
+            if summary["status"] == COMPLETE:
+                warning = valid_share_warning(summary, model.scenario.backend_errors.min_valid_share)
+                if warning:
+                    summary["status"] = COMPLETE_WITH_WARNINGS
+                    summary["warnings"] = [*summary.get("warnings", []), warning]
+            if summary["status"] in FINISHED and self.write_groups is not None:
                 _write_groups(self.write_groups, store.path, summary)
-            if summary["status"] == "complete":
+            if summary["status"] in FINISHED:
                 checkpoint.remove(store.path)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
@@ -362,7 +369,7 @@ def _record_health(model: HvaeModel, summary: dict[str, Any]) -> None:
 
 LLM_COUNTS = (
     "llm_calls", "llm_cache_hits", "llm_invalid", "tokens_in", "tokens_out",
-    "llm_retries", "llm_errors", "llm_reasks", "llm_fallbacks", "llm_setup_failures",
+    "llm_retries", "llm_errors", "llm_reasks", "llm_fallbacks", "llm_setup_failures", "llm_decisions",
 )
 
 

@@ -11,8 +11,9 @@ background thread::
 
 What a request gets is its **behaviour**:
 
-``ok``        200 with the reply text (``ok_text``, default ``"A"``; or ``reply(info)`` when a
-              ``reply`` callable is given: scripted replies that depend on the request)
+``ok``        200 with the reply text (``ok_text``, default ``"A"``, ``None`` for ``content: null``;
+              or ``reply(info)`` when a ``reply`` callable is given: scripted replies that depend
+              on the request)
 ``delay``     sleep ``delay_s`` (set it longer than the client's timeout), then reply as ``ok``
 ``http500``   500 with an OpenAI-style error body
 ``http429``   429 with an OpenAI-style error body and ``Retry-After: <retry_after>`` (default ``0``;
@@ -35,32 +36,40 @@ per-call seed is part of it), so ``repeat`` is the retry number of that call; a 
 it gives deterministic fault patterns however concurrent agents interleave (see
 :func:`plan_behaviour`).
 
-``latency_s`` is added to every request; ``max_parallel`` (C) bounds the requests served at once
-— the rest wait on a semaphore before their latency starts, like a server with C slots. Every
+**Throughput model.** A request waits ``latency_s + latency_per_inflight_s × in_flight`` seconds
+once it is served, where ``in_flight`` is the number of requests being served at that moment
+(itself included): with ``latency_per_inflight_s`` > 0 the latency grows with the batch, as on a
+continuous-batching server (vLLM). ``max_parallel`` (C) bounds the requests served at once — the
+rest wait for a slot before their latency starts, like a server with C slots. Every
 served request is logged (:attr:`StubServer.log`) and counted by behaviour
 (:attr:`StubServer.counts`); ``peak_parallel`` is the most requests served at once.
 ``GET /stub/stats`` returns the same as JSON (times are ``time.perf_counter()`` values).
 
-Run as a script it serves in its own process (so its threads do not share the client's GIL, as
-in a benchmark) until its stdin closes or it is interrupted; the first stdout line is the base
-URL::
+The HTTP side is :mod:`hvae.agents.llm.loopback` (one asyncio loop: keep-alive, bounded bodies,
+validated requests); a request with nothing to wait for is answered without a task, so the stub
+serves thousands of requests a second (``benchmarks/bench_loopback.py``). ``behaviour`` and
+``reply`` callables run on the server's event loop: they must not block.
 
-    python tests/llm_stub_server.py --latency 0.2 --max-parallel 16
+Run as a script it serves in its own process (so it does not share the client's GIL, as in a
+benchmark) until its stdin closes or it is interrupted; the first stdout line is the base URL::
+
+    python tests/llm_stub_server.py --latency 0.2 --max-parallel 16 [--latency-per-inflight 0.001] [--port 0]
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from hvae.agents.llm.loopback import LoopbackHTTPServer, LoopbackService
+from hvae.agents.llm.loopback import LoopbackService, raise_open_file_limit, Request, Response, chat_completion, chat_request, message_text
 
 BEHAVIOURS = ("ok", "delay", "http500", "http429", "garbage", "invalid")
 RETRYABLE = frozenset({"delay", "http500", "http429"})  # what hvae's client retries
@@ -80,7 +89,7 @@ class RequestInfo:
     def last_user_text(self) -> str:
         for message in reversed(self.body.get("messages") or []):
             if message.get("role") == "user":
-                return _content_text(message.get("content"))
+                return message_text(message.get("content"))
         return ""
 
 
@@ -96,20 +105,12 @@ class Served:
     finished: float | None = None
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return "" if content is None else str(content)
-
-
 def classify(body: dict[str, Any]) -> str:
     """hvae's call kind from the last user message: ``value``, ``goal``, ``decision``, ``reask``."""
     text = ""
     for message in reversed(body.get("messages") or []):
         if message.get("role") == "user":
-            text = _content_text(message.get("content"))
+            text = message_text(message.get("content"))
             break
     if "Describe the traits" in text:
         return "value"
@@ -156,90 +157,40 @@ def _body_key(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackHTTPServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for the
-    # client's delayed ACK (~40 ms a reply), which would swamp any latency being measured.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output clean
-        pass
-
-    # ---------------------------------------------------------------- plumbing
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json", headers: dict | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, OSError):
-            self.close_connection = True  # the client gave up (timeout): nothing to do
-
-    def _json(self, status: int, obj: Any, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(obj).encode(), headers=headers)
-
-    def _error(self, status: int, message: str, kind: str, headers: dict | None = None) -> None:
-        self._json(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers)
-
-    # ---------------------------------------------------------------- routes
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/stub/stats":
-            self._json(200, self.server.owner.stats())
-        elif self.path.rstrip("/") == "/v1/models":
-            stub = self.server.owner
-            self._json(200, {"object": "list", "data": [{"id": stub.model, "object": "model", "created": 0, "owned_by": "stub"}]})
-        else:
-            self._error(404, f"no route {self.path}", "not_found")
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if self.path.rstrip("/") != "/v1/chat/completions":
-            self._error(404, f"no route {self.path}", "not_found")
-            return
-        try:
-            body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
-            self._error(400, "request body is not JSON", "invalid_request_error")
-            return
-        self.server.owner._serve(self, body)
-
-
 class StubServer(LoopbackService):
     """An OpenAI-compatible stub server on 127.0.0.1 (see the module docstring)."""
 
-    handler_class = _Handler
     thread_name = "llm-stub"
-    poll_interval = 0.05
 
     def __init__(
         self,
         *,
         latency_s: float = 0.0,
         max_parallel: int | None = None,
+        latency_per_inflight_s: float = 0.0,
         script: Iterable[str] | None = None,
         behaviour: Callable[[RequestInfo], str] | None = None,
         default: str = "ok",
-        ok_text: str = "A",
+        ok_text: str | None = "A",
         invalid_text: str = "I refuse",
-        setup_text: str = "I value fairness and sharing.",
+        setup_text: str | None = "I value fairness and sharing.",
         delay_s: float = 2.0,
         model: str = "stub",
         retry_after: str | None = "0",
         reply: Callable[[RequestInfo], str] | None = None,
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(port)
         for name in [default, *(script or [])]:
             if name not in BEHAVIOURS:
                 raise ValueError(f"unknown behaviour {name!r}; known: {', '.join(BEHAVIOURS)}")
         if max_parallel is not None and max_parallel < 1:
             raise ValueError("max_parallel must be at least 1")
+        for label, value in (("latency_s", latency_s), ("latency_per_inflight_s", latency_per_inflight_s), ("delay_s", delay_s)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{label} must be a finite number ≥ 0, got {value}")
         self.latency_s = float(latency_s)
+        self.latency_per_inflight_s = float(latency_per_inflight_s)
         self.max_parallel = max_parallel
         self.script = list(script or [])
         self.behaviour = behaviour
@@ -259,12 +210,7 @@ class StubServer(LoopbackService):
         self._lock = threading.Lock()
         self._seen: Counter[str] = Counter()
         self._decision_index = 0
-        self._slots = threading.BoundedSemaphore(max_parallel) if max_parallel else None
-        self._closing = threading.Event()
-
-    # ---------------------------------------------------------------- lifecycle
-    def before_shutdown(self) -> None:
-        self._closing.set()  # wakes handlers sleeping in delay/latency
+        self._slots: asyncio.Semaphore | None = None  # made on the server's loop, at the first request
 
     # ---------------------------------------------------------------- accounting
     def served(self, behaviour: str | None = None, kinds: Iterable[str] = ("decision", "reask")) -> list[Served]:
@@ -290,10 +236,64 @@ class StubServer(LoopbackService):
         """Retryable failures served that a client allowing ``retries`` retries will have retried."""
         return sum(1 for s in self.served() if s.behaviour in RETRYABLE and s.repeat < retries)
 
+    def latency_for(self, in_flight: int) -> float:
+        """Seconds a request waits once served, with ``in_flight`` requests being served (itself included)."""
+        return self.latency_s + self.latency_per_inflight_s * in_flight
+
     # ---------------------------------------------------------------- serving
-    def _choose(self, body: dict[str, Any], auth: str | None) -> tuple[RequestInfo, str]:
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        path = request.path.split("?", 1)[0].rstrip("/")
+        if request.method == "GET" and path == "/stub/stats":
+            return Response.json(200, self.stats())
+        if request.method == "GET" and path == "/v1/models":
+            return Response.json(200, {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "stub"}]})
+        if request.method != "POST" or path != "/v1/chat/completions":
+            return Response.error(404, f"no route {request.method} {request.path[:200]}", "not_found")
+        body = chat_request(request.json())
+        info, name = self._choose(body, request.headers.get("authorization"), hashlib.sha256(request.body).hexdigest())
+        if self._slots is None and self.max_parallel:
+            self._slots = asyncio.Semaphore(self.max_parallel)
+        if self._slots is None and name != "delay" and not (self.latency_s or self.latency_per_inflight_s):
+            served = self._begin(info, name)  # nothing to wait for: answer at once, no task
+            try:
+                return self._respond(info, name, body)
+            finally:
+                self._end(served)
+        return self._serve_later(info, name, body)
+
+    async def _serve_later(self, info: RequestInfo, name: str, body: dict[str, Any]) -> Response:
+        if self._slots is not None:
+            await self._slots.acquire()
+        try:
+            served = self._begin(info, name)
+            try:
+                wait = self.latency_for(self._active) + (self.delay_s if name == "delay" else 0.0)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                return self._respond(info, name, body)
+            finally:
+                self._end(served)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _begin(self, info: RequestInfo, name: str) -> Served:
+        with self._lock:
+            self._active += 1
+            self.peak_parallel = max(self.peak_parallel, self._active)
+            served = Served(info.index, info.kind, info.repeat, name, time.perf_counter())
+            self.log.append(served)
+            self.counts[name] += 1
+        return served
+
+    def _end(self, served: Served) -> None:
+        with self._lock:
+            self._active -= 1
+            served.finished = time.perf_counter()
+
+    def _choose(self, body: dict[str, Any], auth: str | None, key: str) -> tuple[RequestInfo, str]:
+        """The request's kind, repeat number (``key``: a hash of the raw body, the same for a retry) and behaviour."""
         kind = classify(body)
-        key = _body_key(body)
         with self._lock:
             repeat = self._seen[key]
             self._seen[key] += 1
@@ -314,72 +314,20 @@ class StubServer(LoopbackService):
             raise ValueError(f"behaviour callable returned unknown behaviour {name!r}")
         return info, name
 
-    def _serve(self, handler: _Handler, body: dict[str, Any]) -> None:
-        auth = handler.headers.get("Authorization")
-        info, name = self._choose(body, auth)
-        if self._slots is not None:
-            while not self._slots.acquire(timeout=0.05):
-                if self._closing.is_set():
-                    return
-        try:
-            with self._lock:
-                self._active += 1
-                self.peak_parallel = max(self.peak_parallel, self._active)
-                served = Served(info.index, info.kind, info.repeat, name, time.perf_counter())
-                self.log.append(served)
-                self.counts[name] += 1
-            try:
-                self._respond(handler, info, name, body)
-            finally:
-                with self._lock:
-                    self._active -= 1
-                    served.finished = time.perf_counter()
-        finally:
-            if self._slots is not None:
-                self._slots.release()
-
-    def _respond(self, handler: _Handler, info: RequestInfo, name: str, body: dict[str, Any]) -> None:
-        if self.latency_s > 0 and self._closing.wait(self.latency_s):
-            return
-        if name == "delay" and self._closing.wait(self.delay_s):
-            return
+    def _respond(self, info: RequestInfo, name: str, body: dict[str, Any]) -> Response:
         if name == "http500":
-            handler._error(500, "stub: internal server error", "server_error")
-        elif name == "http429":
+            return Response.error(500, "stub: internal server error", "server_error")
+        if name == "http429":
             headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
-            handler._error(429, "stub: rate limit reached", "rate_limit_error", headers)
-        elif name == "garbage":
-            handler._send(200, b"<html>502 upstream hiccup</html> {not json", "application/json")
-        else:
-            text = {"setup": self.setup_text, "invalid": self.invalid_text}.get(name, self.ok_text)
-            if name == "ok" and self.reply is not None:
-                text = self.reply(info)
-            handler._json(200, self._completion(body, text))
-
-    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
-        prompt_chars = sum(len(_content_text(m.get("content"))) for m in body.get("messages") or [])
+            return Response.error(429, "stub: rate limit reached", "rate_limit_error", headers)
+        if name == "garbage":
+            return Response(200, b"<html>502 upstream hiccup</html> {not json")
+        text = {"setup": self.setup_text, "invalid": self.invalid_text}.get(name, self.ok_text)
+        if name == "ok" and self.reply is not None:
+            text = self.reply(info)
         with self._lock:
             number = len(self.log)
-        return {
-            "id": f"chatcmpl-stub-{number}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model") or self.model,
-            "system_fingerprint": "stub",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": max(1, prompt_chars // 4),
-                "completion_tokens": max(1, len(text) // 4),
-                "total_tokens": max(1, prompt_chars // 4) + max(1, len(text) // 4),
-            },
-        }
+        return Response.json(200, chat_completion(body, text, model=self.model, completion_id=f"chatcmpl-stub-{number}", fingerprint="stub"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="OpenAI-compatible stub server on 127.0.0.1 (stops when stdin closes)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     parser.add_argument("--max-parallel", type=int, default=None, help="requests served at once (the rest wait)")
+    parser.add_argument("--latency-per-inflight", type=float, default=0.0,
+                        help="seconds added per request being served at once (a continuous-batching server)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--script", default="", help="comma-separated behaviours for decision requests")
     parser.add_argument("--default", default="ok", choices=BEHAVIOURS)
     parser.add_argument("--delay", type=float, default=2.0, help="seconds a 'delay' request sleeps")
@@ -398,8 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     script = [name.strip() for name in args.script.split(",") if name.strip()]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with StubServer(latency_s=args.latency, max_parallel=args.max_parallel, script=script,
-                    default=args.default, delay_s=args.delay, ok_text=args.ok_text) as server:
+    raise_open_file_limit()  # thousands of concurrent clients need as many sockets
+    try:
+        server = StubServer(latency_s=args.latency, max_parallel=args.max_parallel, script=script,
+                            latency_per_inflight_s=args.latency_per_inflight, default=args.default,
+                            delay_s=args.delay, ok_text=args.ok_text, port=args.port)
+    except ValueError as error:
+        parser.error(str(error))
+    with server:
         print(server.base_url, flush=True)
 
         def watch_stdin() -> None:

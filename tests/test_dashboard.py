@@ -15,7 +15,14 @@ from conftest import assert_user_error, make_scenario
 
 from hvae.analysis.rationality import decision_scores
 from hvae.dashboard import figures
-from hvae.dashboard.session import Controls, DashboardSession, build_scenario, default_redraw_every
+from hvae.dashboard.session import (
+    DASHBOARD_MAX_AGENTS,
+    Controls,
+    DashboardSession,
+    build_scenario,
+    default_redraw_every,
+    parse_control,
+)
 from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.static_tables import menus_table
@@ -61,6 +68,46 @@ def test_bad_controls_are_one_line_messages(change, fragment) -> None:
         build_scenario(base, replace(Controls.of(base), **change))
     assert fragment in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("strength", "nan", "update strength: 'nan' is not a finite number"),  # killed the tab ("Too many renders")
+        ("strength", "abc", "update strength: 'abc' is not a number"),  # was silently ignored
+        ("strength", "1e400", "not a finite number"),
+        ("size", "2.5", "population size: '2.5' is not a whole number"),
+        ("every", "", "is not a number"),
+        ("seed", "9" * 5000, "seed: '9999999999"),  # an OverflowError before; the excerpt stays short
+    ],
+)
+def test_typed_fields_that_are_not_numbers_are_one_line(name: str, text: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        parse_control(name, text)
+    message = str(error.value)
+    assert fragment in message and "\n" not in message and len(message) < 200
+
+
+def test_typed_fields_read_numbers() -> None:
+    assert parse_control("size", " 16 ") == 16 and isinstance(parse_control("size", "16"), int)
+    assert parse_control("strength", "0.25") == 0.25 and parse_control("seed", "0") == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"size": 20_000}, f"population size must be between 1 and {DASHBOARD_MAX_AGENTS:,}"),  # 20,000 agents were built
+        ({"seed": -1}, "seed: input should be greater than or equal to 0"),
+        ({"seed": 10**30}, "seed: input should be less than or equal to"),
+        ({"strength": 1e300}, "dynamics.strength: input should be less than or equal to"),
+        ({"every": 10**12}, "dynamics.every: input should be less than or equal to"),
+    ],
+)
+def test_controls_go_through_the_scenario_bounds(change, fragment) -> None:
+    base = make_scenario()
+    with pytest.raises(ScenarioError) as error:
+        build_scenario(base, replace(Controls.of(base), **change))
+    assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
 def test_session_vr_equals_the_analysis_estimator_on_the_same_decisions() -> None:
@@ -159,3 +206,34 @@ def test_without_the_dashboard_extra_the_command_says_what_to_install(monkeypatc
         'hvae: error: the dashboard needs its optional dependencies: pip install "hvae[dashboard]" '
         '(in a checkout: pip install -e ".[dashboard]")'
     )
+
+
+def test_page_fields_show_one_line_and_never_hold_nan() -> None:
+    """The page itself (rendered without a browser): typed text goes through parse_control and the schema."""
+    solara = pytest.importorskip("solara")
+    vuetify = pytest.importorskip("ipyvuetify")
+    from hvae.dashboard import app
+
+    base = make_scenario()
+    app.start(base)
+    try:
+        _, rendered = solara.render(app.ParametersCard(), handle_error=False)
+
+        def enter(label: str, text: str) -> str | None:
+            field = rendered.find(vuetify.TextField, label=label).widget
+            field.v_model = text
+            field.fire_event("keyup.enter", None)
+            return app.message.value
+
+        strength = app.controls.value.strength
+        assert "update strength: 'nan' is not a finite number" in enter("update strength", "nan")
+        assert app.controls.value.strength == strength  # nan never reached the controls (it re-rendered forever)
+        assert "update strength: 'abc' is not a number" in enter("update strength", "abc")  # was silently ignored
+        assert f"between 1 and {DASHBOARD_MAX_AGENTS:,}" in enter("population size", "20000")
+        assert enter("population size", "16") is None
+        assert "seed: input should be greater than or equal to 0" in enter("seed", "-1")
+        assert enter("seed", "5") is None and app.controls.value.seed == 5  # a good value clears the message
+        assert enter("update strength", "0.5") is None and app.controls.value.strength == 0.5
+    finally:
+        app.session.value.close()
+        app.session.value = app.view.value = app.controls.value = app.message.value = None

@@ -54,7 +54,7 @@ from autogen_core.models import (
 from hvae.agents.llm.backends import BackendConfig, BackendUnavailable, EmbeddedBackend, model_identity
 from hvae.agents.llm.embedded import EmbeddedWorkerDied
 from hvae.agents.llm.cache import ResponseCache, request_key
-from hvae.agents.llm.health import BackendHealth
+from hvae.agents.llm.health import BackendHealth, unusable_reply
 from hvae.agents.llm.secrets import redact_text
 from hvae.agents.llm.transcript import TranscriptWriter
 
@@ -270,7 +270,10 @@ class HvaeClient(ChatCompletionClient):
                     self.health.failed(error_text)  # raises BackendUnavailable when fail-fast trips
                 raise
             if self.health is not None:
-                self.health.succeeded()
+                if (problem := unusable_reply(result.content)) is None:
+                    self.health.succeeded()
+                else:
+                    self.health.unusable(problem)  # nothing usable counts as an error (may trip fail-fast)
             if self.cache is not None and isinstance(result.content, str):
                 self.cache.put(
                     key,

@@ -124,7 +124,7 @@ class LLMDecider(Decider):
         self.counts = {
             "llm_calls": 0, "llm_cache_hits": 0, "llm_invalid": 0, "tokens_in": 0, "tokens_out": 0,
             "llm_retries": 0, "llm_errors": 0, "llm_reasks": 0, "llm_fallbacks": 0, "llm_setup_failures": 0,
-            "talk_messages": 0,
+            "talk_messages": 0, "llm_decisions": 0,
         }
 
     # ------------------------------------------------------------------ setup
@@ -200,7 +200,7 @@ class LLMDecider(Decider):
             self._settings(agent_id, None, "value", 0, config.setup_max_tokens),
             restore_on_failure=True,
         )
-        if description is None:
+        if description is None or not description.strip():  # an empty answer is a failed setup too
             setup.setup_ok = False
             description = setup.value_wording
             await agent.model_context.add_message(UserMessage(content=first_turn, source="user"))
@@ -212,7 +212,7 @@ class LLMDecider(Decider):
                 self._settings(agent_id, None, "goal", 0, config.goal_max_tokens),
                 restore_on_failure=True,
             )
-            if goal is None:
+            if goal is None or not goal.strip():
                 setup.setup_ok = False
                 goal = prompts.FIXED_GOAL
             setup.goal = goal.strip() or prompts.FIXED_GOAL
@@ -355,6 +355,7 @@ class LLMDecider(Decider):
                 request.round, shown, setup.goal, history, json_reply, talk.decision_conversation_part(said, agent_id)
             )
         latency, tokens_in, tokens_out, calls, hits = 0.0, 0, 0, 0, 0
+        self.counts["llm_decisions"] += 1
         reply: str | None = None
         parsed = None
         attempts = 0

@@ -18,6 +18,11 @@ With ``keep_going`` (scenario ``backend_errors: {keep_going: true}`` or ``hvae r
 nothing is raised: the run goes on as before, and the counts end up in ``summary.json``
 (``backend_health``) and in a warning line after the run's summary.
 
+A reply with nothing in it (content null or blank) counts as a failed call (:meth:`BackendHealth.unusable`),
+and an empty answer at setup is a failed setup. However a run ends, if fewer than
+``backend_errors.min_valid_share`` (default :data:`DEFAULT_MIN_VALID_SHARE`, half) of its LLM decisions are
+valid, it is marked ``complete_with_warnings`` (:mod:`hvae.files.status`) and the CLI prints a warning line.
+
 :class:`BackendUnavailable` (defined in :mod:`.backends`) is the one exception for a dead backend:
 a client raises it itself when it knows the backend is gone (the embedded model's worker process
 that keeps dying), and it passes through the decider and the model like the health monitor's own.
@@ -34,7 +39,10 @@ from typing import Any
 
 from hvae.agents.llm.backends import BackendUnavailable  # the one exception for a dead backend
 
-__all__ = ["BackendHealth", "BackendUnavailable", "BackendUnhealthy", "HealthPolicy", "describe_backend", "unavailable"]
+__all__ = [
+    "BackendHealth", "BackendUnavailable", "BackendUnhealthy", "HealthPolicy", "describe_backend", "unavailable",
+    "unusable_reply", "valid_share_warning",
+]
 
 
 class BackendUnhealthy(BackendUnavailable):
@@ -49,6 +57,10 @@ def unavailable(description: str, reason: str, last_error: str | None = None) ->
     return BackendUnhealthy(text)
 
 
+#: The default ``backend_errors.min_valid_share``: below it a finished run is ``complete_with_warnings``.
+DEFAULT_MIN_VALID_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class HealthPolicy:
     """When a backend counts as unavailable (the scenario's ``backend_errors`` section)."""
@@ -56,6 +68,7 @@ class HealthPolicy:
     keep_going: bool = False
     window: int = 20
     max_error_rate: float = 0.5
+    min_valid_share: float = DEFAULT_MIN_VALID_SHARE  # read at the end of a run (valid_share_warning)
 
 
 class BackendHealth:
@@ -96,6 +109,15 @@ class BackendHealth:
         if not self.policy.keep_going:
             raise unavailable(self.description, reason, error)
 
+    def unusable(self, reason: str) -> None:
+        """A call was answered with nothing usable (content null or blank): counted as a failed call.
+
+        The backend did answer, so it is not "unreachable"; but a backend that only ever answers
+        nothing trips the error-rate rule like one that answers 500s.
+        """
+        self.answered = True
+        self.failed(reason)
+
     def _reason(self) -> str | None:
         if not self.answered:
             return "cannot be reached: no call to it has succeeded"
@@ -127,6 +149,32 @@ class BackendHealth:
         self.tripped = report.get("tripped")
         self._recent.clear()
         self._recent.extend(bool(x) for x in report.get("recent", []))
+
+
+def unusable_reply(content: object) -> str | None:
+    """Why a reply's content is unusable (null, not text, blank), or None when it is text."""
+    if content is None:
+        return "the reply's content is null"
+    if not isinstance(content, str):
+        return f"the reply's content is not text ({type(content).__name__})"
+    if not content.strip():
+        return "the reply's content is empty"
+    return None
+
+
+def valid_share_warning(summary: dict[str, Any], floor: float) -> str | None:
+    """The warning for a finished run whose valid LLM decisions are fewer than ``floor`` of them, else None."""
+    invalid = int(summary.get("llm_invalid") or 0)
+    decisions = max(int(summary.get("llm_decisions") or 0), invalid)  # a checkpoint from before the count
+    if decisions == 0:
+        return None
+    valid = decisions - invalid
+    if valid >= floor * decisions:
+        return None
+    return (
+        f"only {valid} of {decisions} LLM decisions ({valid / decisions:.0%}) are valid, below the floor of "
+        f"{floor:.0%} (backend_errors.min_valid_share): the LLM results measure the backend's failures, not values"
+    )
 
 
 def describe_backend(name: str, config: Any) -> str:

@@ -47,25 +47,25 @@ and ``top_p`` of the request are ignored: the server's β is the model's tempera
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
 import threading
-import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 
 from hvae.agents import svo
-from hvae.agents.llm.loopback import HOST, LoopbackHTTPServer, LoopbackService
+from hvae.agents.llm.loopback import HOST, HTTPError, LoopbackService, Request, Response, chat_completion, chat_request, message_text
 from hvae.agents.llm.prompts import CATEGORY_TEXT, LETTERS
 
 MODEL_NAME = "hvae-oracle"
 DEFAULT_PORT = 8765
 INVALID_TEXT = "I cannot decide between these options."
+MAX_AMOUNT = 1e12  # |amount| of a menu option the oracle reads (a 400-digit number is refused, not inf)
 
 _ANGLE = re.compile(r"angle (-?\d+(?:\.\d+)?)° on the social value orientation ring")
 _OPTION = re.compile(r"^([A-Z]): (-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\s*$", re.MULTILINE)
@@ -100,7 +100,10 @@ class OracleModel:
         """P(option) in display order for value ``theta`` (degrees) on ``options`` (k × 2)."""
         rad = math.radians(theta)
         utilities = math.cos(rad) * options[:, 0] + math.sin(rad) * options[:, 1]
-        logits = self.beta * utilities
+        # β times the shortfall from the best option (≤ 0, exactly 0 for the best): a huge β
+        # (1e307) gives -inf, never inf - inf, so the probabilities stay numbers
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.beta * (utilities - utilities.max())
         logits[0] += self.position_bias
         logits -= logits.max()
         weights = np.exp(logits)
@@ -112,7 +115,7 @@ class OracleModel:
         if not isinstance(messages, list) or not messages:
             raise OracleRequestError("oracle: the request has no messages")
         theta = find_value(messages)
-        user_texts = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
         last_user = user_texts[-1] if user_texts else ""
         if not _is_decision_turn(last_user, body.get("response_format")):
             return talk_reply(theta, last_user)
@@ -132,16 +135,9 @@ class OracleModel:
         return int.from_bytes(digest[:8], "little")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return "" if content is None else str(content)
-
-
+@functools.cache
 def known_wordings() -> dict[str, float]:
-    """Every category wording the project ships → its canonical angle."""
+    """Every category wording the project ships → its canonical angle (built once; do not modify it)."""
     from hvae.agents.llm.wordings import PARAPHRASES
 
     table = {text: svo.CATEGORY_ANGLES[name] for name, text in CATEGORY_TEXT.items()}
@@ -152,8 +148,8 @@ def known_wordings() -> dict[str, float]:
 
 def find_value(messages: list[dict[str, Any]]) -> float:
     """The value angle stated in the system and user messages (see the module docstring)."""
-    system = [_text(m.get("content")) for m in messages if m.get("role") == "system"]
-    first_user = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    system = [message_text(m.get("content")) for m in messages if m.get("role") == "system"]
+    first_user = next((message_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
     texts = [*system, first_user]  # where the pipeline states the value; later turns may quote others
     found: set[float] = set()
     wordings = known_wordings()
@@ -179,7 +175,10 @@ def find_menu(user_texts: list[str]) -> np.ndarray:
         letters = "".join(m[0] for m in matches)
         if letters != LETTERS[: len(matches)] or len(matches) < 2:
             raise OracleRequestError(f"oracle: the menu's options are lettered {letters!r}, expected A, B, C, … in order")
-        return np.array([[float(s), float(o)] for _, s, o in matches])
+        options = np.array([[float(s), float(o)] for _, s, o in matches])
+        if not np.all(np.abs(options) <= MAX_AMOUNT):
+            raise OracleRequestError(f"oracle: a menu amount is beyond ±{MAX_AMOUNT:g}")
+        return options
     raise OracleRequestError("oracle: a decision was asked but no user message shows a menu ('A: 85, 85' lines)")
 
 
@@ -235,79 +234,13 @@ def talk_reply(theta: float, last_user: str) -> str:
 # ---------------------------------------------------------------------------------------- HTTP
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackHTTPServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stay quiet; requests are counted
-        pass
-
-    def _json(self, status: int, obj: Any) -> None:
-        payload = json.dumps(obj).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True
-
-    def _error(self, status: int, message: str) -> None:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        self._json(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/v1/models":
-            model = self.server.owner.model.model
-            self._json(200, {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "hvae"}]})
-        else:
-            self._error(404, f"no route {self.path}")
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if self.path.rstrip("/") != "/v1/chat/completions":
-            self._error(404, f"no route {self.path}")
-            return
-        try:
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise OracleRequestError("oracle: the request body is not a JSON object")
-            text = self.server.owner.model.reply(body)
-        except json.JSONDecodeError:
-            self.server.owner.count("error")  # counted before the reply: a client may read counts at once
-            self._error(400, "oracle: the request body is not JSON")
-            return
-        except OracleRequestError as error:
-            self.server.owner.count("error")  # counted before the reply: a client may read counts at once
-            self._error(400, str(error))
-            return
-        self.server.owner.count("ok")
-        self._json(200, _completion(body, text, self.server.owner.model.model))
-
-
-def _completion(body: dict[str, Any], text: str, model: str) -> dict[str, Any]:
-    prompt_chars = sum(len(_text(m.get("content"))) for m in body.get("messages") or [])
-    prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text) // 4)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {
-        "id": f"chatcmpl-oracle-{digest}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model") or model,
-        "system_fingerprint": "hvae-oracle",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    }
-
-
 class OracleServer(LoopbackService):
-    """:class:`OracleModel` served over HTTP on 127.0.0.1 (``port=0``: a free port)."""
+    """:class:`OracleModel` served over HTTP on 127.0.0.1 (``port=0``: a free port).
 
-    handler_class = _Handler
+    Requests are read by :mod:`hvae.agents.llm.loopback` (bounded, validated, keep-alive) and
+    answered on its event loop: a reply is a short computation, so it never waits.
+    """
+
     thread_name = "hvae-oracle"
     reuse_address = True
 
@@ -320,6 +253,23 @@ class OracleServer(LoopbackService):
     def count(self, outcome: str) -> None:
         with self._lock:
             self.counts[outcome] += 1
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.split("?", 1)[0].rstrip("/")
+        if request.method == "GET" and path == "/v1/models":
+            return Response.json(200, {"object": "list", "data": [{"id": self.model.model, "object": "model", "created": 0, "owned_by": "hvae"}]})
+        if request.method != "POST" or path != "/v1/chat/completions":
+            return Response.error(404, f"no route {request.method} {request.path[:200]}")
+        try:
+            body = chat_request(request.json())
+            text = self.model.reply(body)
+        except (HTTPError, OracleRequestError) as error:
+            self.count("error")  # counted before the reply: a client may read counts at once
+            return Response.error(400, error.message if isinstance(error, HTTPError) else str(error))
+        self.count("ok")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return Response.json(200, chat_completion(body, text, model=self.model.model,
+                                                  completion_id=f"chatcmpl-oracle-{digest}", fingerprint="hvae-oracle"))
 
 
 def _accepts_connections(port: int) -> bool:

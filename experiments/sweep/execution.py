@@ -8,6 +8,7 @@ and fills the results table (:mod:`hvae.experiments.sweep.results`) as runs fini
 
 from __future__ import annotations
 
+from hvae.files.status import FINISHED
 import json
 import logging
 import shutil
@@ -50,7 +51,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     from hvae.experiments.runs import run_scenario
 
     folder = Path(task["folder"])
-    if folder.exists() and _folder_status(folder) != "complete":
+    if folder.exists() and _folder_status(folder) not in FINISHED:
         check_unlocked(folder)
         shutil.rmtree(folder)  # left by an earlier attempt on a worker that died
     error = None
@@ -107,7 +108,7 @@ def plan_folders(sweep: Sweep, out_dir: Path, resolved: dict[str, str]) -> tuple
         if not folder.exists():
             todo.append(run)
             continue
-        if _folder_status(folder) == "complete":
+        if _folder_status(folder) in FINISHED:
             if not _same_scenario(folder / "scenario.yaml", resolved[run.run_id]):
                 raise RunFolderError(
                     f"{folder} is a complete run of a different scenario (did the sweep file or its "
@@ -200,7 +201,7 @@ def _run_locked(sweep, out_dir, resolved, started, workers, scheduler, client, p
     summarise = []
     for run in skipped:  # a complete run's row is carried over; without one it is recomputed
         row = previous.get(run.run_id)
-        if row is not None and row.get("status") == "complete":
+        if row is not None and row.get("status") in FINISHED:
             table.set(run, {**row, "skipped": True})
         else:
             summarise.append(run)
@@ -238,7 +239,7 @@ def _write_invasion(sweep: Sweep, out_dir: Path, outcome: SweepOutcome) -> None:
 
     complete = [
         out_dir / run.run_id for run in sweep.runs
-        if _folder_status(out_dir / run.run_id) == "complete"
+        if _folder_status(out_dir / run.run_id) in FINISHED
     ]
     with_dynamics = [
         folder for folder in complete
@@ -301,7 +302,7 @@ def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)
             table.set(run, row)
             table.write()
             done += 1
-            if row["status"] == "complete":
+            if row["status"] in FINISHED:
                 if not only_summarise:
                     outcome.ran += 1
             else:
@@ -311,7 +312,7 @@ def _execute(sweep, work, out_dir, table, outcome, client, limit, progress, log)
             else:
                 log(f"[{done}/{total}] {run.run_id}: {row['status']}"
                     + (f" ({row['elapsed_s']:.1f} s)" if row.get("elapsed_s") is not None else "")
-                    + (f": {row['error']}" if row["status"] != "complete" and row.get("error") else ""))
+                    + (f": {row['error']}" if row["status"] not in FINISHED and row.get("error") else ""))
     finally:
         for future in futures:
             if not future.done():

@@ -8,6 +8,7 @@ were already complete; credentials in parameter values (a ``base_url``'s passwor
 
 from __future__ import annotations
 
+from hvae.files.status import FINISHED
 import json
 import math
 from pathlib import Path
@@ -41,7 +42,7 @@ def run_metrics(folder: str | Path) -> dict[str, Any]:
     try:
         row.update(_figures(run))
     except Exception as exc:  # noqa: BLE001 - a partial folder may lack tables; keep the row
-        if row["status"] == "complete":
+        if row["status"] in FINISHED:
             row["error"] = f"figures: {type(exc).__name__}: {exc}"
     return row
 
