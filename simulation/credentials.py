@@ -16,12 +16,18 @@ from hvae.scenarios.schema import Scenario
 from hvae.simulation.store import RunFolderError
 
 
+def _urls(config: object) -> list[str]:
+    """A backend's base URLs (``base_url`` may be a list of replicas)."""
+    url = getattr(config, "base_url", None)
+    return [url] if isinstance(url, str) else list(url or [])
+
+
 def redacted_fields(scenario: Scenario) -> list[str]:
     """Key paths of the scenario whose secrets :func:`scrub_scenario` removes from files."""
     return [
         f"backends.{name}.base_url"
         for name, config in scenario.backends.items()
-        if has_literal_credentials(getattr(config, "base_url", None))
+        if any(has_literal_credentials(url) for url in _urls(config))
     ]
 
 
@@ -34,8 +40,7 @@ def check_credentials_restored(scenario: Scenario, redacted: list[str], run_dir:
     for path in redacted:
         parts = path.split(".")
         config = scenario.backends.get(parts[1]) if len(parts) == 3 and parts[0] == "backends" else None
-        url = getattr(config, "base_url", None) or ""
-        if config is not None and not has_userinfo(url):
+        if config is not None and not any(has_userinfo(url) for url in _urls(config)):
             raise RunFolderError(
                 f"{run_dir}: {path} had credentials, which hvae never writes to a run folder; put them in "
                 f"{run_dir / 'scenario.yaml'} as ${{VARIABLE}} references (e.g. https://${{USER_VAR}}:${{PASS_VAR}}@host/v1) "

@@ -88,6 +88,8 @@ def scrub_scenario(data: dict[str, Any]) -> dict[str, Any]:
     """A resolved scenario mapping (``model_dump``) with literal base_url credentials removed."""
     for config in (data.get("backends") or {}).values():
         url = config.get("base_url") if isinstance(config, dict) else None
-        if has_literal_credentials(url):
+        if isinstance(url, list):  # replicas: each URL as one
+            config["base_url"] = [strip_credentials(u) if has_literal_credentials(u) else u for u in url]
+        elif has_literal_credentials(url):
             config["base_url"] = strip_credentials(url)
     return data
