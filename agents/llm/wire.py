@@ -4,18 +4,20 @@ autogen-ext's ``OpenAIChatCompletionClient`` goes through the OpenAI SDK and htt
 about 4.5 ms of CPU per request on a 2-core machine (the SDK's request transform, and httpcore's
 pool assignment, which scans the pool for every queued request): a ceiling near 200 requests a
 second, far below what a vLLM server answers. :class:`WireClient` sends the **same JSON body**
-(``tests/test_llm_wire.py`` compares the two byte for byte after parsing) over plain asyncio
+(``tests/test_llm_wire.py`` compares the two as parsed JSON) over plain asyncio
 streams instead: one request line, a few headers, ``json.dumps``; the reply is read by its
 ``Content-Length`` (or chunked). It is an autogen ``ChatCompletionClient`` like the one it
 replaces, so the agents' setup and talk stay autogen conversations.
 
 **Replicas.** ``base_url`` may be a list (one server per GPU, say). Each request goes to the live
 replica with the fewest requests in flight (ties: the first listed), over one of that replica's
-idle connections (a new one when none is idle). A replica that fails ``dead_after`` connection
-attempts in a row is taken out with one warning line on stderr, and the request moves at once to
-another replica (not counted as a retry). When the last live replica fails too, the error is
-raised like any connection error: the client's retries and the backend's health monitor
-(:mod:`.health`) decide, and the run stops only then. Answers with an HTTP error status (429, 5xx)
+idle connections (a new one when none is idle). A request whose replica cannot be reached moves
+at once to another live replica it has not tried (not counted as a retry); a replica that fails
+``dead_after`` (2) connection attempts in a row is taken out with one warning line on stderr.
+When every live replica has failed the request, the error is raised like any connection error
+(the client's retries and the backend's health monitor, :mod:`.health`, decide); when the last
+replica of several is taken out, :class:`~hvae.agents.llm.backends.BackendUnavailable` stops the
+run — only then. Answers with an HTTP error status (429, 5xx)
 are the server's answer, not a dead replica.
 
 HTTPS works (``ssl`` default context); proxies from the environment are not used.
@@ -35,6 +37,7 @@ from urllib.parse import urlsplit
 
 from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, ModelInfo, RequestUsage, SystemMessage, UserMessage
 
+from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.chat_client import TextChatClient
 
 
@@ -103,7 +106,7 @@ def _role(message: LLMMessage) -> dict[str, Any]:
     if isinstance(message, UserMessage):
         return {"content": content, "role": "user", "name": message.source}
     if isinstance(message, AssistantMessage):
-        return {"content": content, "role": "assistant", "name": message.source}
+        return {"content": content, "role": "assistant"}  # autogen-ext names the user turns only
     raise ValueError(f"hvae sends system, user and assistant messages only (got {type(message).__name__})")
 
 
@@ -174,9 +177,13 @@ class WireClient(TextChatClient):
                 writer.close()
 
     # ------------------------------------------------------------------ replicas and HTTP
-    def pick(self) -> Replica:
-        """The live replica with the fewest requests in flight (all of them when none is live)."""
-        live = [r for r in self.replicas if r.alive] or self.replicas
+    def pick(self, exclude: Sequence[Replica] = ()) -> Replica:
+        """The live replica with the fewest requests in flight, ``exclude`` left out when possible.
+
+        When no replica is live, all of them are candidates (the backend's health decides).
+        """
+        live = [r for r in self.replicas if r.alive and r not in exclude] or [r for r in self.replicas if r.alive]
+        live = live or self.replicas
         best = live[0]
         for replica in live[1:]:
             if replica.in_flight < best.in_flight:
@@ -191,8 +198,9 @@ class WireClient(TextChatClient):
 
     async def post(self, payload: bytes) -> dict[str, Any]:
         """POST ``payload`` to a replica and return the parsed JSON reply (fails over between replicas)."""
+        tried: list[Replica] = []
         while True:
-            replica = self.pick()
+            replica = self.pick(tried)
             replica.in_flight += 1
             replica.requests += 1
             try:
@@ -202,8 +210,14 @@ class WireClient(TextChatClient):
                 replica.failures_in_row += 1
                 if replica.alive and replica.failures_in_row >= self.dead_after and len(self.replicas) > 1:
                     self._take_out(replica, error)
-                    if self.live_replicas():
-                        continue  # another replica takes the request at once
+                    if not self.live_replicas():
+                        raise BackendUnavailable(
+                            f"{self.label}: all {len(self.replicas)} replicas are unreachable "
+                            f"(last: {type(error).__name__}: {error})"
+                        ) from None
+                tried.append(replica)
+                if any(r.alive and r not in tried for r in self.replicas):
+                    continue  # another live replica takes the request at once
                 raise APIConnectionError(f"Connection error ({type(error).__name__}: {error})") from None
             finally:
                 replica.in_flight -= 1
