@@ -81,11 +81,14 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--no-report", is_flag=True, help="Do not write RUN_DIR/report.html at the end.")
 @click.option("--wide", is_flag=True, help="Show every column of the summary table (needs about 170 columns).")
 @click.option("--keep-going", is_flag=True, help="Go on with fallbacks when an LLM backend is unreachable or failing (default: stop the run as failed).")
+@click.option("--dry-run", is_flag=True, help="Validate, build the first round's prompts and print LLM calls, tokens and cost; run nothing.")
+@click.option("--price-in", type=click.FloatRange(min=0), help="With --dry-run: price per million prompt tokens.")
+@click.option("--price-out", type=click.FloatRange(min=0), help="With --dry-run: price per million completion tokens.")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
     seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
-    keep_going: bool,
+    keep_going: bool, dry_run: bool = False, price_in: float | None = None, price_out: float | None = None,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.cli import talk as talk_cli
@@ -97,7 +100,7 @@ def run(
     config = None
     try:
         if resume_dir is not None:
-            if scenario or overrides or seed is not None or out_dir is not None:
+            if scenario or overrides or seed is not None or out_dir is not None or dry_run:
                 raise UserError("--resume continues a run as it was configured: give only the run folder")
             if is_comparison(resume_dir):  # a talk comparison (hvae.experiments.talk): both arms
                 talk_cli.resume(resume_dir, progress=progress, quiet=quiet, wide=wide)
@@ -110,6 +113,12 @@ def run(
             if keep_going:
                 overrides += ("backend_errors.keep_going=true",)
             config = load_scenario(scenario, overrides, seed=seed)
+            if dry_run:  # what the run will cost (hvae.agents.llm.estimate); nothing runs
+                from hvae.cli.dry_run import estimate_run
+
+                for line in estimate_run(config, price_in, price_out).lines():
+                    click.echo(line)
+                return
             if config.communication.compare:  # talk vs. no talk, same seed (hvae.experiments.talk)
                 talk_cli.run(config, out_dir or default_out_dir(config.name), progress=progress, quiet=quiet, wide=wide)
                 return

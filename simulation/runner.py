@@ -236,7 +236,7 @@ class _Play:
         flush_every = scenario.output.flush_every
         checkpoint_every = scenario.output.checkpoint_every or flush_every
         previous_handler = _install_sigint(self._on_sigint)
-        bar = _progress_bar(scenario, progress, completed=model.round)
+        bar = _progress_bar(scenario, progress, completed=model.round, traffic=model.llm_pool)
         consistent = True  # False while a round is half-played
         try:
             consistent = False
@@ -333,6 +333,9 @@ def _record_health(model: HvaeModel, summary: dict[str, Any]) -> None:
     """Calls and failures per LLM backend (``backend_health`` in ``summary.json``)."""
     if model.llm_pool is None:
         return
+    traffic = model.llm_pool.traffic()
+    if traffic:  # calls in flight, calls/s, p50/p95 latency per backend (issue 22.6)
+        summary["llm_traffic"] = traffic
     reports = model.llm_pool.health_reports()
     if reports:
         summary["backend_health"] = {
@@ -361,9 +364,10 @@ def _counts(model: HvaeModel) -> dict[str, int]:
 class _Bar:
     """The run's progress: LLM agents set up (while that lasts), then rounds played."""
 
-    def __init__(self, scenario: Scenario, completed: int) -> None:
+    def __init__(self, scenario: Scenario, completed: int, traffic: Any = None) -> None:
         self.bar = ProgressBar(transient=True)
-        self.task = self.bar.add(scenario.name, total=scenario.rounds, unit="rounds", completed=completed)
+        note = _LiveNote(traffic) if traffic is not None else ""  # the LLM backends' backpressure, live
+        self.task = self.bar.add(scenario.name, total=scenario.rounds, unit="rounds", completed=completed, note=note)
         self.setup_task = None
 
     def setup_progress(self, done: int, total: int) -> None:
@@ -381,5 +385,18 @@ class _Bar:
         self.bar.stop()
 
 
-def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0) -> _Bar | None:
-    return _Bar(scenario, completed) if enabled else None
+class _LiveNote:
+    """Formats as the pool's traffic line each time the bar redraws (calls in flight, calls/s, p50/p95)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def __format__(self, spec: str) -> str:
+        try:
+            return self.pool.traffic_line()
+        except RuntimeError:  # a latency window changed while the bar's thread read it
+            return ""
+
+
+def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0, traffic: Any = None) -> _Bar | None:
+    return _Bar(scenario, completed, traffic) if enabled else None

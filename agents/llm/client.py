@@ -253,9 +253,9 @@ class CallStats:
         return len(self._finished) / span
 
     def percentile(self, q: float) -> float | None:
-        if not self.latencies:
+        ordered = sorted(list(self.latencies))  # (list first: the progress bar reads from its own thread)
+        if not ordered:
             return None
-        ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def report(self) -> dict[str, Any]:

@@ -286,7 +286,11 @@ class LLMDecider(Decider):
         """Run the setup pipeline for every agent that needs it (concurrently across agents)."""
         pending = sorted(self._pending)
         if pending:  # each agent leaves the pending set when its setup is done
-            await gather_all(self._setup_agent(agent_id) for agent_id in pending)
+            await gather_all(self._setup_in_slot(agent_id) for agent_id in pending)
+
+    async def _setup_in_slot(self, agent_id: int) -> None:
+        async with self.pool.agent_slot(self.config.backend):  # at most max_concurrency AssistantAgents at once
+            await self._setup_agent(agent_id)
 
     def setup_records(self) -> list[dict[str, Any]]:
         """Setup texts of every agent, for ``llm_agents.parquet``."""
