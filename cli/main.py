@@ -92,7 +92,7 @@ def run(
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.cli import talk as talk_cli
-    from hvae.experiments.runs import resume_run, run_scenario
+    from hvae.experiments.runs import resume_run
     from hvae.experiments.talk import is_comparison
     from hvae.simulation.runner import RunFailed, RunInterrupted
 
@@ -122,7 +122,7 @@ def run(
             if config.communication.compare:  # talk vs. no talk, same seed (hvae.experiments.talk)
                 talk_cli.run(config, out_dir or default_out_dir(config.name), progress=progress, quiet=quiet, wide=wide)
                 return
-            result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
+            result = _run_with_estimate(config, out_dir or default_out_dir(config.name), progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
@@ -136,9 +136,26 @@ def run(
         print_run_summary(result.path, wide=wide)
     for line in backend_warnings(result.summary):
         click.echo(line, err=True)
+    if not quiet:
+        from hvae.cli.dry_run import estimate_vs_actual
+
+        if line := estimate_vs_actual(result.summary):
+            click.echo(line)
     click.echo(f"run folder: {result.path}")
     if not no_report:
         _report_after_run(result.path)
+
+
+def _run_with_estimate(config: Any, out_dir: Path, progress: bool) -> Any:
+    """Run ``config``; an LLM run first counts its calls and tokens (kept in summary.json as llm_estimate)."""
+    from hvae.cli.dry_run import estimate_run
+    from hvae.experiments.runs import run_scenario
+    from hvae.simulation.model import HvaeModel
+
+    if not config.uses_llm:
+        return run_scenario(config, out_dir, progress=progress)
+    model = HvaeModel(config)
+    return run_scenario(config, out_dir, progress=progress, model=model, estimate=estimate_run(config, model=model).to_json())
 
 
 def _report_after_run(run_dir: Path) -> None:

@@ -101,8 +101,12 @@ def run_scenario(
     on_round: RoundCallback | None = None,
     model: HvaeModel | None = None,
     write_groups: FolderWriter | None = None,
+    estimate: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run ``scenario`` into the new folder ``out_dir`` and return where it went.
+
+    ``estimate`` (what ``hvae run --dry-run`` prints, as JSON) is kept in ``summary.json`` as
+    ``llm_estimate``, beside the actual counts.
 
     ``write_groups(path)``, if given, writes the per-group table into the completed folder; if it
     raises, the error is recorded as ``groups_error`` in ``summary.json`` and the run stays complete.
@@ -127,6 +131,8 @@ def run_scenario(
     }
     if redacted_fields(scenario):
         summary["redacted"] = redacted_fields(scenario)
+    if estimate is not None:
+        summary["llm_estimate"] = estimate
     store.write_json("summary.json", summary)
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
