@@ -34,13 +34,19 @@ def test_character_estimate_counts_as_stated() -> None:
 
 
 def test_dry_run_counts_the_calls_a_run_makes_and_its_tokens_within_the_stated_error(tmp_path) -> None:
-    from hvae.cli.dry_run import estimate_run
+    from hvae.cli.dry_run import estimate_run, estimate_vs_actual
 
     with StubServer() as server:
         scenario = make_scenario(**_data(server.base_url))
         estimate = estimate_run(scenario, price_in=2.0, price_out=8.0)
-        result = run_scenario(scenario, tmp_path / "run")
-    summary = result.summary
+        result = run_scenario(scenario, tmp_path / "run", estimate=estimate.to_json())
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["llm_estimate"]["calls"] == estimate.calls
+    assert f"actual {summary['llm_calls']} calls + 0 from the cache" in estimate_vs_actual(summary)
+    traffic = summary["llm_traffic"]["srv"]  # backpressure figures kept for the user
+    assert traffic["calls"] == summary["llm_calls"] and traffic["in_flight"] == 0
+    assert 0 < traffic["latency_p50_s"] <= traffic["latency_p95_s"]
+    assert 1 <= traffic["peak_in_flight"] <= traffic["max_concurrency"]
     assert estimate.calls == AGENTS * (2 + ROUNDS) == summary["llm_calls"]
     backend = estimate.backends[0]
     assert (backend.setup_calls, backend.decision_calls, backend.agents) == (2 * AGENTS, ROUNDS * AGENTS, AGENTS)
