@@ -1,34 +1,34 @@
-"""LLM concurrency benchmark: how close one round of LLM agents gets to the server's limit.
+"""LLM concurrency benchmark: how close LLM populations get to the server's limit (issue 22's figures).
 
-Part 1 — the ``openai`` backend against the stub server of ``tests/llm_stub_server.py``, which
-answers every request after a fixed latency (``--latency``, default 0.2 s) and serves at most
-``--server-concurrency`` (C, default 16) requests at once. A population of ``--agents`` (N,
-default 32) LLM agents on a complete graph with ``all_edges`` matching (so every agent decides
-every round) is built with ``max_concurrency`` = ``--max-concurrency`` (default 16). The first
-``model.step()`` is a warm-up (the agents' two setup calls, one decision round, HTTP connections
-opened); then ``--rounds`` more rounds are timed one by one — decision phase only, because setup
-is already done. Each timed round is compared with
+Every figure is measured against the stub server of ``tests/llm_stub_server.py`` run in its own
+process (``--stub`` names another script with the same interface: ``--latency S --max-parallel C``,
+first stdout line the base URL, ``GET /stub/stats``), with the ``openai`` backend, ``all_edges``
+matching (every agent decides once a round), ``order: fixed``, cache off. Each configuration runs
+in a fresh child process of this script, so resident memory is its own. One run prints, side by
+side:
 
-* the ideal ``ceil(N / min(C, max_concurrency)) × latency`` — goal: ideal / actual >= 0.9;
-* the same round with ``max_concurrency: 1`` (sequential) — goal: >= 8× faster.
-
-The stub runs in its own process by default (``--in-process-stub``: a thread of this one, whose
-handler threads then share the client's GIL). The server side is reported too: the most requests it served at once, and the span from the
-first decision request's arrival to the last reply (what the client overhead adds is the rest).
-
-Part 2 — the ``embedded`` backend (SmolLM2-135M in-process through llama.cpp, one call at a time):
-4 LLM agents, cache off, one warm-up round (setup + one decision round, not timed), then
-``--embedded-rounds`` timed rounds; prints decisions/s and model calls/s on this machine. It takes
-a minute or two on 2 cores (about 2–3 s per call); ``--skip-embedded`` leaves it out.
+1. **client ceiling** — N=``--ceiling-agents`` (2,000) on a ring, ``max_concurrency`` 256, server
+   at zero latency: decisions per second over a timed round (setup done) and the client's CPU per
+   decision (the stub's CPU is in its own process). Goal ≥ 1,000 decisions/s, ≤ 1 ms CPU.
+2. **10,000 LLM agents** — setup time (progress on stderr), one decision round (goal ≤ 10 s) and
+   resident memory per LLM agent beyond a rule-agent population of the same size and network
+   (goal ≤ 100 KB).
+3. **per decision vs population** — round time per decision at 1,000 and at 4,000 agents (goal:
+   4,000 within 1.3× of 1,000).
+4. **rounds vs ideal** — the default round (N=32 on a complete graph, server C=16,
+   ``max_concurrency`` 16, 200 ms; goal ≥ 0.9 of ideal) and N=1,000 on a ring (C=256, 256, 50 ms;
+   goal ≥ 0.8), where ideal = ceil(N / min(C, max_concurrency)) × latency; the best of
+   ``--rounds`` timed rounds counts, and the server's own span (first request in → last reply
+   out) is shown beside it.
+5. ``--embedded`` adds the embedded model (SmolLM2-135M in-process, one call at a time).
 
 Run it from the repository root with the project's interpreter::
 
-    python benchmarks/bench_llm_concurrency.py                    # N=32, C=16, 0.2 s, + embedded
-    python benchmarks/bench_llm_concurrency.py --skip-embedded
-    python benchmarks/bench_llm_concurrency.py --agents 64 --server-concurrency 32 --max-concurrency 32 --latency 0.1
+    python benchmarks/bench_llm_concurrency.py                 # all figures (a few minutes on 2 cores)
+    python benchmarks/bench_llm_concurrency.py --quick         # smaller populations, same layout
 
-Timings are wall-clock (``time.perf_counter``); the figure reported per configuration is the
-best of the timed rounds, the median is printed next to it.
+Timings are wall-clock (``time.perf_counter``) and CPU (``time.process_time``) of the client
+process; on a shared machine they are lower bounds of what the code can do.
 """
 
 from __future__ import annotations
@@ -36,79 +36,32 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the stub server lives with the tests
+STUB = ROOT / "tests" / "llm_stub_server.py"
 
-from llm_stub_server import StubServer  # noqa: E402
-
-from hvae.scenarios.loader import validate_data  # noqa: E402
-from hvae.scenarios.schema import Scenario  # noqa: E402
-from hvae.simulation.model import HvaeModel  # noqa: E402
-
-GOAL_IDEAL_RATIO = 0.9
-GOAL_SPEEDUP = 8.0
+GOALS = {"ceiling": 1000.0, "cpu_ms": 1.0, "round_10k_s": 10.0, "kb_per_agent": 100.0, "growth": 1.3,
+         "default_ratio": 0.9, "large_ratio": 0.8}
 
 
-# ---------------------------------------------------------------------------------- scenarios
-def llm_scenario(agents: int, rounds: int, backend_name: str, backend: dict | None) -> Scenario:
-    data = {
-        "name": "bench-llm",
-        "seed": 11,
-        "rounds": rounds,
-        "population": [
-            {"name": "llm", "count": agents, "value": "prosocial",
-             "decider": {"kind": "llm", "backend": backend_name, "order": "fixed", "reasks": 1}},
-        ],
-        "network": {"kind": "complete"},
-        "matching": "all_edges",
-        "menus": {"kind": "slider"},
-        "cache": {"enabled": False},
-    }
-    if backend is not None:
-        data["backends"] = {backend_name: backend}
-    return validate_data(data, "bench")
-
-
-@dataclass
-class RoundTimes:
-    wall_s: list[float]  # per timed round, decision phase (whole model.step) only
-    server_span_s: list[float]  # per timed round: first decision request arrives -> last reply sent
-    cpu_s: list[float]  # per timed round: CPU time of this process (the client; the stub too if in-process)
-    peak_parallel: int
-    decisions_per_round: int
-    invalid: int
-
-    @property
-    def best(self) -> float:
-        return min(self.wall_s)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.wall_s)
-
-
+# ---------------------------------------------------------------------------------- the stub
 class ProcessStub:
-    """The stub server in a child process (``python tests/llm_stub_server.py``), so its threads
-    never compete with the client for this process's GIL; stats come from ``GET /stub/stats``."""
+    """The stub server in a child process; stats come from ``GET /stub/stats``."""
 
-    def __init__(self, latency: float, max_parallel: int) -> None:
-        self.args = ["--latency", str(latency), "--max-parallel", str(max_parallel)]
+    def __init__(self, script: Path, latency: float, max_parallel: int | None) -> None:
+        self.args = [str(script), "--latency", str(latency)]
+        if max_parallel:
+            self.args += ["--max-parallel", str(max_parallel)]
         self.process: subprocess.Popen | None = None
         self.base_url = ""
 
-    def __enter__(self) -> "ProcessStub":
-        script = ROOT / "tests" / "llm_stub_server.py"
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), *self.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
+    def __enter__(self) -> ProcessStub:
+        self.process = subprocess.Popen([sys.executable, *self.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.base_url = self.process.stdout.readline().strip()
         if not self.base_url.startswith("http://127.0.0.1:"):
             self.__exit__()
@@ -121,167 +74,174 @@ class ProcessStub:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.terminate()
+                self.process.kill()
                 self.process.wait(timeout=10)
             self.process = None
 
     def log(self) -> list[dict]:
-        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stub/stats", timeout=10) as reply:
-            return json.load(reply)["log"]
+        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stub/stats", timeout=30) as reply:
+            return json.load(reply).get("log", [])
 
 
-class ThreadStub:
-    """The stub server in a thread of this process (``--in-process-stub``)."""
+# ---------------------------------------------------------------------------------- one configuration (child)
+def scenario(agents: int, network: dict, backend: dict | None, rounds: int, llm: bool = True):
+    from hvae.scenarios.loader import validate_data
 
-    def __init__(self, latency: float, max_parallel: int) -> None:
-        self.server = StubServer(latency_s=latency, max_parallel=max_parallel)
-
-    def __enter__(self) -> "ThreadStub":
-        self.server.start()
-        self.base_url = self.server.base_url
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.stop()
-
-    def log(self) -> list[dict]:
-        return self.server.stats()["log"]
+    decider = {"kind": "llm", "backend": "srv", "order": "fixed", "reasks": 1} if llm else {"kind": "oracle"}
+    data = {
+        "name": "bench-llm", "seed": 11, "rounds": rounds,
+        "population": [{"name": "llm", "count": agents, "value": "prosocial", "decider": decider}],
+        "network": network, "matching": "all_edges", "menus": {"kind": "slider"}, "cache": {"enabled": False},
+    }
+    if backend is not None:
+        data["backends"] = {"srv": backend}
+    return validate_data(data, "bench")
 
 
-def time_openai_rounds(agents: int, max_concurrency: int, latency: float, server_c: int, rounds: int, in_process: bool) -> RoundTimes:
-    """Warm-up step (setup + one round), then ``rounds`` timed steps against a fresh stub."""
-    with (ThreadStub if in_process else ProcessStub)(latency, server_c) as stub:
-        backend = {
-            "kind": "openai", "base_url": stub.base_url, "model": "stub", "timeout_s": 60.0,
-            "retries": 0, "backoff_s": 0.0, "max_concurrency": max_concurrency,
-        }
-        model = HvaeModel(llm_scenario(agents, rounds + 1, "srv", backend))
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def measure(spec: dict) -> dict:
+    """One configuration in this (child) process: setup, then timed rounds; returns the figures."""
+    import gc
+
+    from hvae.simulation.model import HvaeModel
+
+    n, rounds = spec["agents"], spec["rounds"]
+    network = {"kind": "complete"} if spec.get("complete") else {"kind": "ring_lattice", "k": 2}
+    if not spec.get("llm", True):  # the rule-agent baseline: same population size and network
+        model = HvaeModel(scenario(n, network, None, 2, llm=False))
+        model.step()
+        gc.collect()
+        return {"rss": _rss()}
+    with ProcessStub(Path(spec["stub"]), spec["latency"], spec.get("server_c")) as stub:
+        backend = {"kind": "openai", "base_url": stub.base_url, "model": "stub", "timeout_s": 120.0,
+                   "retries": 0, "backoff_s": 0.0, "max_concurrency": spec["max_concurrency"]}
+        model = HvaeModel(scenario(n, network, backend, rounds + 1))
         try:
-            model.step()  # warm-up: setup calls + one decision round + connections
-            walls, spans, peaks, cpus = [], [], [], []
+            started, last = time.perf_counter(), [0.0]
+
+            def progress(done: int, total: int) -> None:
+                now = time.perf_counter()
+                if spec.get("show_setup") and (now - last[0] > 1.0 or done == total):
+                    last[0] = now
+                    print(f"\r    setup {done}/{total} agents, {now - started:.0f} s", end="", file=sys.stderr, flush=True)
+
+            model.setup_llm_agents(progress)
+            if spec.get("show_setup"):
+                print(file=sys.stderr)
+            setup_s = time.perf_counter() - started
+            walls, cpus, spans = [], [], []
             for _ in range(rounds):
-                before = len(stub.log())
-                cpu = time.process_time()
-                started = time.perf_counter()
+                before = len(stub.log()) if spec.get("span") else 0
+                cpu, wall = time.process_time(), time.perf_counter()
                 model.step()
-                walls.append(time.perf_counter() - started)
+                walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
-                this_round = _settled(stub, before)
-                assert len(this_round) == agents, (len(this_round), agents)
-                spans.append(max(s["finished"] for s in this_round) - min(s["started"] for s in this_round))
-                peaks.append(_peak(this_round))
-            return RoundTimes(walls, spans, cpus, max(peaks), agents, model.log.totals["invalid"])
+                if spec.get("span"):
+                    entries = [e for e in stub.log()[before:] if e.get("finished") is not None]
+                    spans.append(max(e["finished"] for e in entries) - min(e["started"] for e in entries))
+            gc.collect()
+            return {"setup_s": setup_s, "walls": walls, "cpus": cpus, "spans": spans, "rss": _rss(),
+                    "invalid": model.log.totals["invalid"], "decisions": n}
         finally:
             model.close()
 
 
-def _settled(stub, start: int) -> list[dict]:
-    """Log entries from ``start`` once each has its finish time (set just after the reply)."""
-    deadline = time.perf_counter() + 2.0
-    while True:
-        entries = stub.log()[start:]
-        if all(s["finished"] is not None for s in entries) or time.perf_counter() > deadline:
-            return entries
-        time.sleep(0.005)
-
-
-def _peak(entries: list[dict]) -> int:
-    """Most requests in service at once among ``entries``."""
-    events = sorted([(s["started"], 1) for s in entries] + [(s["finished"] or s["started"], -1) for s in entries])
-    peak = current = 0
-    for _, step in events:
-        current += step
-        peak = max(peak, current)
-    return peak
+def run_child(spec: dict) -> dict:
+    """:func:`measure` in a fresh interpreter (its memory is its own)."""
+    process = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True)
+    if process.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({process.returncode}) for {spec}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def time_embedded(agents: int, rounds: int) -> dict:
-    model = HvaeModel(llm_scenario(agents, rounds + 1, "embedded", None))
+    from hvae.simulation.model import HvaeModel
+
+    model = HvaeModel(scenario(agents, {"kind": "complete"}, {"kind": "embedded"}, rounds + 1))
     decider = model.deciders["llm"]
     try:
-        started = time.perf_counter()
-        model.step()  # warm-up: model load, setup (2 calls per agent), one decision round
-        warmup_s = time.perf_counter() - started
+        model.step()  # warm-up: model load, setup, one decision round
         calls_before = decider.counts["llm_calls"]
-        invalid_before = decider.counts["llm_invalid"]
         started = time.perf_counter()
         for _ in range(rounds):
             model.step()
         elapsed = time.perf_counter() - started
-        calls = decider.counts["llm_calls"] - calls_before
-        return {
-            "agents": agents,
-            "rounds": rounds,
-            "decisions": agents * rounds,
-            "calls": calls,
-            "invalid": decider.counts["llm_invalid"] - invalid_before,
-            "elapsed_s": elapsed,
-            "warmup_s": warmup_s,
-        }
+        return {"decisions": agents * rounds, "calls": decider.counts["llm_calls"] - calls_before, "elapsed_s": elapsed}
     finally:
         model.close()
 
 
 # ---------------------------------------------------------------------------------- main
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", "-n", type=int, default=32, help="LLM agents N (default 32)")
-    parser.add_argument("--server-concurrency", "-c", type=int, default=16, help="server concurrency limit C (default 16)")
-    parser.add_argument("--max-concurrency", type=int, default=16, help="backend max_concurrency (default 16)")
-    parser.add_argument("--latency", type=float, default=0.2, help="server latency per request, seconds (default 0.2)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration (default 3)")
-    parser.add_argument("--sequential-rounds", type=int, default=1, help="timed rounds with max_concurrency 1 (default 1)")
-    parser.add_argument("--in-process-stub", action="store_true",
-                        help="run the stub in a thread of this process (default: its own process)")
-    parser.add_argument("--skip-embedded", action="store_true", help="leave out the embedded-model measurement")
-    parser.add_argument("--embedded-agents", type=int, default=4, help="embedded LLM agents (default 4)")
-    parser.add_argument("--embedded-rounds", type=int, default=3, help="timed embedded rounds (default 3)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--stub", default=str(STUB), help="stub server script (default tests/llm_stub_server.py)")
+    parser.add_argument("--quick", action="store_true", help="smaller populations (1,000 / 2,000 instead of 2,000 / 10,000)")
+    parser.add_argument("--ceiling-agents", type=int, default=2000)
+    parser.add_argument("--big-agents", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration (default 3; 1 for the biggest)")
+    parser.add_argument("--embedded", action="store_true", help="add the embedded model (slow)")
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(json.loads(args.child))))
+        return 0
+    stub = args.stub
+    ceiling_n, big_n = (1000, 2000) if args.quick else (args.ceiling_agents, args.big_agents)
+    print(f"LLM concurrency benchmark (stub: {Path(stub).name} in its own process; client figures are this process's)")
 
-    n, c, m, latency = args.agents, args.server_concurrency, args.max_concurrency, args.latency
-    width = min(c, m)
-    ideal = math.ceil(n / width) * latency
-    print(f"openai backend vs stub server: N={n} agents, server C={c}, max_concurrency={m}, latency={latency:.3f} s, "
-          f"stub {'in this process' if args.in_process_stub else 'in its own process'}")
-    print(f"  ideal decision round   ceil(N/min(C,max_concurrency)) x latency = {ideal:.3f} s")
+    # 1. client ceiling
+    r = run_child({"stub": stub, "agents": ceiling_n, "max_concurrency": 256, "latency": 0.0, "rounds": args.rounds})
+    best = min(r["walls"])
+    cpu_ms = 1000 * min(r["cpus"]) / ceiling_n
+    rate = ceiling_n / best
+    print(f"1. client ceiling      N={ceiling_n}, max_concurrency 256, zero latency: {rate:,.0f} decisions/s "
+          f"(round {best:.2f} s), client CPU {cpu_ms:.2f} ms/decision  "
+          f"[goal >= {GOALS['ceiling']:,.0f}/s: {verdict(rate >= GOALS['ceiling'])}; <= 1 ms: {verdict(cpu_ms <= GOALS['cpu_ms'])}]")
 
-    concurrent = time_openai_rounds(n, m, latency, c, args.rounds, args.in_process_stub)
-    ratio = ideal / concurrent.best
-    print(
-        f"  concurrent round       best {concurrent.best:.3f} s, median {concurrent.median:.3f} s "
-        f"over {args.rounds} rounds ({', '.join(f'{t:.3f}' for t in concurrent.wall_s)})"
-    )
-    print(
-        f"  server side            span first request -> last reply: best {min(concurrent.server_span_s):.3f} s; "
-        f"peak in service {concurrent.peak_parallel}"
-    )
-    cpu = statistics.median(concurrent.cpu_s)
-    print(f"  client CPU per round   {cpu:.3f} s ({1000 * cpu / n:.1f} ms per decision, one event loop)")
-    print(f"  ideal / actual         {ratio:.3f}  (goal >= {GOAL_IDEAL_RATIO})  {'PASS' if ratio >= GOAL_IDEAL_RATIO else 'FAIL'}")
+    # 2. the big population: round and memory
+    big = run_child({"stub": stub, "agents": big_n, "max_concurrency": 256, "latency": 0.0, "rounds": 1, "show_setup": True})
+    base = run_child({"agents": big_n, "llm": False, "rounds": 1})
+    kb = (big["rss"] - base["rss"]) / big_n / 1024
+    round_s = min(big["walls"])
+    print(f"2. {big_n:,} LLM agents   setup {big['setup_s']:.1f} s ({2 * big_n / big['setup_s']:,.0f} calls/s); one decision round "
+          f"{round_s:.2f} s [goal <= {GOALS['round_10k_s']:.0f} s: {verdict(round_s <= GOALS['round_10k_s'])}]; "
+          f"memory {kb:.0f} KB per LLM agent beyond {big_n:,} rule agents (RSS {big['rss'] / 2**20:.0f} vs {base['rss'] / 2**20:.0f} MB) "
+          f"[goal <= {GOALS['kb_per_agent']:.0f} KB: {verdict(kb <= GOALS['kb_per_agent'])}]")
 
-    sequential = time_openai_rounds(n, 1, latency, c, args.sequential_rounds, args.in_process_stub)
-    speedup = sequential.best / concurrent.best
-    print(
-        f"  sequential round       max_concurrency=1: best {sequential.best:.3f} s "
-        f"(ideal {n * latency:.3f} s); peak in service {sequential.peak_parallel}"
-    )
-    print(f"  speed-up vs sequential {speedup:.2f}x  (goal >= {GOAL_SPEEDUP:.0f}x)  {'PASS' if speedup >= GOAL_SPEEDUP else 'FAIL'}")
-    print(f"  invalid decisions      concurrent {concurrent.invalid}, sequential {sequential.invalid}")
+    # 3. time per decision vs population
+    small = run_child({"stub": stub, "agents": 1000, "max_concurrency": 256, "latency": 0.0, "rounds": args.rounds})
+    large = run_child({"stub": stub, "agents": 4000, "max_concurrency": 256, "latency": 0.0, "rounds": max(1, args.rounds - 1)})
+    per_small = 1000 * min(small["walls"]) / 1000
+    per_large = 1000 * min(large["walls"]) / 4000
+    growth = per_large / per_small
+    print(f"3. per decision        1,000 agents {per_small:.3f} ms, 4,000 agents {per_large:.3f} ms: x{growth:.2f} "
+          f"[goal <= {GOALS['growth']}: {verdict(growth <= GOALS['growth'])}]")
 
-    if not args.skip_embedded:
-        print(f"embedded backend (SmolLM2-135M, llama.cpp, one call at a time): {args.embedded_agents} agents, "
-              f"cache off, {args.embedded_rounds} timed rounds after a warm-up round", flush=True)
-        result = time_embedded(args.embedded_agents, args.embedded_rounds)
-        print(f"  warm-up (load + setup + 1 round, not counted) {result['warmup_s']:.1f} s")
-        print(
-            f"  {result['decisions']} decisions, {result['calls']} model calls, {result['invalid']} invalid "
-            f"in {result['elapsed_s']:.1f} s"
-        )
-        print(
-            f"  {result['decisions'] / result['elapsed_s']:.3f} decisions/s, "
-            f"{result['calls'] / result['elapsed_s']:.3f} calls/s, "
-            f"{result['elapsed_s'] / max(result['calls'], 1):.2f} s per call"
-        )
+    # 4. rounds vs ideal
+    for label, n, c, latency, goal, complete in (("default round", 32, 16, 0.2, GOALS["default_ratio"], True),
+                                                  ("large round", 1000, 256, 0.05, GOALS["large_ratio"], False)):
+        r = run_child({"stub": stub, "agents": n, "max_concurrency": c, "server_c": c, "latency": latency,
+                       "rounds": args.rounds, "span": True, "complete": complete})
+        ideal = math.ceil(n / c) * latency
+        best = min(r["walls"])
+        ratio = ideal / best
+        print(f"4. {label:<19} N={n}, C={c}, max_concurrency {c}, {1000 * latency:.0f} ms: best {best:.3f} s vs ideal {ideal:.3f} s "
+              f"= {ratio:.2f} of ideal (server span {min(r['spans']):.3f} s; invalid {r['invalid']}) "
+              f"[goal >= {goal}: {verdict(ratio >= goal)}]")
+
+    if args.embedded:
+        e = time_embedded(4, 2)
+        print(f"5. embedded model      {e['decisions']} decisions, {e['calls']} calls in {e['elapsed_s']:.1f} s: "
+              f"{e['elapsed_s'] / max(e['calls'], 1):.2f} s per call")
     return 0
 
 

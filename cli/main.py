@@ -84,15 +84,19 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--trust-backends", is_flag=True, help=(
     "With --resume: use the backends in the folder's scenario.yaml although they read environment variables "
     "(API keys); without it the resume names the hosts and variables and stops."))
+@click.option("--dry-run", is_flag=True, help="Validate, build the first round's prompts and print LLM calls, tokens and cost; run nothing.")
+@click.option("--price-in", type=click.FloatRange(min=0), help="With --dry-run: price per million prompt tokens.")
+@click.option("--price-out", type=click.FloatRange(min=0), help="With --dry-run: price per million completion tokens.")
 @friendly_errors
 def run(
     scenario: str | None, resume_dir: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
     seed: int | None, no_cache: bool, cache_dir: Path | None, quiet: bool, no_report: bool, wide: bool,
-    keep_going: bool, trust_backends: bool,
+    keep_going: bool, trust_backends: bool, dry_run: bool = False, price_in: float | None = None,
+    price_out: float | None = None,
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.cli import talk as talk_cli
-    from hvae.experiments.runs import resume_run, run_scenario
+    from hvae.experiments.runs import resume_run
     from hvae.experiments.talk import is_comparison
     from hvae.simulation.runner import RunFailed, RunInterrupted
 
@@ -100,7 +104,7 @@ def run(
     config = None
     try:
         if resume_dir is not None:
-            if scenario or overrides or seed is not None or out_dir is not None:
+            if scenario or overrides or seed is not None or out_dir is not None or dry_run:
                 raise UserError("--resume continues a run as it was configured: give only the run folder")
             if is_comparison(resume_dir):  # a talk comparison (hvae.experiments.talk): both arms
                 talk_cli.resume(resume_dir, progress=progress, quiet=quiet, wide=wide, trust_backends=trust_backends)
@@ -115,10 +119,16 @@ def run(
             if keep_going:
                 overrides += ("backend_errors.keep_going=true",)
             config = load_scenario(scenario, overrides, seed=seed)
+            if dry_run:  # what the run will cost (hvae.agents.llm.estimate); nothing runs
+                from hvae.cli.dry_run import estimate_run
+
+                for line in estimate_run(config, price_in, price_out).lines():
+                    click.echo(line)
+                return
             if config.communication.compare:  # talk vs. no talk, same seed (hvae.experiments.talk)
                 talk_cli.run(config, out_dir or default_out_dir(config.name), progress=progress, quiet=quiet, wide=wide)
                 return
-            result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
+            result = _run_with_estimate(config, out_dir or default_out_dir(config.name), progress)
     except RunInterrupted as stopped:
         click.echo(error_line(f"hvae: {stopped}"), err=True)
         sys.exit(130)
@@ -132,9 +142,26 @@ def run(
         print_run_summary(result.path, wide=wide)
     for line in backend_warnings(result.summary):
         click.echo(line, err=True)
+    if not quiet:
+        from hvae.cli.dry_run import estimate_vs_actual
+
+        if line := estimate_vs_actual(result.summary):
+            click.echo(line)
     click.echo(f"run folder: {result.path}")
     if not no_report:
         _report_after_run(result.path)
+
+
+def _run_with_estimate(config: Any, out_dir: Path, progress: bool) -> Any:
+    """Run ``config``; an LLM run first counts its calls and tokens (kept in summary.json as llm_estimate)."""
+    from hvae.cli.dry_run import estimate_run
+    from hvae.experiments.runs import run_scenario
+    from hvae.simulation.model import HvaeModel
+
+    if not config.uses_llm:
+        return run_scenario(config, out_dir, progress=progress)
+    model = HvaeModel(config)
+    return run_scenario(config, out_dir, progress=progress, model=model, estimate=estimate_run(config, model=model).to_json())
 
 
 def _report_after_run(run_dir: Path) -> None:

@@ -105,8 +105,12 @@ def run_scenario(
     on_round: RoundCallback | None = None,
     model: HvaeModel | None = None,
     write_groups: FolderWriter | None = None,
+    estimate: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run ``scenario`` into the new folder ``out_dir`` and return where it went.
+
+    ``estimate`` (what ``hvae run --dry-run`` prints, as JSON) is kept in ``summary.json`` as
+    ``llm_estimate``, beside the actual counts.
 
     ``write_groups(path)``, if given, writes the per-group table into the completed folder; if it
     raises, the error is recorded as ``groups_error`` in ``summary.json`` and the run stays complete.
@@ -134,6 +138,8 @@ def run_scenario(
         summary["redacted"] = redacted_fields(scenario)
     if inputs:
         summary["inputs"] = inputs
+    if estimate is not None:
+        summary["llm_estimate"] = estimate
     store.write_json("summary.json", summary)
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
@@ -258,7 +264,7 @@ class _Play:
         flush_every = scenario.output.flush_every
         checkpoint_every = scenario.output.checkpoint_every or flush_every
         previous_handler = _install_sigint(self._on_sigint)
-        bar = _progress_bar(scenario, progress, completed=model.round)
+        bar = _progress_bar(scenario, progress, completed=model.round, traffic=model.llm_pool)
         consistent = True  # False while a round is half-played
         try:
             consistent = False
@@ -360,6 +366,9 @@ def _record_health(model: HvaeModel, summary: dict[str, Any]) -> None:
     """Calls and failures per LLM backend (``backend_health`` in ``summary.json``)."""
     if model.llm_pool is None:
         return
+    traffic = model.llm_pool.traffic()
+    if traffic:  # calls in flight, calls/s, p50/p95 latency per backend (issue 22.6)
+        summary["llm_traffic"] = traffic
     reports = model.llm_pool.health_reports()
     if reports:
         summary["backend_health"] = {
@@ -388,9 +397,10 @@ def _counts(model: HvaeModel) -> dict[str, int]:
 class _Bar:
     """The run's progress: LLM agents set up (while that lasts), then rounds played."""
 
-    def __init__(self, scenario: Scenario, completed: int) -> None:
+    def __init__(self, scenario: Scenario, completed: int, traffic: Any = None) -> None:
         self.bar = ProgressBar(transient=True)
-        self.task = self.bar.add(one_line(scenario.name, 60), total=scenario.rounds, unit="rounds", completed=completed)
+        note = _LiveNote(traffic) if traffic is not None else ""  # the LLM backends' backpressure, live
+        self.task = self.bar.add(one_line(scenario.name, 60), total=scenario.rounds, unit="rounds", completed=completed, note=note)
         self.setup_task = None
 
     def setup_progress(self, done: int, total: int) -> None:
@@ -408,5 +418,18 @@ class _Bar:
         self.bar.stop()
 
 
-def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0) -> _Bar | None:
-    return _Bar(scenario, completed) if enabled else None
+class _LiveNote:
+    """Formats as the pool's traffic line each time the bar redraws (calls in flight, calls/s, p50/p95)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def __format__(self, spec: str) -> str:
+        try:
+            return self.pool.traffic_line()
+        except RuntimeError:  # a latency window changed while the bar's thread read it
+            return ""
+
+
+def _progress_bar(scenario: Scenario, enabled: bool, completed: int = 0, traffic: Any = None) -> _Bar | None:
+    return _Bar(scenario, completed, traffic) if enabled else None

@@ -117,7 +117,7 @@ def test_client_keys_on_temperature_and_model(tmp_path):
         return HvaeClient(build_raw_client(config), config, cache=cache)
 
     async def ask(c: HvaeClient):
-        return await c.create([UserMessage(content="Pick A or B.", source="user")])
+        return await c.complete([UserMessage(content="Pick A or B.", source="user")], None)
 
     async def scenario():
         first = await ask(client(0.0, ["A", "x"]))

@@ -182,25 +182,25 @@ def test_llm_agents_never_have_two_calls_in_flight() -> None:
     model = HvaeModel(scenario)
     in_flight: dict[int, int] = {}
     peak: dict[int, int] = {}
-    original = client_module.HvaeClient.create
+    original = client_module.HvaeClient.complete
 
-    async def tracking_create(self, messages, **kwargs):
-        agent = client_module._CURRENT.get().agent_id
+    async def tracking_create(self, messages, settings, *args):
+        agent = settings.agent_id
         in_flight[agent] = in_flight.get(agent, 0) + 1
         peak[agent] = max(peak.get(agent, 0), in_flight[agent])
         try:
             import asyncio
 
             await asyncio.sleep(0.001)
-            return await original(self, messages, **kwargs)
+            return await original(self, messages, settings, *args)
         finally:
             in_flight[agent] -= 1
 
-    client_module.HvaeClient.create = tracking_create
+    client_module.HvaeClient.complete = tracking_create
     try:
         model.run(3)
     finally:
-        client_module.HvaeClient.create = original
+        client_module.HvaeClient.complete = original
         model.close()
     assert peak and max(peak.values()) == 1
     assert np.array_equal(sorted(peak), sorted(a.index for a in model.agents if a.group == "llm"))

@@ -14,9 +14,13 @@ population can mix models. Three kinds:
     whatever value it holds): it proves the pipeline runs and is never evidence about values.
     ``model_path`` points at another GGUF.
 ``openai``
-    autogen-ext's ``OpenAIChatCompletionClient`` for any OpenAI-compatible server (vLLM, Ollama,
-    llama.cpp's server, OpenAI): ``base_url``, ``model``, ``model_info``, and ``api_key_env`` — the
-    *name* of the environment variable holding the key (the key itself is never in a file).
+    Any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, OpenAI): ``base_url`` (one URL,
+    or a list of replicas serving the same model: each request goes to the one with the fewest in
+    flight, see :mod:`.wire`), ``model``, ``model_info``, and ``api_key_env`` — the *name* of the
+    environment variable holding the key (the key itself is never in a file). ``client: lean`` (the
+    default) sends requests with hvae's lean HTTP client (:mod:`.wire`, ~0.1 ms of CPU a request);
+    ``client: autogen`` with autogen-ext's ``OpenAIChatCompletionClient`` (the OpenAI SDK, ~4 ms; one
+    URL only). Both send the same request body.
 ``replay``
     autogen-ext's ``ReplayChatCompletionClient`` with scripted ``replies`` (for unit tests). Every
     agent gets its own copy of the script, so replies do not depend on scheduling.
@@ -43,7 +47,9 @@ import importlib.util
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+OPENAI_API_URL = "https://api.openai.com/v1"  # where an openai backend without base_url goes
 
 StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "letter", "none"]
 
@@ -90,8 +96,9 @@ class OpenAIBackend(_Backend):
     """Any OpenAI-compatible chat-completions server."""
 
     kind: Literal["openai"]
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # a list: replicas of one model (see :mod:`.wire`)
     model: str
+    client: Literal["lean", "autogen"] = "lean"
     api_key_env: str | None = None
     model_info: dict[str, object] = Field(
         default_factory=lambda: {
@@ -103,6 +110,26 @@ class OpenAIBackend(_Backend):
         }
     )
     structured: StructuredMode = "none"
+
+    @field_validator("base_url")
+    @classmethod
+    def _some_replicas(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("a list of base URLs needs at least one URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_url_for_autogen(self) -> OpenAIBackend:
+        if self.client == "autogen" and len(self.base_urls) > 1:
+            raise ValueError("client: autogen takes one base_url; replicas need client: lean")
+        return self
+
+    @property
+    def base_urls(self) -> list[str]:
+        """``base_url`` as a list of replicas (the OpenAI API when none is given)."""
+        if self.base_url is None:
+            return [OPENAI_API_URL]
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
     @field_validator("structured")
     @classmethod

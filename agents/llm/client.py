@@ -1,24 +1,28 @@
 """The model client every LLM agent talks through: per-call settings, cache, retries, accounting.
 
-``AssistantAgent`` calls ``model_client.create(messages)`` and nothing else: it cannot pass a
-token cap, a response format or a seed per call (and llama-cpp ignores the cap given to its
-constructor). :class:`HvaeClient` is an autogen ``ChatCompletionClient`` that sits between the
-agent and the real client and, for every call:
+:class:`HvaeClient` sits between the agents and one backend's raw client. Every call names its
+settings **explicitly** (:class:`CallSettings`: agent, round, phase, attempt, token cap, JSON schema
+and the per-call seed; the accounting of the call lands on its :class:`CallRecord`), and
+:meth:`HvaeClient.complete`:
 
-1. reads the call's settings from a context variable the decider sets (:func:`call_scope`):
-   agent, round, phase, attempt, token cap, JSON schema and the per-call seed;
-2. builds the **full request** (model identity, sampling, seed, response format, messages) and
+1. builds the **full request** (model identity, sampling, seed, response format, messages) and
    answers from the :class:`~hvae.agents.llm.cache.ResponseCache` when it has it;
-3. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
+2. otherwise waits for a slot (``max_concurrency``; the embedded model runs one call at a time,
    in its worker process), calls the model with a timeout, and retries timeouts, connection
    errors, 408/409/429, 5xx and a dead embedded worker (see :func:`backoff_delay`); a worker that
    still dies after the retries raises :class:`~hvae.agents.llm.backends.BackendUnavailable`,
    which stops the run;
-4. records latency, tokens, cache hit, retries and errors on the scope's :class:`CallRecord`,
-   writes a transcript line, and tells the backend's
-   :class:`~hvae.agents.llm.health.BackendHealth` whether the call (after its retries) got an
-   answer — which raises :class:`~hvae.agents.llm.backends.BackendUnavailable` too when the
-   backend is dead (unreachable, or failing too often).
+3. records latency, tokens, cache hit, retries and errors on the call's :class:`CallRecord`,
+   writes a transcript line, tells the backend's :class:`~hvae.agents.llm.health.BackendHealth`
+   whether the call (after its retries) got an answer — which raises
+   :class:`~hvae.agents.llm.backends.BackendUnavailable` too when the backend is dead — and adds
+   the call to the backend's :class:`CallStats` (in flight, calls/s, latency percentiles).
+
+Decisions call :meth:`HvaeClient.complete` directly with the agent's saved setup conversation plus
+the decision prompt. The agents' setup and talk are autogen conversations: ``AssistantAgent``
+only calls ``model_client.create(messages)`` and cannot pass settings, so each agent gets an
+:class:`AgentClient` (an autogen ``ChatCompletionClient``) whose ``settings`` the decider sets
+before each of the agent's calls (an agent never has two calls in flight).
 
 **Backoff.** Retry ``k`` waits a uniformly random time in ``[0, min(max_backoff_s,
 backoff_s·2^(k−1))]`` ("full jitter"), so agents that hit a rate limit together do not retry
@@ -29,17 +33,15 @@ or ``retry-after-ms``), the wait is that time, capped at ``max_backoff_s``, plus
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
     ChatCompletionClient,
@@ -54,9 +56,11 @@ from autogen_core.models import (
 from hvae.agents.llm.backends import BackendConfig, BackendUnavailable, EmbeddedBackend, model_identity
 from hvae.agents.llm.embedded import EmbeddedWorkerDied
 from hvae.agents.llm.cache import ResponseCache, request_key
+from hvae.agents.llm.chat_client import TextChatClient
 from hvae.agents.llm.health import BackendHealth, unusable_reply
 from hvae.agents.llm.secrets import redact_text
 from hvae.agents.llm.transcript import TranscriptWriter
+from hvae.agents.llm.wire import WireStatusError
 
 
 @dataclass
@@ -90,19 +94,6 @@ class CallSettings:
     record: CallRecord = field(default_factory=CallRecord)
 
 
-_CURRENT: contextvars.ContextVar[CallSettings | None] = contextvars.ContextVar("hvae_call", default=None)
-
-
-@contextmanager
-def call_scope(settings: CallSettings) -> Iterator[CallRecord]:
-    """Make ``settings`` apply to every model call made inside the block (per asyncio task)."""
-    token = _CURRENT.set(settings)
-    try:
-        yield settings.record
-    finally:
-        _CURRENT.reset(token)
-
-
 class RetryableError(Exception):
     """A failure worth retrying (timeout, rate limit, server error, connection problem)."""
 
@@ -112,6 +103,8 @@ def _is_retryable(error: BaseException) -> bool:
         return False
     if isinstance(error, (asyncio.TimeoutError, TimeoutError, RetryableError, ConnectionError)):
         return True
+    if isinstance(error, WireStatusError):
+        return error.status_code in (408, 409, 429) or error.status_code >= 500
     try:
         import openai
     except ImportError:  # pragma: no cover - openai is a dependency
@@ -173,7 +166,116 @@ def _message_dict(message: LLMMessage) -> dict[str, Any]:
     return {"role": role, "source": getattr(message, "source", None), "content": message.content}
 
 
-class HvaeClient(ChatCompletionClient):
+class Slots:
+    """A FIFO counting semaphore whose waits cost O(1) however many tasks wait.
+
+    ``asyncio.Semaphore.acquire`` (Python 3.11) calls ``locked()``, which scans every waiter: with
+    10,000 agents queued for 256 slots a round costs tens of millions of steps, and the time per
+    decision grows with the population. Here a free slot goes to the longest waiter, a cancelled
+    waiter is skipped, and nothing is scanned::
+
+        slots = Slots(2)
+        async with slots:
+            ...
+    """
+
+    def __init__(self, value: int) -> None:
+        if value < 1:
+            raise ValueError("Slots needs at least one slot")
+        self._free = value
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # release() handed its slot to this waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class CallStats:
+    """One backend's traffic as it happens: calls in flight, calls per second, latency percentiles.
+
+    The progress line shows it while a run plays and ``summary.json`` keeps it
+    (``llm_traffic``): when ``in flight`` sits at ``max_concurrency`` and latency grows, the
+    server is the bottleneck (add a replica); when it sits well below, the client or the
+    population is. Latencies are those of calls that reached the backend (cache hits excluded),
+    over the last ``window`` calls; calls/s is over the last ``rate_window_s`` seconds.
+    """
+
+    def __init__(self, window: int = 2048, rate_window_s: float = 5.0) -> None:
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.calls = 0
+        self.cache_hits = 0
+        self.latencies: deque[float] = deque(maxlen=window)
+        self._finished: deque[float] = deque()
+        self.rate_window_s = rate_window_s
+
+    def started(self) -> None:
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+
+    def finished(self, latency_s: float) -> None:
+        self.in_flight -= 1
+        self.calls += 1
+        self.latencies.append(latency_s)
+        now = time.perf_counter()
+        self._finished.append(now)
+        while self._finished and now - self._finished[0] > self.rate_window_s:
+            self._finished.popleft()
+
+    def calls_per_s(self) -> float:
+        if len(self._finished) < 2:
+            return 0.0
+        span = max(time.perf_counter() - self._finished[0], 1e-9)
+        return len(self._finished) / span
+
+    def percentile(self, q: float) -> float | None:
+        ordered = sorted(list(self.latencies))  # (list first: the progress bar reads from its own thread)
+        if not ordered:
+            return None
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def report(self) -> dict[str, Any]:
+        p50, p95 = self.percentile(0.5), self.percentile(0.95)
+        return {
+            "calls": self.calls, "cache_hits": self.cache_hits, "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight, "calls_per_s": round(self.calls_per_s(), 1),
+            "latency_p50_s": None if p50 is None else round(p50, 4), "latency_p95_s": None if p95 is None else round(p95, 4),
+        }
+
+    def line(self) -> str:
+        """``12 in flight · 310 calls/s · p50 41 ms · p95 88 ms`` (for the progress line)."""
+        p50, p95 = self.percentile(0.5), self.percentile(0.95)
+        text = f"{self.in_flight} in flight · {self.calls_per_s():.0f} calls/s"
+        if p50 is not None and p95 is not None:
+            text += f" · p50 {1000 * p50:.0f} ms · p95 {1000 * p95:.0f} ms"
+        return text
+
+
+class HvaeClient:
     """Wraps one backend's raw autogen client (see the module docstring)."""
 
     def __init__(
@@ -181,10 +283,11 @@ class HvaeClient(ChatCompletionClient):
         raw: ChatCompletionClient,
         config: BackendConfig,
         *,
-        semaphore: asyncio.Semaphore | None = None,
+        semaphore: Slots | None = None,
         cache: ResponseCache | None = None,
         transcript: TranscriptWriter | None = None,
         health: BackendHealth | None = None,
+        stats: CallStats | None = None,
     ) -> None:
         self._raw = raw
         self.config = config
@@ -192,10 +295,14 @@ class HvaeClient(ChatCompletionClient):
         self.cache = cache
         self.transcript = transcript
         self.health = health
+        self.stats = stats or CallStats()
         self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
-        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    @property
+    def raw(self) -> ChatCompletionClient:
+        return self._raw
 
     # ------------------------------------------------------------------ request description
     def _create_args(self, settings: CallSettings | None) -> dict[str, Any]:
@@ -220,26 +327,23 @@ class HvaeClient(ChatCompletionClient):
             return {"type": "letter", "letters": "".join(schema["properties"]["choice"]["enum"])}
         return {"type": "json_object"}
 
-    # ------------------------------------------------------------------ ChatCompletionClient
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Any] = [],
-        tool_choice: Any = "auto",
-        json_output: bool | type | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        settings = _CURRENT.get()
-        record = settings.record if settings else CallRecord()
+    # ------------------------------------------------------------------ one call
+    def describe(self, messages: Sequence[LLMMessage], settings: CallSettings | None, extra_create_args: Mapping[str, Any] = {}) -> dict[str, Any]:  # noqa: B006
+        """The full request description of a call: what the cache key and the transcript hold."""
         args = {**self._create_args(settings), **dict(extra_create_args)}
-        request = {"model": self._identity, "args": args, "messages": [_message_dict(m) for m in messages]}
+        return {"model": self._identity, "args": args, "messages": [_message_dict(m) for m in messages]}
+
+    async def complete(
+        self, messages: Sequence[LLMMessage], settings: CallSettings | None, extra_create_args: Mapping[str, Any] = {}  # noqa: B006
+    ) -> CreateResult:
+        """One call with explicit ``settings`` (``None``: the backend's defaults, no record kept)."""
+        record = settings.record if settings else CallRecord()
+        request = self.describe(messages, settings, extra_create_args)
+        args = request["args"]
         key = request_key(request)
         started = time.perf_counter()
         latency_before = record.latency_s
         cached = self.cache.get(key) if self.cache is not None else None
-        error_text = None
         retries = 0
         retries_before = record.retries
         if cached is not None:
@@ -250,6 +354,7 @@ class HvaeClient(ChatCompletionClient):
                 cached=True,
             )
             record.cache_hits += 1
+            self.stats.cache_hits += 1
             record.tokens_in += result.usage.prompt_tokens
             record.tokens_out += result.usage.completion_tokens
             record.latency_s += time.perf_counter() - started
@@ -288,10 +393,6 @@ class HvaeClient(ChatCompletionClient):
             record.tokens_out += result.usage.completion_tokens
             record.computed_tokens_in += result.usage.prompt_tokens
             record.computed_tokens_out += result.usage.completion_tokens
-            self._usage = RequestUsage(
-                prompt_tokens=self._usage.prompt_tokens + result.usage.prompt_tokens,
-                completion_tokens=self._usage.completion_tokens + result.usage.completion_tokens,
-            )
         latency = record.latency_s - latency_before
         self._transcribe(settings, request, result, latency, result.cached, retries, None)
         return result
@@ -313,24 +414,26 @@ class HvaeClient(ChatCompletionClient):
                 await asyncio.sleep(backoff_delay(attempt, config.backoff_s, config.max_backoff_s, retry_after_s(error), self._jitter))
 
     async def _call_once(self, messages, args, record: CallRecord) -> CreateResult:
-        async def call() -> CreateResult:
-            # (the embedded client waits for its worker in a thread, so the event loop stays
-            # free for other backends' requests meanwhile.)
-            return await self._raw.create(list(messages), extra_create_args=args)
-
-        async def timed() -> CreateResult:
-            started = time.perf_counter()
-            try:
-                if self._in_process:
-                    return await call()  # the worker enforces timeout_s itself (it is killed)
-                return await asyncio.wait_for(call(), self.config.timeout_s)
-            finally:
-                record.latency_s += time.perf_counter() - started
-
         if self._semaphore is None:
-            return await timed()
+            return await self._timed(messages, args, record)
         async with self._semaphore:  # time spent queueing here is not latency
-            return await timed()
+            return await self._timed(messages, args, record)
+
+    async def _timed(self, messages, args, record: CallRecord) -> CreateResult:
+        stats = self.stats
+        stats.started()
+        started = time.perf_counter()
+        try:
+            if self._in_process:
+                # the worker enforces timeout_s itself (it is killed); the embedded client waits
+                # for it in a thread, so the event loop stays free for other backends meanwhile
+                return await self._raw.create(messages, extra_create_args=args)
+            async with asyncio.timeout(self.config.timeout_s):  # no extra task per call, unlike wait_for
+                return await self._raw.create(messages, extra_create_args=args)
+        finally:
+            latency = time.perf_counter() - started
+            record.latency_s += latency
+            stats.finished(latency)
 
     def _transcribe(self, settings, request, result, latency, cached, retries, error) -> None:
         if self.transcript is None:
@@ -356,31 +459,32 @@ class HvaeClient(ChatCompletionClient):
         }
         self.transcript.write(record)
 
-    def create_stream(
-        self, messages, *, tools=[], tool_choice="auto", json_output=None, extra_create_args={}, cancellation_token=None  # noqa: B006
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        raise NotImplementedError("hvae's LLM deciders do not stream")
-
     async def close(self) -> None:
         await self._raw.close()
 
-    def actual_usage(self) -> RequestUsage:
-        return self._usage
-
     def total_usage(self) -> RequestUsage:
-        return self._usage
+        return self._raw.total_usage()
 
-    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = []) -> int:  # noqa: B006
-        return self._raw.count_tokens(messages, tools=tools)
 
-    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = []) -> int:  # noqa: B006
-        return self._raw.remaining_tokens(messages, tools=tools)
+class AgentClient(TextChatClient):
+    """One agent's autogen ``ChatCompletionClient``: its :class:`HvaeClient` with the next call's settings.
 
-    @property
-    def capabilities(self) -> Any:  # deprecated in autogen-core but still abstract
-        return self.model_info
+    ``AssistantAgent`` calls ``create(messages)`` only; the decider sets :attr:`settings` before
+    each of the agent's calls (setup and talk), so the settings travel with the agent, never
+    through a side channel. A call without settings is a programming error.
+    """
+
+    def __init__(self, client: HvaeClient) -> None:
+        self.client = client
+        self.settings: CallSettings | None = None
+
+    async def answer(self, messages: Sequence[LLMMessage], args: Mapping[str, Any]) -> CreateResult:
+        if self.settings is None:
+            raise RuntimeError("AgentClient.create called without settings (set .settings before the agent's call)")
+        result = await self.client.complete(messages, self.settings, args)
+        self.add_usage(result.usage.prompt_tokens, result.usage.completion_tokens)
+        return result
 
     @property
     def model_info(self) -> ModelInfo:
-        return self._raw.model_info
-
+        return self.client.raw.model_info

@@ -30,14 +30,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
-    ChatCompletionClient,
     CreateResult,
     LLMMessage,
     ModelInfo,
@@ -47,6 +45,7 @@ from autogen_core.models import (
 )
 
 from hvae.agents.llm.backends import BackendError, EmbeddedBackend, embedded_model_path
+from hvae.agents.llm.chat_client import TextChatClient
 
 #: Seconds a fresh worker may take to load its model before it counts as failed.
 LOAD_TIMEOUT_S = 120.0
@@ -106,7 +105,7 @@ def _message(message: LLMMessage) -> dict[str, str]:
     return {"role": role, "content": content}
 
 
-class EmbeddedClient(ChatCompletionClient):
+class EmbeddedClient(TextChatClient):
     """A GGUF model served by a private worker process (see the module docstring)."""
 
     def __init__(self, config: EmbeddedBackend) -> None:
@@ -117,7 +116,7 @@ class EmbeddedClient(ChatCompletionClient):
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         self._stderr_tail: deque[str] = deque(maxlen=12)
-        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self.context_tokens = config.n_ctx
         self.starts = 0  # worker processes started (1 + restarts)
         self.busy = False  # a request is in flight (tests kill the worker then)
         #: Totals over this client's answered requests: prompt tokens, the part restored from the
@@ -211,17 +210,8 @@ class EmbeddedClient(ChatCompletionClient):
             process.wait()
 
     # ------------------------------------------------------------------ ChatCompletionClient
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Any] = [],  # noqa: B006 - autogen's signature
-        tool_choice: Any = "auto",
-        json_output: bool | type | None = None,
-        extra_create_args: Mapping[str, Any] = {},  # noqa: B006
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        args = dict(extra_create_args)
+    async def answer(self, messages: Sequence[LLMMessage], args: Mapping[str, Any]) -> CreateResult:
+        args = dict(args)
         payload: dict[str, Any] = {
             "messages": [_message(m) for m in messages],
             "max_tokens": args.get("max_tokens", self.config.max_tokens),
@@ -241,10 +231,7 @@ class EmbeddedClient(ChatCompletionClient):
         for key in ("prompt_tokens", "reused_tokens", "completion_tokens", "compute_s"):
             self.stats[key] += reply.get(key, 0)
         usage = RequestUsage(prompt_tokens=reply["prompt_tokens"], completion_tokens=reply["completion_tokens"])
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self.add_usage(usage.prompt_tokens, usage.completion_tokens)
         finish = reply.get("finish_reason", "stop")
         return CreateResult(
             finish_reason=finish if finish in ("stop", "length") else "unknown",
@@ -253,31 +240,10 @@ class EmbeddedClient(ChatCompletionClient):
             cached=False,
         )
 
-    def create_stream(
-        self, messages, *, tools=[], tool_choice="auto", json_output=None, extra_create_args={}, cancellation_token=None  # noqa: B006
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        raise NotImplementedError("hvae's LLM deciders do not stream")
-
     async def close(self) -> None:
         with self._lock:
             self._stop(self._process)
             self._process = None
-
-    def actual_usage(self) -> RequestUsage:
-        return self._usage
-
-    def total_usage(self) -> RequestUsage:
-        return self._usage
-
-    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = []) -> int:  # noqa: B006
-        return sum(len(str(m.content)) for m in messages) // 4  # an estimate; nothing here depends on it
-
-    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Any] = []) -> int:  # noqa: B006
-        return max(0, self.config.n_ctx - self.count_tokens(messages))
-
-    @property
-    def capabilities(self) -> Any:  # deprecated in autogen-core but still abstract
-        return self.model_info
 
     @property
     def model_info(self) -> ModelInfo:

@@ -115,6 +115,22 @@ def load_model(config: dict[str, Any]):
     )
 
 
+def chat_formatter(llm, model_path: str = "the model"):
+    """The GGUF's own chat template as a llama-cpp formatter (also used to count tokens before a run)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError(f"{model_path} has no chat template in its metadata")
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos],
+    )
+
+
 class PrefixCache:
     """KV states of recent sequences, restored by longest common token prefix (bounded in bytes)."""
 
@@ -194,21 +210,10 @@ class Worker:
     """Answers chat-completion requests with one model (see the module docstring)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         self.llm = load_model(config)
         self.cache = PrefixCache(self.llm, int(config.get("prompt_cache_mb", 0)) << 20)
         self._grammars: dict[str, Any] = {}
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ValueError(f"{config['model_path']} has no chat template in its metadata")
-        eos, bos = self.llm.token_eos(), self.llm.token_bos()
-        self.formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self.llm._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self.llm._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
+        self.formatter = chat_formatter(self.llm, config["model_path"])
 
     def _grammar(self, request: dict[str, Any]):
         from llama_cpp import LlamaGrammar

@@ -188,5 +188,6 @@ def describe_backend(name: str, config: Any) -> str:
         details += f", model {model}"
     base_url = getattr(config, "base_url", None)
     if base_url:
-        details += f" at {redact_url(base_url)}"
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)  # replicas: all of them
+        details += f" at {', '.join(redact_url(url) for url in urls)}"
     return f"{name!r} ({details})"

@@ -11,7 +11,6 @@ configuration (:mod:`~hvae.agents.llm.backends`). The pool also owns the respons
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from hvae.agents.llm.backends import (
     default_backends,
 )
 from hvae.agents.llm.cache import ResponseCache
-from hvae.agents.llm.client import HvaeClient
+from hvae.agents.llm.client import CallStats, HvaeClient, Slots
 from hvae.agents.llm.health import BackendHealth, HealthPolicy, describe_backend
 from hvae.agents.llm.transcript import TranscriptWriter
 
@@ -44,8 +43,9 @@ class BackendPool:
         self._health: dict[str, BackendHealth] = {}
         self.transcript: TranscriptWriter | None = None
         self._clients: dict[tuple[str, int | None], HvaeClient] = {}
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._agent_slots: dict[str, asyncio.Semaphore] = {}
+        self._semaphores: dict[str, Slots] = {}
+        self._agent_slots: dict[str, Slots] = {}
+        self._stats: dict[str, CallStats] = {}
 
     def config(self, name: str) -> BackendConfig:
         if name not in self.configs:
@@ -69,10 +69,10 @@ class BackendPool:
                 raise BackendError(
                     f"backend {name!r} reads its API key from ${config.api_key_env}, which is not set"
                 )
-            if config.base_url:
-                from hvae.agents.llm.secrets import expand_env
+            from hvae.agents.llm.secrets import expand_env
 
-                expand_env(config.base_url, f"backend {name!r}: base_url")
+            for url in config.base_urls:
+                expand_env(url, f"backend {name!r}: base_url")
 
     def health(self, name: str) -> BackendHealth:
         """The health monitor of backend ``name`` (shared by all its clients)."""
@@ -93,14 +93,34 @@ class BackendPool:
         config = self.config(name)
         key = (name, agent_id if isinstance(config, ReplayBackend) else None)
         if key not in self._clients:
-            semaphore = self._semaphores.setdefault(name, asyncio.Semaphore(config.max_concurrency))
+            semaphore = self._semaphores.setdefault(name, Slots(config.max_concurrency))
             self._clients[key] = HvaeClient(
                 build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript,
-                health=self.health(name),
+                health=self.health(name), stats=self._stats.setdefault(name, CallStats()),
             )
         return self._clients[key]
 
-    def agent_slot(self, name: str) -> asyncio.Semaphore:
+    def traffic(self) -> dict[str, dict]:
+        """Per backend used so far: calls, cache hits, in flight, calls/s, p50/p95 latency, replicas.
+
+        What ``summary.json`` keeps as ``llm_traffic`` (see :class:`~hvae.agents.llm.client.CallStats`).
+        """
+        reports = {}
+        for name, stats in sorted(self._stats.items()):
+            report = stats.report()
+            report["max_concurrency"] = self.configs[name].max_concurrency
+            raw = self._clients.get((name, None))
+            replicas = getattr(raw.raw, "replicas", None) if raw is not None else None
+            if replicas is not None and len(replicas) > 1:
+                report["replicas"] = [replica.report() for replica in replicas]
+            reports[name] = report
+        return reports
+
+    def traffic_line(self) -> str:
+        """The progress line's backpressure part: ``srv: 16 in flight · 420 calls/s · p50 38 ms · p95 61 ms``."""
+        return "; ".join(f"{name}: {stats.line()}" for name, stats in sorted(self._stats.items()) if stats.calls)
+
+    def agent_slot(self, name: str) -> Slots:
         """Bounds how many agents of a backend prepare and run a decision at once.
 
         It has the backend's ``max_concurrency``: agents beyond it wait *before* building their
@@ -108,7 +128,7 @@ class BackendPool:
         still bounds the requests themselves, e.g. across setup and decisions.)
         """
         config = self.config(name)
-        return self._agent_slots.setdefault(name, asyncio.Semaphore(config.max_concurrency))
+        return self._agent_slots.setdefault(name, Slots(config.max_concurrency))
 
     def attach_transcript(self, path: Path) -> None:
         """Write every call from now on to ``path`` (JSONL)."""
@@ -136,7 +156,7 @@ def build_raw_client(config: BackendConfig):
 
         return EmbeddedClient(config)
     if isinstance(config, OpenAIBackend):
-        from autogen_ext.models.openai import OpenAIChatCompletionClient
+        from hvae.agents.llm.secrets import expand_env
 
         api_key = "not-needed"
         if config.api_key_env:
@@ -145,11 +165,19 @@ def build_raw_client(config: BackendConfig):
                 raise BackendError(
                     f"backend model {config.model!r} reads its API key from ${config.api_key_env}, which is not set"
                 )
+        urls = [expand_env(url, f"backend model {config.model!r}: base_url") for url in config.base_urls]
+        if config.client == "lean":
+            from hvae.agents.llm.wire import WireClient
+
+            try:
+                return WireClient(urls, config.model, config.model_info, api_key=api_key, label=f"backend model {config.model!r}")
+            except ValueError as error:
+                raise BackendError(f"backend model {config.model!r}: {error}") from None
         kwargs: dict[str, object] = {}
         if config.base_url:
-            from hvae.agents.llm.secrets import expand_env
+            kwargs["base_url"] = urls[0]
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-            kwargs["base_url"] = expand_env(config.base_url, f"backend model {config.model!r}: base_url")
         return OpenAIChatCompletionClient(
             model=config.model,
             api_key=api_key,

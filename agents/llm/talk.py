@@ -17,8 +17,8 @@ shown in its decision prompt. The pieces:
 
 **Why not an autogen team.** autogen-agentchat 0.7's ``RoundRobinGroupChat`` with
 ``MaxMessageTermination`` runs the same alternation, but its runtime calls the agents' model
-clients from tasks of its own, so the per-call settings that :class:`~hvae.agents.llm.client.HvaeClient`
-reads from :func:`~hvae.agents.llm.client.call_scope` (the speaker, round, phase, turn, token
+clients from tasks of its own, so the per-call settings that each agent's
+:class:`~hvae.agents.llm.client.AgentClient` carries (the speaker, round, phase, turn, token
 cap and per-call seed — parts of every cache key and transcript line) could not be set per turn,
 and a team keeps a growing shared thread in each agent, while an hvae agent must return to its
 saved setup conversation before every call. So the exchange is driven here, by our own code,

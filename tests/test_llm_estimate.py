@@ -1,0 +1,79 @@
+"""The dry run: calls and tokens counted before a run, checked against a real run on the stub server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import assert_user_error, make_scenario
+from llm_stub_server import StubServer
+
+from hvae.agents.llm.estimate import TOKENS_PER_MESSAGE, TokenCounter
+from hvae.simulation.runner import run_scenario
+
+pytestmark = pytest.mark.llm
+
+AGENTS, ROUNDS = 5, 3
+
+
+def _data(base_url: str) -> dict:
+    return {
+        "name": "dry", "seed": 3, "rounds": ROUNDS,
+        "population": [{"name": "llm", "count": AGENTS, "value": "prosocial",
+                        "decider": {"kind": "llm", "backend": "srv", "order": "fixed", "reasks": 0}}],
+        "network": {"kind": "complete"}, "matching": "all_edges", "menus": {"kind": "slider"},
+        "backends": {"srv": {"kind": "openai", "base_url": base_url, "model": "stub", "retries": 0}},
+        "cache": {"enabled": False},
+    }
+
+
+def test_character_estimate_counts_as_stated() -> None:
+    messages = [("user", "x" * 40), ("assistant", "y" * 7)]
+    assert TokenCounter().count(messages) == 40 // 4 + 7 // 4 + 2 * TOKENS_PER_MESSAGE
+
+
+def test_dry_run_counts_the_calls_a_run_makes_and_its_tokens_within_the_stated_error(tmp_path) -> None:
+    from hvae.cli.dry_run import estimate_run, estimate_vs_actual
+
+    with StubServer() as server:
+        scenario = make_scenario(**_data(server.base_url))
+        estimate = estimate_run(scenario, price_in=2.0, price_out=8.0)
+        result = run_scenario(scenario, tmp_path / "run", estimate=estimate.to_json())
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["llm_estimate"]["calls"] == estimate.calls
+    assert f"actual {summary['llm_calls']} calls + 0 from the cache" in estimate_vs_actual(summary)
+    traffic = summary["llm_traffic"]["srv"]  # backpressure figures kept for the user
+    assert traffic["calls"] == summary["llm_calls"] and traffic["in_flight"] == 0
+    assert 0 < traffic["latency_p50_s"] <= traffic["latency_p95_s"]
+    assert 1 <= traffic["peak_in_flight"] <= traffic["max_concurrency"]
+    assert estimate.calls == AGENTS * (2 + ROUNDS) == summary["llm_calls"]
+    backend = estimate.backends[0]
+    assert (backend.setup_calls, backend.decision_calls, backend.agents) == (2 * AGENTS, ROUNDS * AGENTS, AGENTS)
+    # the stub counts 1 token per 4 characters of content and answers setup calls with a short
+    # text: the estimate (caps for the unknown replies, 4 tokens a message) is an upper bound
+    assert estimate.prompt_tokens >= summary["tokens_in"]
+    assert estimate.completion_tokens >= summary["tokens_out"]
+    # a decision's prompt is the one the run sent, apart from the two replies counted at their caps
+    transcript = [json.loads(line) for line in (result.path / "transcripts.jsonl").read_text().splitlines()]
+    first = next(t for t in transcript if t["phase"] == "decision" and t["round"] == 0)
+    sent = TokenCounter().count([(m["role"], m["content"]) for m in first["messages"]])
+    replies = [m["content"] for m in first["messages"] if m["role"] == "assistant"]
+    per_agent = backend.first_round_prompt_tokens / AGENTS
+    caps = scenario.population[0].decider.setup_max_tokens + 2 * scenario.population[0].decider.goal_max_tokens
+    description, goal = replies
+    without_replies = sent - len(description) // 4 - 2 * (len(goal) // 4)  # the goal reappears in the prompt
+    assert abs((per_agent - caps) - without_replies) <= 3
+    assert estimate.cost() == pytest.approx((estimate.prompt_tokens * 2.0 + estimate.completion_tokens * 8.0) / 1e6)
+
+
+def test_cli_dry_run_prints_the_figures_and_writes_nothing(tmp_path, cli) -> None:
+    path = tmp_path / "dry.yaml"
+    path.write_text(yaml.safe_dump(_data("http://127.0.0.1:9/v1")))  # never contacted
+    out = tmp_path / "run"
+    result = cli("run", str(path), "--dry-run", "--price-in", "1", "--price-out", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"{AGENTS * (2 + ROUNDS)} calls" in result.stdout and "cost at 1 / 2 per million" in result.stdout
+    assert "estimated: 1 token per 4 characters" in result.stdout
+    assert not out.exists()
+    assert_user_error(cli("run", str(path), "--dry-run", "--price-in", "-1"), "--price-in")
