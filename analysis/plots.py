@@ -377,8 +377,9 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
      "Each agent's assigned SVO angle (per value it held) and the angle its choices reveal (maximum-likelihood "
      "logit fit). A long arc from the assigned angle to a dot means the choices reveal a different value. Where "
      "the menus cannot tell nearby values apart (an altruist or competitor on the slider, an individualist on "
-     "dictator menus) even a value-rational oracle is only bounded: its 95% set is drawn as a thick band, not a "
-     "point, and says nothing against the agent. A cross marks decisions that identify no angle."),
+     "dictator menus) even a value-rational oracle is only bounded: its identified set (every angle at which all "
+     "its choices are best, with the 95% likelihood set) is drawn as a thick band, not a point, and says nothing "
+     "against the agent. A cross marks decisions that identify no angle."),
     ("revealed_drift", fig_revealed_drift,
      "Value drift: the revealed angle of each group's pooled choices in a rolling window of one menu cycle, "
      "against the group's mean assigned angle."),
