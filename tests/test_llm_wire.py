@@ -242,6 +242,28 @@ def test_requests_go_to_the_replica_with_fewest_in_flight() -> None:
     assert client.pick() is b  # none alive: all are candidates again, fewest in flight first
 
 
+def test_a_reply_larger_than_the_bound_is_refused_unread() -> None:
+    from hvae.agents.llm.wire import MAX_REPLY_BYTES, ReplyFormatError, WireClient
+
+    async def scenario():
+        async def handle(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{" % (MAX_REPLY_BYTES + 1))
+            await writer.drain()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = WireClient([f"http://127.0.0.1:{port}/v1"], "m", {})
+        try:
+            with pytest.raises(ReplyFormatError, match="announced a reply"):
+                await client.post(b"{}")
+        finally:
+            server.close()
+            await client.close()
+
+    asyncio.run(scenario())
+
+
 def test_base_url_list_is_validated() -> None:
     from pydantic import ValidationError
 

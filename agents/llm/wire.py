@@ -20,7 +20,8 @@ replica of several is taken out, :class:`~hvae.agents.llm.backends.BackendUnavai
 run — only then. Answers with an HTTP error status (429, 5xx)
 are the server's answer, not a dead replica.
 
-HTTPS works (``ssl`` default context); proxies from the environment are not used.
+HTTPS works (``ssl`` default context); proxies from the environment are not used (``client:
+autogen`` honours them). A reply body larger than :data:`MAX_REPLY_BYTES` is refused, not read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, Mode
 
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.chat_client import TextChatClient
+
+
+#: The largest reply body read (a chat completion is a few KB; a server announcing more is broken).
+MAX_REPLY_BYTES = 16 << 20
 
 
 class WireStatusError(Exception):
@@ -279,11 +284,18 @@ class WireClient(TextChatClient):
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
         if "content-length" in headers:
-            text = await reader.readexactly(int(headers["content-length"]))
+            length = int(headers["content-length"])
+            if not 0 <= length <= MAX_REPLY_BYTES:
+                writer.close()
+                raise ReplyFormatError(f"the server announced a reply of {length} bytes (at most {MAX_REPLY_BYTES} are read)")
+            text = await reader.readexactly(length)
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             text = await _read_chunked(reader)
         else:
-            text = await reader.read()  # the server closes the connection at the end
+            text = await reader.read(MAX_REPLY_BYTES + 1)  # the server closes the connection at the end
+            if len(text) > MAX_REPLY_BYTES:
+                writer.close()
+                raise ReplyFormatError(f"the server's reply exceeds {MAX_REPLY_BYTES} bytes")
             headers["connection"] = "close"
         if headers.get("connection", "").lower() == "close":
             writer.close()
@@ -293,11 +305,14 @@ class WireClient(TextChatClient):
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts, total = [], 0
     while True:
         size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
         if size == 0:
             await reader.readuntil(b"\r\n")
             return b"".join(parts)
+        total += size
+        if total > MAX_REPLY_BYTES:
+            raise ReplyFormatError(f"the server's chunked reply exceeds {MAX_REPLY_BYTES} bytes")
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
