@@ -89,7 +89,7 @@ def run(
 ) -> None:
     """Run SCENARIO (a YAML file or a shipped scenario's name) into a run folder, or --resume one."""
     from hvae.cli import talk as talk_cli
-    from hvae.experiments.runs import resume_run, run_scenario
+    from hvae.experiments.runs import resume_run, run_to_folder
     from hvae.experiments.talk import is_comparison
     from hvae.simulation.runner import RunFailed, RunInterrupted
 
@@ -113,7 +113,7 @@ def run(
             if config.communication.compare:  # talk vs. no talk, same seed (hvae.experiments.talk)
                 talk_cli.run(config, out_dir or default_out_dir(config.name), progress=progress, quiet=quiet, wide=wide)
                 return
-            result = run_scenario(config, out_dir or default_out_dir(config.name), progress=progress)
+            result = run_to_folder(config, out_dir or default_out_dir(config.name), progress=progress)
     except RunInterrupted as stopped:
         click.echo(f"hvae: {stopped}", err=True)
         sys.exit(130)
