@@ -69,7 +69,7 @@ def test_build_from_objects_equals_the_yaml_it_mirrors(tmp_path) -> None:
         dynamics=DynamicsConfig(rule="imitation", every=2),
     )
     assert built.scenario.model_dump() == from_file.scenario.model_dump()
-    pd.testing.assert_frame_equal(built.run().decisions, from_file.run().decisions.drop(columns=[]), check_exact=True)
+    pd.testing.assert_frame_equal(built.run().decisions, from_file.run().decisions, check_exact=True)
     with pytest.raises(ScenarioError, match=r"<python>.*population"):
         hvae.Simulation.build(name="bad", rounds=1, population=[])
 
