@@ -11,8 +11,9 @@ from setuptools import find_packages, setup
 ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "dashboard", "cli")
 DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
 
-packages: list[str] = []
-package_dir: dict[str, str] = {}
+# the top-level package itself (``import hvae``: version and the Python API) is the folder hvae/
+packages: list[str] = ["hvae"]
+package_dir: dict[str, str] = {"hvae": "hvae"}
 for room in ROOMS:
     package_dir[f"hvae.{room}"] = room
     packages.append(f"hvae.{room}")

@@ -22,7 +22,7 @@ import pandas as pd
 from hvae.analysis import games
 from hvae.analysis import population as pop
 from hvae.analysis.palette import group_colors, series_colors
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.rundata import RunData, is_run
 from hvae.analysis.summary import agent_summary
 
 
@@ -33,7 +33,7 @@ class ScenarioMismatch(ValueError):
 _IGNORED_KEYS = ("seed", "cache", "output")
 
 
-def check_same_scenario(runs: Sequence[RunFolder]) -> None:
+def check_same_scenario(runs: Sequence[RunData]) -> None:
     """Raise :class:`ScenarioMismatch` unless all runs resolve to the same scenario but the seed."""
     first = {k: v for k, v in runs[0].scenario.items() if k not in _IGNORED_KEYS}
     for run in runs[1:]:
@@ -41,7 +41,7 @@ def check_same_scenario(runs: Sequence[RunFolder]) -> None:
         if other != first:
             keys = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
             raise ScenarioMismatch(
-                f"{run.path} is not a seed of the same scenario as {runs[0].path} "
+                f"{run.label} is not a seed of the same scenario as {runs[0].label} "
                 f"(they differ in: {', '.join(keys)}); a multi-seed report needs runs that differ only in seed"
             )
 
@@ -54,13 +54,13 @@ class Analysis:
     (columns ``<metric>_low`` / ``<metric>_high``; NaN for a single run).
     """
 
-    runs: list[RunFolder]
+    runs: list[RunData]
     by: pop.Grouping = "group"
     drift_window: int | None = None
 
     @classmethod
-    def of(cls, run_or_runs: RunFolder | str | Path | Sequence[RunFolder | str | Path], **options) -> Analysis:
-        items = [run_or_runs] if isinstance(run_or_runs, (RunFolder, str, Path)) else list(run_or_runs)
+    def of(cls, run_or_runs: RunData | str | Path | Sequence[RunData | str | Path], **options) -> Analysis:
+        items = [run_or_runs] if is_run(run_or_runs) or isinstance(run_or_runs, (str, Path)) else list(run_or_runs)  # type: ignore[arg-type]
         if not items:
             raise ValueError("no run folders given")
         runs = [pop.as_run(r) for r in items]
@@ -72,7 +72,7 @@ class Analysis:
         return len(self.runs) > 1
 
     @property
-    def first(self) -> RunFolder:
+    def first(self) -> RunData:
         return self.runs[0]
 
     @cached_property

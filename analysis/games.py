@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from hvae.analysis.population import Grouping, as_run, group_order
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.rundata import RunData
 
 #: Fewer agents than this: no bootstrap interval for the reciprocity index (too few clusters).
 MIN_BOOTSTRAP_AGENTS = 5
@@ -90,7 +90,7 @@ def plays_every_edge(scenario: dict) -> bool:
     return scenario.get("matching", "random") == "all_edges" or (scenario.get("menus") or {}).get("kind") == "public_goods"
 
 
-def games(run: RunFolder | str | Path) -> pd.DataFrame:
+def games(run: RunData | str | Path) -> pd.DataFrame:
     """Every game played, once from each side: one row per (round, agent, partner).
 
     Columns: ``round``, ``agent_id``, ``partner_id``, ``group``, ``partner_group``,
@@ -141,7 +141,7 @@ def games(run: RunFolder | str | Path) -> pd.DataFrame:
     return out[columns].sort_values(["round", "agent_id", "partner_id"]).reset_index(drop=True)
 
 
-def pair_payoffs(run: RunFolder | str | Path, by: Grouping = "group") -> pd.DataFrame:
+def pair_payoffs(run: RunData | str | Path, by: Grouping = "group") -> pd.DataFrame:
     """Value-pair payoff matrix: mean payoff per game of row group X against column group Y.
 
     Returns a long frame ``group``, ``partner_group``, ``mean_payoff``, ``games``; pivot it with
@@ -168,7 +168,7 @@ def pair_matrix(long: pd.DataFrame, order: Sequence[str] | None = None, value: s
 
 
 # ---------------------------------------------------------------------------------- reciprocity
-def reciprocity_pairs(run: RunFolder | str | Path) -> pd.DataFrame:
+def reciprocity_pairs(run: RunData | str | Path) -> pd.DataFrame:
     """The (received, given) pairs behind :func:`reciprocity`, one row per consecutive game pair.
 
     Columns: ``agent_id``, ``group``, ``value_category`` (at the later game), ``round`` (the
@@ -214,7 +214,7 @@ def _within_r(sums: np.ndarray) -> np.ndarray:
 
 
 def reciprocity(
-    run: RunFolder | str | Path,
+    run: RunData | str | Path,
     by: Grouping = "group",
     n_boot: int = 1000,
     seed: int = 0,

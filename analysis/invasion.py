@@ -32,10 +32,10 @@ import pandas as pd
 
 from hvae.agents.svo import CATEGORY_ORDER
 from hvae.analysis.palette import CATEGORY_COLORS
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.rundata import RunData, as_run
 
 
-def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:
+def invasion_table(run_dirs: Sequence[str | Path | RunData]) -> pd.DataFrame:
     """One row per (run, category): initial and final share and fixation (see module docstring)."""
     from hvae.agents.deciders import VALUE_BLIND_DECIDERS
     from hvae.agents.svo import categories
@@ -43,7 +43,7 @@ def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:
 
     rows = []
     for item in run_dirs:
-        run = item if isinstance(item, RunFolder) else RunFolder(item)
+        run = as_run(item)
         agents = run.agents()
         agents = agents[~agents["decider"].astype(str).isin(VALUE_BLIND_DECIDERS)]
         if agents.empty:
@@ -65,7 +65,7 @@ def invasion_table(run_dirs: Sequence[str | Path | RunFolder]) -> pd.DataFrame:
                 continue
             rows.append(
                 {
-                    "run": run.path.name,
+                    "run": Path(run.label).name,
                     "seed": run.summary.get("seed"),
                     "status": run.status,
                     "category": name,

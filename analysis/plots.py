@@ -56,7 +56,7 @@ from hvae.analysis.figure_tools import (
     save_figure,
 )
 from hvae.analysis.palette import CATEGORY_COLORS
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.rundata import RunData
 
 NETWORK_FULL_LIMIT = 500  # above this many nodes: small markers, thin edges
 NETWORK_SAMPLE_LIMIT = 2000  # above this many nodes: draw a random sample of nodes
@@ -398,7 +398,7 @@ FIGURES: list[tuple[str, Callable[[Analysis], Figure | None], str]] = [
 
 
 def make_figures(
-    run_or_runs: RunFolder | str | Path | Sequence[RunFolder | str | Path],
+    run_or_runs: RunData | str | Path | Sequence[RunData | str | Path],
     out_dir: str | Path,
     *,
     analysis: Analysis | None = None,

@@ -56,7 +56,9 @@ import numpy as np
 import pandas as pd
 
 from hvae.analysis.intervals import t_interval
-from hvae.analysis.runfolder import NotARunFolder, RunFolder
+from hvae.analysis import rundata
+from hvae.analysis.rundata import RunData
+from hvae.analysis.runfolder import NotARunFolder
 
 Grouping = Literal["group", "value_category"]
 
@@ -75,13 +77,13 @@ ROUND_METRICS: dict[str, str] = {
 _ROUNDS_GROUPING = {"group": "group", "value_category": "category", "all": "all"}
 
 
-def as_run(run: RunFolder | str | Path) -> RunFolder:
-    """Accept a :class:`RunFolder` or a path to one."""
-    return run if isinstance(run, RunFolder) else RunFolder(run)
+def as_run(run: RunData | str | Path) -> RunData:
+    """Accept run data (:mod:`hvae.analysis.rundata`: a folder or a run in memory) or a folder's path."""
+    return rundata.as_run(run)
 
 
 # ---------------------------------------------------------------------------------- per round
-def per_round(run: RunFolder | str | Path, by: Grouping | Literal["all"] = "group") -> pd.DataFrame:
+def per_round(run: RunData | str | Path, by: Grouping | Literal["all"] = "group") -> pd.DataFrame:
     """Per round and group: ``mean_payoff``, ``welfare``, ``gini``, ``share`` and more.
 
     Columns: ``round``, ``group`` (the group or category name, or ``all``), then the values of
@@ -99,7 +101,7 @@ def per_round(run: RunFolder | str | Path, by: Grouping | Literal["all"] = "grou
     return out.sort_values(["round", "group"], kind="stable").reset_index(drop=True)
 
 
-def value_shares(run: RunFolder | str | Path, by: Grouping = "value_category") -> pd.DataFrame:
+def value_shares(run: RunData | str | Path, by: Grouping = "value_category") -> pd.DataFrame:
     """Wide table: one row per round, one column per group/category, the population share.
 
     By ``value_category``: the share of each category among the agents that **act on their value**
@@ -116,7 +118,7 @@ def value_shares(run: RunFolder | str | Path, by: Grouping = "value_category") -
     return category_counts(run).pipe(lambda counts: counts.div(counts.sum(axis=1), axis=0).fillna(0.0))
 
 
-def category_counts(run: RunFolder) -> pd.DataFrame:
+def category_counts(run: RunData) -> pd.DataFrame:
     """Agents that act on their value, per round (rows) and value category (columns, ring order).
 
     The value each agent held while it decided in that round; categories nobody held are left out.
@@ -150,7 +152,7 @@ def category_counts(run: RunFolder) -> pd.DataFrame:
     return table.loc[:, (table > 0).any(axis=0)]
 
 
-def group_order(run: RunFolder, by: Grouping, present: Sequence[str] | None = None) -> list[str]:
+def group_order(run: RunData, by: Grouping, present: Sequence[str] | None = None) -> list[str]:
     """Display order: scenario order for groups, ring order for categories (only ``present`` ones)."""
     from hvae.agents.svo import CATEGORY_ORDER
 
@@ -165,13 +167,13 @@ def group_order(run: RunFolder, by: Grouping, present: Sequence[str] | None = No
 
 
 # ---------------------------------------------------------------------------------- value drift
-def menu_cycle_length(run: RunFolder) -> int:
+def menu_cycle_length(run: RunData) -> int:
     """Rounds in one menu cycle (the number of distinct menus in the schedule)."""
     return int(run.menus()["menu_id"].nunique())
 
 
 def revealed_drift(
-    run: RunFolder | str | Path,
+    run: RunData | str | Path,
     by: Grouping = "group",
     window: int | None = None,
     step: int | None = None,
@@ -226,7 +228,7 @@ def revealed_drift(
     return out[columns].sort_values(["group", "round_start"]).reset_index(drop=True)
 
 
-def revealed_by(run: RunFolder | str | Path, by: str | list[str]) -> pd.DataFrame:
+def revealed_by(run: RunData | str | Path, by: str | list[str]) -> pd.DataFrame:
     """Revealed angle of all of a run's decisions per ``by`` (e.g. ``"agent_id"``, ``"group"``).
 
     Adds ``target`` (mean assigned angle) beside the fit's ``theta``, ``beta``, ``ci_low``,
@@ -274,7 +276,7 @@ def across_seeds(frames: Sequence[pd.DataFrame], keys: Sequence[str], values: Se
 
 
 def per_round_across_seeds(
-    runs: Sequence[RunFolder | str | Path], by: Grouping | Literal["all"] = "group",
+    runs: Sequence[RunData | str | Path], by: Grouping | Literal["all"] = "group",
     metrics: Sequence[str] = ("mean_payoff", "welfare", "gini", "share"),
 ) -> pd.DataFrame:
     """:func:`per_round` of several runs: mean and 95% t-interval over seeds per (round, group)."""
@@ -282,7 +284,7 @@ def per_round_across_seeds(
 
 
 def revealed_drift_across_seeds(
-    runs: Sequence[RunFolder | str | Path], by: Grouping = "group", window: int | None = None, step: int | None = None
+    runs: Sequence[RunData | str | Path], by: Grouping = "group", window: int | None = None, step: int | None = None
 ) -> pd.DataFrame:
     """:func:`revealed_drift` of several runs: mean θ̂ and target with t-intervals over seeds.
 

@@ -40,6 +40,7 @@ from hvae.analysis.games import MIN_BOOTSTRAP_AGENTS, plays_every_edge
 from hvae.analysis.figure_tools import save_figure
 from hvae.analysis.plots import FIGURES, fig_value_shares, small_group_note
 from hvae.analysis.revealed import format_revealed
+from hvae.analysis.rundata import RunData, is_run
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.analysis.summary import group_summary, played_slider
 from hvae.files.atomic import write_bytes_atomic
@@ -76,7 +77,7 @@ def value_blind_groups(scenario: dict[str, Any]) -> list[str]:
     return names
 
 
-def has_data(run: RunFolder) -> bool:
+def has_data(run: RunData) -> bool:
     """Whether the run folder has any decision rows (a run stopped before round 1 has none)."""
     try:
         return run.table("decisions").num_rows > 0
@@ -103,7 +104,7 @@ def _status_note(summary: dict[str, Any]) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- sections
-def _settings_section(runs: list[RunFolder]) -> str:
+def _settings_section(runs: list[RunData]) -> str:
     scenario = runs[0].scenario
     summaries = [r.summary for r in runs]
     seeds = ", ".join(str(s.get("seed")) for s in summaries)
@@ -120,7 +121,7 @@ def _settings_section(runs: list[RunFolder]) -> str:
         ("history length", (scenario.get("history") or {}).get("length")),
     ]
     settings = page.table(["setting", "value"], rows, numeric_from=99, cls="settings")
-    agents = runs[0].agents() if (runs[0].path / "agents.parquet").is_file() else pd.DataFrame()
+    agents = runs[0].agents() if runs[0].has_table("agents") else pd.DataFrame()
     counts = agents["group"].value_counts() if not agents.empty else pd.Series(dtype=int)
     group_rows = []
     for group in scenario.get("population", []):
@@ -131,18 +132,18 @@ def _settings_section(runs: list[RunFolder]) -> str:
     return f"<h2>Settings</h2>{settings}<h3>Groups</h3>{groups}"
 
 
-def _status_section(runs: list[RunFolder]) -> str:
+def _status_section(runs: list[RunData]) -> str:
     rows, notes = [], []
     for run in runs:
         summary = run.summary
         status = summary.get("status", "unknown")
         badge = page.Raw(f'<span class="status {page.esc(status)}">{page.esc(status)}</span>')
-        rows.append((str(run.path), summary.get("seed"), badge,
+        rows.append((run.label, summary.get("seed"), badge,
                      f"{summary.get('rounds_completed', 0)} / {summary.get('rounds_planned', '?')}",
                      summary.get("n_decisions", "–"), summary.get("started_at", "–"), summary.get("finished_at") or "–"))
         note = _status_note(summary)
         if note:
-            notes.append(f"<li><code>{page.esc(run.path)}</code>: {page.esc(note)}</li>")
+            notes.append(f"<li><code>{page.esc(run.label)}</code>: {page.esc(note)}</li>")
     table = page.table(["run folder", "seed", "status", "rounds done", "decisions", "started", "finished"], rows, numeric_from=99)
     warning = ""
     if notes:
@@ -160,7 +161,7 @@ def _caveat_section(scenario: dict[str, Any]) -> str:
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
 
 
-def _headline_section(runs: list[RunFolder], population: str | None = None) -> str:
+def _headline_section(runs: list[RunData], population: str | None = None) -> str:
     """What a newcomer should read first: the population result (under dynamics), ceiling, chance, the
     LLM rows and their position bias."""
     from hvae.analysis.headline import headline_lines
@@ -196,7 +197,7 @@ def _headline_section(runs: list[RunFolder], population: str | None = None) -> s
     return "".join(parts)
 
 
-def _vr_section(analysis: Analysis, runs: list[RunFolder]) -> str:
+def _vr_section(analysis: Analysis, runs: list[RunData]) -> str:
     summaries = [group_summary(r) for r in runs]
     slider = played_slider(runs[0])
     intro = ("<p>Only <strong>valid decisions</strong> are measured (the fallback choices of unusable LLM replies are "
@@ -296,7 +297,7 @@ def _reciprocity_section(analysis: Analysis) -> str:
     return f"<h2>Reciprocity</h2>{intro}" + page.table(headers, rows)
 
 
-def _llm_section(runs: list[RunFolder]) -> str:
+def _llm_section(runs: list[RunData]) -> str:
     summaries = [r.summary for r in runs]
     llm_groups = any(
         isinstance(g.get("decider"), dict) and g["decider"].get("kind") == "llm" for g in runs[0].scenario.get("population", [])
@@ -371,8 +372,11 @@ def default_report_path(run_dirs: Sequence[Path]) -> Path:
     return common / "report.html"
 
 
-def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
+def write_report(run_dirs: Sequence[RunData | Path | str], out: Path | str) -> Path:
     """Write a self-contained HTML report of one run, or of several seeds of one scenario.
+
+    Each run is a run folder's path or run data (:mod:`hvae.analysis.rundata`: a folder or a run
+    in memory).
 
     Raises:
         NotARunFolder: a folder is missing or is not an hvae run folder.
@@ -382,11 +386,11 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
     if not run_dirs:
         raise ReportError("no run folders given")
     for d in run_dirs:
-        if not Path(d).is_dir():
+        if not is_run(d) and not Path(d).is_dir():  # type: ignore[arg-type]
             raise NotARunFolder(f"no such run folder: {d}")
-    runs = [RunFolder(d) for d in run_dirs]
+    runs: list[RunData] = [d if is_run(d) else RunFolder(d) for d in run_dirs]  # type: ignore[misc,arg-type]
     for run in runs:
-        if not (run.path / "scenario.yaml").is_file():
+        if isinstance(run, RunFolder) and not (run.path / "scenario.yaml").is_file():
             raise NotARunFolder(f"{run.path} is not an hvae run folder (no scenario.yaml)")
     check_same_scenario(runs)
     out = Path(out)
@@ -424,7 +428,7 @@ def write_report(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
     versions = runs[0].summary.get("versions", {})
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     footer = (f"<footer>Generated {generated} by hvae {page.esc(versions.get('hvae', ''))} from "
-              f"{', '.join(f'<code>{page.esc(r.path)}</code>' for r in runs)}. Versions of the run: "
+              f"{', '.join(f'<code>{page.esc(r.label)}</code>' for r in runs)}. Versions of the run: "
               f"{page.esc(', '.join(f'{k} {v}' for k, v in versions.items()))}.</footer>")
     document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

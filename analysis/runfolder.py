@@ -7,6 +7,9 @@ can be analysed without the model code::
     run = RunFolder("runs/quickstart")
     run.status                 # 'complete'
     run.decisions()            # pandas DataFrame, one row per decision
+
+A run folder is one kind of :class:`~hvae.analysis.rundata.RunData`; a run played in memory
+(:class:`~hvae.analysis.rundata.MemoryRun`) is the other, and the analysis reads both alike.
 """
 
 from __future__ import annotations
@@ -40,13 +43,45 @@ def _read_parquet(path: Path) -> pa.Table:
         raise NotARunFolder(f"{path} is not a readable parquet table ({type(error).__name__})") from None
 
 
-class RunFolder:
+class RunTables:
+    """Tables as DataFrames, from :meth:`table`: shared by a run folder and a run in memory."""
+
+    def table(self, name: str) -> pa.Table:
+        raise NotImplementedError
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A table as a pandas DataFrame (dictionary columns become categoricals)."""
+        return self.table(name).to_pandas()
+
+    def decisions(self) -> pd.DataFrame:
+        return self.frame("decisions")
+
+    def rounds(self) -> pd.DataFrame:
+        return self.frame("rounds")
+
+    def agents(self) -> pd.DataFrame:
+        return self.frame("agents")
+
+    def menus(self) -> pd.DataFrame:
+        return self.frame("menus")
+
+
+class RunFolder(RunTables):
     """Read-only access to one run folder's files."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not (self.path / "summary.json").is_file():
             raise NotARunFolder(f"{self.path} is not an hvae run folder (no summary.json)")
+
+    @property
+    def label(self) -> str:
+        """The folder's path, for messages and reports."""
+        return str(self.path)
+
+    def has_table(self, name: str) -> bool:
+        """Whether the folder has table ``name`` (consolidated or as part files)."""
+        return (self.path / f"{name}.parquet").is_file() or (self.path / "parts" / name).is_dir()
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -94,19 +129,3 @@ class RunFolder:
         if len(pieces) == 1:
             return pieces[0]
         return pa.concat_tables(pieces, promote_options="default")
-
-    def frame(self, name: str) -> pd.DataFrame:
-        """A table as a pandas DataFrame (dictionary columns become categoricals)."""
-        return self.table(name).to_pandas()
-
-    def decisions(self) -> pd.DataFrame:
-        return self.frame("decisions")
-
-    def rounds(self) -> pd.DataFrame:
-        return self.frame("rounds")
-
-    def agents(self) -> pd.DataFrame:
-        return self.frame("agents")
-
-    def menus(self) -> pd.DataFrame:
-        return self.frame("menus")

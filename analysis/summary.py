@@ -4,7 +4,8 @@
 and ``groups.csv``, and ``hvae summary RUN_DIR [--json]`` prints it again; it is computed from the
 run folder alone::
 
-    from hvae.analysis.runfolder import RunFolder
+    from hvae.analysis.rundata import RunData
+from hvae.analysis.runfolder import RunFolder
     table = group_summary(RunFolder("runs/quickstart"))
 
 Every behavioural figure uses only **behaviour** — valid replies with a choice; fallback choices
@@ -54,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from hvae.analysis.rationality import behavioural, decision_scores, position_slider_scores, slider_profiles, slider_scores
+from hvae.analysis.rundata import RunData
 from hvae.analysis.runfolder import RunFolder
 from hvae.files.atomic import replaced_atomically
 
@@ -63,7 +65,7 @@ GROUP_TABLE_FILES = ("groups.parquet", "groups.csv")
 _SLIDER_MEASURES = ("slider_vr", "chance_slider_vr", "ceiling_slider_vr", "position_slider_vr")
 
 
-def agent_summary(run: RunFolder) -> pd.DataFrame:
+def agent_summary(run: RunData) -> pd.DataFrame:
     """Per agent: decisions, valid decisions, decision VR with chance and ceiling, slider figures.
 
     Columns: ``agent_id``, ``group``, ``decider``, ``value_spec``, ``value_angle`` (final),
@@ -109,7 +111,7 @@ def agent_summary(run: RunFolder) -> pd.DataFrame:
     return out.reset_index()
 
 
-def group_summary(run: RunFolder) -> pd.DataFrame:
+def group_summary(run: RunData) -> pd.DataFrame:
     """One row per group (see the module docstring for the columns)."""
     from hvae.analysis.revealed import revealed_angles
 
@@ -161,7 +163,7 @@ def group_summary(run: RunFolder) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dynamics_summary(run: RunFolder) -> dict[str, Any] | None:
+def dynamics_summary(run: RunData) -> dict[str, Any] | None:
     """What the value dynamics did in a run, or None when the scenario has none.
 
     Keys: ``rule``, ``every``, ``changes`` (rows of ``value_changes.parquet``), ``agents_changed``,
@@ -240,7 +242,7 @@ def small_group_interval(values_by_agent: list[np.ndarray], level: float = 0.95,
     return float(low), float(high), SMALL_GROUP_METHOD
 
 
-def played_slider(run: RunFolder) -> bool:
+def played_slider(run: RunData) -> bool:
     """Whether the run's menus were the SVO Slider (so slider figures apply)."""
     menus = run.scenario.get("menus") or {"kind": "slider"}
     return menus.get("kind", "slider") == "slider"

@@ -49,7 +49,7 @@ import pandas as pd
 from hvae.analysis.games import games
 from hvae.analysis.intervals import t_interval
 from hvae.analysis.rationality import behavioural, menu_options
-from hvae.analysis.runfolder import RunFolder
+from hvae.analysis.rundata import RunData
 from hvae.analysis.summary import agent_summary, group_summary
 
 ARMS = ("no_talk", "talk")
@@ -78,14 +78,14 @@ def stated_option(text: str | None, options: np.ndarray) -> int | None:
 MESSAGE_COLUMNS = ("round", "pair", "turn", "speaker", "listener", "group", "speaker_kind", "text")
 
 
-def messages(run: RunFolder) -> pd.DataFrame:
+def messages(run: RunData) -> pd.DataFrame:
     """The run's ``messages`` table (empty, with the columns read here, when the run had no talk)."""
-    if (run.path / "messages.parquet").is_file() or (run.path / "parts" / "messages").is_dir():
+    if run.has_table("messages"):
         return run.frame("messages")
     return pd.DataFrame(columns=list(MESSAGE_COLUMNS))
 
 
-def promises(run: RunFolder) -> pd.DataFrame:
+def promises(run: RunData) -> pd.DataFrame:
     """One row per valid decision of an LLM agent that spoke: its stated option, its choice, kept or not.
 
     Columns: ``round``, ``agent_id``, ``group``, ``n_options``, ``stated_option`` (−1: none),
@@ -131,7 +131,7 @@ PROMISE_COLUMNS = ["group", "n_decisions", "n_stated", "stated_rate", "kept_rate
                    "delta_kept", "delta_kept_low", "delta_kept_high", "chance_kept_rate"]
 
 
-def promise_summary(run: RunFolder, no_talk: RunFolder | None = None) -> pd.DataFrame:
+def promise_summary(run: RunData, no_talk: RunData | None = None) -> pd.DataFrame:
     """Per group: decisions after talk, how many stated an option, the share kept beside its baseline.
 
     ``no_talk`` is the paired arm without talk (the baseline; see the module docstring); without it
@@ -183,10 +183,10 @@ def promise_summary(run: RunFolder, no_talk: RunFolder | None = None) -> pd.Data
 
 
 # ---------------------------------------------------------------------------------- paired arms
-def check_paired(no_talk: RunFolder, talk: RunFolder) -> None:
+def check_paired(no_talk: RunData, talk: RunData) -> None:
     """Raise :class:`ArmsMismatch` unless the two runs differ only in talk (same scenario and seed)."""
 
-    def core(run: RunFolder) -> dict[str, Any]:
+    def core(run: RunData) -> dict[str, Any]:
         scenario = dict(run.scenario)
         for key in ("communication", "cache", "output", "name", "description"):
             scenario.pop(key, None)
@@ -197,14 +197,14 @@ def check_paired(no_talk: RunFolder, talk: RunFolder) -> None:
             f"the arms were played from different seeds ({no_talk.summary.get('seed')} and {talk.summary.get('seed')})"
         )
     if core(no_talk) != core(talk):
-        raise ArmsMismatch(f"{no_talk.path} and {talk.path} are not the same scenario apart from communication")
+        raise ArmsMismatch(f"{no_talk.label} and {talk.label} are not the same scenario apart from communication")
     if (no_talk.scenario.get("communication") or {}).get("turns", 0) != 0:
-        raise ArmsMismatch(f"{no_talk.path} is not a run without talk (communication.turns is not 0)")
+        raise ArmsMismatch(f"{no_talk.label} is not a run without talk (communication.turns is not 0)")
     if (talk.scenario.get("communication") or {}).get("turns", 0) == 0:
-        raise ArmsMismatch(f"{talk.path} is not a run with talk (communication.turns is 0)")
+        raise ArmsMismatch(f"{talk.label} is not a run with talk (communication.turns is 0)")
 
 
-def _agent_figures(run: RunFolder) -> pd.DataFrame:
+def _agent_figures(run: RunData) -> pd.DataFrame:
     """Per agent: decision VR (with chance), mean generosity and mean payoff per game."""
     agents = agent_summary(run).set_index("agent_id")[["group", "decision_vr", "chance_vr", "ceiling_vr"]]
     played = games(run)
@@ -212,7 +212,7 @@ def _agent_figures(run: RunFolder) -> pd.DataFrame:
     return agents.join(per_agent)
 
 
-def compare_groups(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
+def compare_groups(no_talk: RunData, talk: RunData) -> pd.DataFrame:
     """One row per (group, arm) plus paired changes (see the module docstring)."""
     check_paired(no_talk, talk)
     figures = {arm: _agent_figures(run) for arm, run in zip(ARMS, (no_talk, talk))}
@@ -246,7 +246,7 @@ def compare_groups(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
     return table.merge(pd.DataFrame(changes), on="group", how="left")
 
 
-def compare_value_pairs(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
+def compare_value_pairs(no_talk: RunData, talk: RunData) -> pd.DataFrame:
     """Per (value category, partner category): generosity and payoff per game in each arm, and the change."""
     check_paired(no_talk, talk)
     frames = []
@@ -262,7 +262,7 @@ def compare_value_pairs(no_talk: RunFolder, talk: RunFolder) -> pd.DataFrame:
     return table.reset_index().astype({"value_category": str, "partner_category": str})
 
 
-def comparison_tables(no_talk: RunFolder, talk: RunFolder) -> dict[str, pd.DataFrame]:
+def comparison_tables(no_talk: RunData, talk: RunData) -> dict[str, pd.DataFrame]:
     """Every table of a talk comparison, by the file stem it is written under."""
     return {
         "talk_groups": compare_groups(no_talk, talk),

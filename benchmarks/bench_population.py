@@ -3,7 +3,7 @@
 It builds a scenario in code — four equal groups of ``oracle`` deciders (altruistic, prosocial,
 individualistic, competitive) on a Watts–Strogatz network, slider menus, history length 5 — and
 
-1. times :func:`hvae.simulation.runner.run_scenario` end to end (model build, every round,
+1. times :func:`hvae.simulation.runner.play_scenario` end to end (model build, every round,
    decision/round records, parquet part files, consolidation, summary) into a temporary folder;
 2. times a bare numpy kernel doing the same arithmetic on the same edges, angles and menus —
    matching, oracle argmax with random tie-breaks, decomposed-game payoffs, cumulative payoffs —
@@ -44,7 +44,7 @@ from hvae.scenarios.loader import validate_data
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.matching import random_maximal_matching
 from hvae.simulation.model import STREAMS, HvaeModel
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 GOAL_DECISIONS_PER_S = 100_000
 GOAL_RATIO = 5.0
@@ -97,11 +97,11 @@ class Timing:
 
 
 def time_hvae(scenario: Scenario) -> Timing:
-    """One full ``run_scenario`` into a fresh temporary folder (writes included)."""
+    """One full ``play_scenario`` into a fresh temporary folder (writes included)."""
     with tempfile.TemporaryDirectory(prefix="hvae-bench-") as tmp:
         out = Path(tmp) / "run"
         start = time.perf_counter()
-        result = run_scenario(scenario, out)
+        result = play_scenario(scenario, out)
         seconds = time.perf_counter() - start
         agents = pq.read_table(out / "agents.parquet", columns=["agent_id", "cumulative_payoff"])
         order = np.argsort(agents.column("agent_id").to_numpy())
@@ -120,11 +120,11 @@ def time_hvae(scenario: Scenario) -> Timing:
 
 
 def profile_hvae(scenario: Scenario, top: int = 25) -> str:
-    """``run_scenario`` under cProfile; the ``top`` functions by cumulative time, as text."""
+    """``play_scenario`` under cProfile; the ``top`` functions by cumulative time, as text."""
     profiler = cProfile.Profile()
     with tempfile.TemporaryDirectory(prefix="hvae-bench-prof-") as tmp:
         profiler.enable()
-        run_scenario(scenario, Path(tmp) / "run")
+        play_scenario(scenario, Path(tmp) / "run")
         profiler.disable()
     buffer = io.StringIO()
     stats = pstats.Stats(profiler, stream=buffer)
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         f"flush_every={args.flush_every}, repeat={args.repeat}"
     )
     print(
-        f"hvae   run_scenario: {hvae.seconds:8.3f} s  {hvae.decisions:>10,} decisions  "
+        f"hvae   play_scenario: {hvae.seconds:8.3f} s  {hvae.decisions:>10,} decisions  "
         f"{hvae.rate:>12,.0f} decisions/s  (incl. model build {build_s:.3f} s; "
         f"status {hvae.extra['status']}, {hvae.extra['rows']:,} rows, "
         f"folder {hvae.extra['folder_mb']:.1f} MiB)"
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.profile:
-        print("\n--- cProfile of run_scenario (top 25 by cumulative time) ---")
+        print("\n--- cProfile of play_scenario (top 25 by cumulative time) ---")
         print(profile_hvae(scenario))
     return 0
 

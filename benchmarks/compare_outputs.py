@@ -22,9 +22,12 @@ import pandas as pd
 from hvae.scenarios.loader import load_scenario, shipped_scenarios
 
 try:  # a run folder as `hvae run` makes it (with groups.parquet)
-    from hvae.experiments.runs import run_scenario
-except ImportError:  # code from before the experiments/ room, whose runner wrote the table itself
-    from hvae.simulation.runner import run_scenario
+    from hvae.experiments.runs import run_to_folder
+except ImportError:  # older code: the same function was called run_scenario (before that, in the runner)
+    try:
+        from hvae.experiments.runs import run_scenario as run_to_folder
+    except ImportError:
+        from hvae.simulation.runner import run_scenario as run_to_folder
 
 #: Columns that measure the machine, not the model (wall-clock seconds).
 VOLATILE = ("latency_s",)
@@ -63,7 +66,7 @@ def run_all(out: Path) -> list[Path]:
     """Run every planned run into ``out/<name>``; LLM backends replaced by replay."""
     done = []
     for name, (scenario, overrides) in runs().items():
-        result = run_scenario(load_scenario(scenario, overrides), out / name)
+        result = run_to_folder(load_scenario(scenario, overrides), out / name)
         if result.summary["status"] not in ("complete", "complete_with_warnings"):
             raise SystemExit(f"{name}: run ended {result.summary['status']}")
         done.append(out / name)

@@ -155,13 +155,13 @@ def run(
 def _run_with_estimate(config: Any, out_dir: Path, progress: bool) -> Any:
     """Run ``config``; an LLM run first counts its calls and tokens (kept in summary.json as llm_estimate)."""
     from hvae.cli.dry_run import estimate_run
-    from hvae.experiments.runs import run_scenario
+    from hvae.experiments.runs import run_to_folder
     from hvae.simulation.model import HvaeModel
 
     if not config.uses_llm:
-        return run_scenario(config, out_dir, progress=progress)
+        return run_to_folder(config, out_dir, progress=progress)
     model = HvaeModel(config)
-    return run_scenario(config, out_dir, progress=progress, model=model, estimate=estimate_run(config, model=model).to_json())
+    return run_to_folder(config, out_dir, progress=progress, model=model, estimate=estimate_run(config, model=model).to_json())
 
 
 def _report_after_run(run_dir: Path) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hvae.analysis.talk import ARMS
-from hvae.experiments.runs import resume_run, run_scenario
+from hvae.experiments.runs import resume_run, run_to_folder
 from hvae.files.atomic import write_bytes_atomic
 from hvae.scenarios.schema import Scenario
 from hvae.simulation.lock import FolderLock
@@ -95,7 +95,7 @@ def run_comparison(scenario: Scenario, out_dir: str | Path, **options: Any) -> C
         _write_marker(folder, marker)
         with _resume_hint(folder):
             for arm in ARMS:
-                run_scenario(arms[arm], folder / arm, **options)
+                run_to_folder(arms[arm], folder / arm, **options)
         return _finish(folder, marker)
 
 
@@ -130,7 +130,7 @@ def resume_comparison(folder: str | Path, *, trust_backends: bool = False, **opt
             config = base.model_copy(update={"communication": base.communication.model_copy(update={"turns": turns})})
             if path.exists() and any(path.iterdir()):
                 raise RunFolderError(f"{path} is not a run folder; remove it and resume again")
-            run_scenario(config, path, **options)
+            run_to_folder(config, path, **options)
         return _finish(folder, marker)
 
 

@@ -1,6 +1,6 @@
-"""The runner: scenario → model → rounds → run folder.
+"""The runner: scenario → model → rounds → run folder (or memory).
 
-:func:`run_scenario` builds the model, writes the static files (resolved scenario, agents, menus,
+:func:`play_scenario` builds the model, writes the static files (resolved scenario, agents, menus,
 network), plays the rounds with a progress bar, appends rows to the store every
 ``output.flush_every`` rounds and keeps ``summary.json`` current, so at any moment the folder says
 how far the run got. However the run ends — finished, Ctrl-C, or an error — the status is written
@@ -13,12 +13,16 @@ killed run exactly where its last checkpoint left it. The run folder is locked
 error. Ctrl-C stops after the current round (a second Ctrl-C stops at once)::
 
     from hvae.scenarios.loader import load_scenario
-    result = run_scenario(load_scenario("oracle_population"), "runs/demo")
+    result = play_scenario(load_scenario("oracle_population"), "runs/demo")
     result.summary["status"]   # 'complete'
+
+With ``out_dir=None`` the same rounds are played into a :class:`~hvae.simulation.store.MemoryStore`
+instead: no folder, no lock, no checkpoint (nothing to resume), no transcript file;
+``result.store`` holds the texts and tables a folder would hold.
 
 The simulation does not analyse its own output: the per-group table (``groups.parquet``) that
 ``hvae run`` leaves in every completed folder is written by a ``write_groups`` callable handed in
-from above — :func:`hvae.experiments.runs.run_scenario` passes the analysis layer's writer, and is
+from above — :func:`hvae.experiments.runs.run_to_folder` passes the analysis layer's writer, and is
 the function to call for a run folder exactly as ``hvae run`` makes it.
 """
 
@@ -51,7 +55,7 @@ from hvae.simulation.static_tables import agents_table, menus_table, network_tab
 from hvae.simulation import checkpoint
 from hvae.simulation.credentials import check_backends_trusted, check_credentials_restored, redacted_fields
 from hvae.simulation.inputs import check_inputs_unchanged, input_fingerprints
-from hvae.simulation.store import RunFolderError, RunStore
+from hvae.simulation.store import MemoryStore, RunFolderError, RunStore
 
 RoundCallback = Callable[[HvaeModel], None]
 #: Writes derived tables into a completed run folder, under its lock, before it is marked complete.
@@ -60,10 +64,11 @@ FolderWriter = Callable[[Path], object]
 
 @dataclass
 class RunResult:
-    """Where a run was written and how it ended."""
+    """Where a run was written and how it ended (``path`` is None for a run played in memory)."""
 
-    path: Path
+    path: Path | None
     summary: dict[str, Any]
+    store: MemoryStore | None = None  # the in-memory run's texts and tables
 
 
 def _now() -> str:
@@ -97,9 +102,9 @@ class RunInterrupted(Exception):
         self.path = path
 
 
-def run_scenario(
+def play_scenario(
     scenario: Scenario,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     progress: bool = False,
     on_round: RoundCallback | None = None,
@@ -107,7 +112,7 @@ def run_scenario(
     write_groups: FolderWriter | None = None,
     estimate: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` into the new folder ``out_dir`` and return where it went.
+    """Play ``scenario`` into the new folder ``out_dir`` (None: into memory) and return where it went.
 
     ``estimate`` (what ``hvae run --dry-run`` prints, as JSON) is kept in ``summary.json`` as
     ``llm_estimate``, beside the actual counts.
@@ -118,10 +123,12 @@ def run_scenario(
     Raises:
         RunFolderError: ``out_dir`` exists and is not empty.
         RunInterrupted: Ctrl-C (the folder is left consistent, marked ``interrupted``, resumable).
+        KeyboardInterrupt: Ctrl-C in a run played in memory (there is nothing to resume).
     """
     model = model or HvaeModel(scenario)  # build first: bad input must not leave a folder
     inputs = input_fingerprints(scenario)
-    store = RunStore.create(out_dir)  # locked until the run ends (released by _Play.finish)
+    # a folder is locked until the run ends (released by _Play.finish)
+    store: RunStore | MemoryStore = MemoryStore() if out_dir is None else RunStore.create(out_dir)
     store.write_text("scenario.yaml", dump_scenario(scenario))
     summary: dict[str, Any] = {
         "status": "running",
@@ -144,7 +151,8 @@ def run_scenario(
     store.write_table("agents", agents_table(model))
     store.write_table("menus", menus_table(model))
     store.write_table("network", network_table(model))
-    model.attach_run_folder(store.path)
+    if store.path is not None:
+        model.attach_run_folder(store.path)
     return _Play(model, store, summary, write_groups).run(progress=progress, on_round=on_round)
 
 
@@ -230,7 +238,7 @@ class _Play:
     """Plays the remaining rounds of a run, flushing and checkpointing as it goes."""
 
     def __init__(
-        self, model: HvaeModel, store: RunStore, summary: dict[str, Any], write_groups: FolderWriter | None = None
+        self, model: HvaeModel, store: RunStore | MemoryStore, summary: dict[str, Any], write_groups: FolderWriter | None = None
     ) -> None:
         self.model, self.store, self.summary = model, store, summary
         self.write_groups = write_groups
@@ -247,7 +255,7 @@ class _Play:
         _record_health(model, summary)
         summary["rounds_completed"] = model.round
         summary["elapsed_s"] = round(time.perf_counter() - self.started, 3)
-        if with_checkpoint:
+        if with_checkpoint and store.path is not None:  # a run in memory has nothing to resume from
             transcript = store.path / "transcripts.jsonl"
             extra = {"transcript_bytes": transcript.stat().st_size if transcript.exists() else 0}
             checkpoint.save(store.path, checkpoint.capture(model, store.rows_written, extra))
@@ -287,11 +295,15 @@ class _Play:
             summary["status"] = COMPLETE
         except KeyboardInterrupt:
             summary["status"] = "interrupted"
+            if self.store.path is None:
+                raise
             summary["resumable"] = True
             raise RunInterrupted(self.store.path) from None
         except BaseException as error:
             summary["status"] = "failed"
             summary["error"] = redact_text(f"{type(error).__name__}: {error}")
+            if self.store.path is None:
+                raise
             summary["resumable"] = True
             if isinstance(error, BackendUnavailable):
                 raise RunFailed(self.store.path, error) from error
@@ -301,7 +313,8 @@ class _Play:
             if bar is not None:
                 bar.stop()
             self.finish(flush_first=summary["status"] not in FINISHED, checkpoint_ok=consistent)
-        return RunResult(self.store.path, summary)
+        store = self.store
+        return RunResult(store.path, summary, store if isinstance(store, MemoryStore) else None)
 
     def finish(self, flush_first: bool, checkpoint_ok: bool) -> None:
         model, store, summary = self.model, self.store, self.summary
@@ -327,9 +340,9 @@ class _Play:
                 if warning:
                     summary["status"] = COMPLETE_WITH_WARNINGS
                     summary["warnings"] = [*summary.get("warnings", []), warning]
-            if summary["status"] in FINISHED and self.write_groups is not None:
+            if summary["status"] in FINISHED and self.write_groups is not None and store.path is not None:
                 _write_groups(self.write_groups, store.path, summary)
-            if summary["status"] in FINISHED:
+            if summary["status"] in FINISHED and store.path is not None:
                 checkpoint.remove(store.path)
                 summary.pop("resumable", None)
             store.write_json("summary.json", summary)
@@ -356,7 +369,7 @@ def _restore_sigint(previous) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _write_llm_agents(model: HvaeModel, store: RunStore) -> None:
+def _write_llm_agents(model: HvaeModel, store: RunStore | MemoryStore) -> None:
     records = model.llm_setup_records()
     if records:
         store.write_table("llm_agents", pa.Table.from_pylist(records))

@@ -19,6 +19,11 @@ leaves only whole files behind. When the run ends (complete, interrupted or fail
 concatenated into the single ``<table>.parquet``; ``summary.json`` says which it was. Readers
 (:mod:`hvae.analysis.runfolder`) accept either form, so a run killed with SIGKILL can still be
 analysed.
+
+:class:`MemoryStore` is the same store without a folder: a run played in memory (``hvae.Simulation
+.run()`` with no ``out``) keeps its files as texts and its tables as pyarrow tables, consolidated the
+same way, so the analysis reads the same rows from memory as from a folder
+(:class:`hvae.analysis.rundata.MemoryRun`). It has nothing to lock, checkpoint or resume.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from hvae.files.atomic import replaced_atomically, write_bytes_atomic
 from hvae.files.untrusted import UnsafeFile, check_regular, one_line, read_regular
 from hvae.simulation.errors import RunFolderError
 
-__all__ = ["PART_TABLES", "RunFolderError", "RunStore", "write_parquet_atomic"]
+__all__ = ["PART_TABLES", "MemoryStore", "RunFolderError", "RunStore", "write_parquet_atomic"]
 
 PART_TABLES = ("decisions", "rounds", "value_changes", "messages")
 #: Largest JSON file (``summary.json``) a store reads back.
@@ -239,3 +244,56 @@ class RunStore:
         if parts_root.is_dir() and not any(parts_root.iterdir()):
             parts_root.rmdir()
         return rows
+
+
+class MemoryStore:
+    """The run store's writing interface, kept in memory: no folder, no lock, no checkpoint.
+
+    Whole files are kept as text (``texts["summary.json"]``), tables as pyarrow tables
+    (``tables["decisions"]``); appended rows are held as parts until :meth:`consolidate`, which
+    casts and concatenates them as :meth:`RunStore.consolidate` does into one parquet file.
+    """
+
+    path: None = None  # nothing on disk: the runner skips checkpoints and transcripts
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+        self.tables: dict[str, pa.Table] = {}
+        self._parts: dict[str, list[pa.Table]] = {name: [] for name in PART_TABLES}
+        self.rows_written = {name: 0 for name in PART_TABLES}
+
+    def close(self) -> None:
+        """Nothing to release (the store holds no lock)."""
+
+    def write_text(self, name: str, text: str) -> None:
+        self.texts[name] = text
+
+    def write_json(self, name: str, data: dict[str, Any]) -> None:
+        self.write_text(name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        return json.loads(self.texts[name])
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        self.tables[name] = table
+
+    def write_frame(self, name: str, frame: Any) -> None:
+        self.write_table(name, pa.Table.from_pandas(frame, preserve_index=False))
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Append rows to table ``name`` (no-op for an empty table)."""
+        if table.num_rows == 0:
+            return
+        self._parts.setdefault(name, []).append(table.combine_chunks())
+        self.rows_written[name] = self.rows_written.get(name, 0) + table.num_rows
+
+    def has_rows(self, name: str) -> bool:
+        return name in self.tables or bool(self._parts.get(name))
+
+    def consolidate(self, name: str, schema: pa.Schema) -> int:
+        """Concatenate the parts of ``name`` (cast to ``schema``) after its earlier rows; return the row count."""
+        pieces = [self.tables[name]] if name in self.tables else []
+        pieces += [part.cast(schema) for part in self._parts.get(name, [])]
+        self._parts[name] = []
+        self.tables[name] = pa.concat_tables(pieces).combine_chunks() if pieces else schema.empty_table()
+        return self.tables[name].num_rows

@@ -23,7 +23,7 @@ from hvae.analysis.plots import FIGURES, make_figures
 from hvae.analysis.report import default_report_path, value_blind_groups, write_report
 from hvae.analysis.runfolder import RunFolder
 from hvae.simulation.model import HvaeModel
-from hvae.simulation.runner import RunInterrupted, run_scenario
+from hvae.simulation.runner import RunInterrupted, play_scenario
 
 DICTATOR = {"kind": "dictator", "endowment": 10, "step": 5}  # options (10,0) (5,5) (0,10)
 SMALL = {"rounds": 6, "network": {"kind": "watts_strogatz", "k": 4, "p": 0.2}}
@@ -82,13 +82,13 @@ def assert_figures(folder: Path, stems: list[str]) -> None:
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    return run_scenario(make_scenario(**SMALL), tmp_path_factory.mktemp("finished") / "run").path
+    return play_scenario(make_scenario(**SMALL), tmp_path_factory.mktemp("finished") / "run").path
 
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("seeds")
-    return [run_scenario(make_scenario(seed=s, **SMALL), base / f"s{s}").path for s in (1, 2, 3)]
+    return [play_scenario(make_scenario(seed=s, **SMALL), base / f"s{s}").path for s in (1, 2, 3)]
 
 
 class Cycle(Decider):
@@ -107,7 +107,7 @@ def pair_run(tmp_path: Path, first: dict, second: dict, rounds: int = 3, decider
         network={"kind": "complete"}, menus=DICTATOR, **changes,
     )
     model = HvaeModel(scenario, deciders=deciders) if deciders else None
-    return RunFolder(run_scenario(scenario, tmp_path / "run", model=model).path)
+    return RunFolder(play_scenario(scenario, tmp_path / "run", model=model).path)
 
 
 # ---------------------------------------------------------------------------------- metrics by hand
@@ -130,7 +130,7 @@ def test_pair_payoffs_all_edges_rebuilt_from_the_network(tmp_path) -> None:
                     {"name": "keeper", "count": 2, "value": 0, "decider": {"kind": "fixed", "option": 0}}],
         network={"kind": "complete"}, matching="all_edges", menus=DICTATOR,
     )
-    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    run = RunFolder(play_scenario(scenario, tmp_path / "run").path)
     matrix = game_metrics.pair_matrix(game_metrics.pair_payoffs(run), ["giver", "keeper"])
     assert matrix.loc["keeper", "giver"] == 10 + 10  # keeps 10, receives the giver's 10
     assert matrix.loc["keeper", "keeper"] == 10 + 0
@@ -242,7 +242,7 @@ def test_report_of_an_interrupted_run(tmp_path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(make_scenario(**SMALL), tmp_path / "run", on_round=stop)
+        play_scenario(make_scenario(**SMALL), tmp_path / "run", on_round=stop)
     page, text = parse(write_report([tmp_path / "run"], tmp_path / "run" / "report.html"))
     assert "Not every run is complete" in text and "interrupted (Ctrl-C) after 3 of 6 rounds" in text
     assert "decision VR" in page.headers and len(page.images) >= 5
@@ -280,7 +280,7 @@ def test_multi_seed_report(seeds, tmp_path) -> None:
 
 
 def test_multi_seed_report_refuses_different_scenarios(finished, tmp_path) -> None:
-    other = run_scenario(make_scenario(**{**SMALL, "rounds": 4}), tmp_path / "other").path
+    other = play_scenario(make_scenario(**{**SMALL, "rounds": 4}), tmp_path / "other").path
     with pytest.raises(ScenarioMismatch, match="differ in: rounds"):
         write_report([finished, other], tmp_path / "r.html")
 
@@ -305,7 +305,7 @@ def test_replay_llm_run_has_accounting_and_no_caveat(tmp_path) -> None:
         backends={"script": {"kind": "replay", "replies": ["I care.", "Give much.", *["B"] * 6]}},
         cache={"enabled": False},
     )
-    run = run_scenario(scenario, tmp_path / "run").path
+    run = play_scenario(scenario, tmp_path / "run").path
     page, text = parse(write_report([run], run / "report.html"))
     assert "value-blind" not in text
     assert "LLM accounting" in text and "LLM calls" in page.headers
@@ -336,7 +336,7 @@ def test_history_blind_oracles_have_no_reciprocity(tmp_path) -> None:
     # cycle as reciprocity (r up to ±0.3).
     from hvae.scenarios.loader import load_scenario
 
-    run = run_scenario(load_scenario("oracle_population"), tmp_path / "run").path
+    run = play_scenario(load_scenario("oracle_population"), tmp_path / "run").path
     table = game_metrics.reciprocity(run).set_index("group")
     assert np.isnan(table.loc["altruists", "r"]) and np.isnan(table.loc["competitors", "r"])
     assert abs(table.loc["prosocials", "r"]) < 0.1 and abs(table.loc["individualists", "r"]) < 0.1
@@ -344,7 +344,7 @@ def test_history_blind_oracles_have_no_reciprocity(tmp_path) -> None:
 
 def test_value_shares_do_not_count_value_blind_deciders(tmp_path) -> None:
     # four random agents labelled prosocial and four competitive oracles: only the oracles act on a value
-    run = run_scenario(make_scenario(
+    run = play_scenario(make_scenario(
         rounds=4,
         population=[{"name": "rnd", "count": 4, "value": "prosocial", "decider": "random"},
                     {"name": "com", "count": 4, "value": "competitive", "decider": "oracle"}],
@@ -411,7 +411,7 @@ def test_svo_ring_draws_sets_without_points_and_says_so(tmp_path) -> None:
     from hvae.analysis.plots import fig_svo_ring
     from hvae.scenarios.loader import load_scenario
 
-    run = run_scenario(load_scenario("oracle_population", ["rounds=6"]), tmp_path / "run").path
+    run = play_scenario(load_scenario("oracle_population", ["rounds=6"]), tmp_path / "run").path
     analysis = Analysis.of(run)
     agents = analysis.revealed_agents.set_index("agent_id")
     kinds = agents.groupby("group")["identification"].agg(set)

@@ -16,7 +16,7 @@ from llm_stub_server import StubServer
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import RunFailed, resume_run, run_scenario
+from hvae.simulation.runner import RunFailed, resume_run, play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -82,7 +82,7 @@ def test_keep_going_keeps_todays_behaviour_and_warns(tmp_path, cli) -> None:
 
 def test_scenario_setting_keeps_going_too(tmp_path) -> None:
     data = scenario_data(DEAD_URL, backend_errors={"keep_going": True})
-    result = run_scenario(validate_data(data, "keep-going"), tmp_path / "run")
+    result = play_scenario(validate_data(data, "keep-going"), tmp_path / "run")
     assert result.summary["status"] == "complete_with_warnings"  # it went on, and says the LLM results are void
 
 
@@ -93,7 +93,7 @@ def test_error_rate_over_the_window_stops_the_run_and_it_resumes_later(tmp_path)
         data["backends"]["srv"]["base_url"] = stub.base_url
         scenario = validate_data(data, "error-rate")
         with pytest.raises(RunFailed) as stopped:
-            run_scenario(scenario, tmp_path / "run")
+            play_scenario(scenario, tmp_path / "run")
         assert isinstance(stopped.value.cause, BackendUnavailable)
         assert "failed 3 of its last 4 calls" in str(stopped.value)
         assert "stub: internal server error" in str(stopped.value)

@@ -21,7 +21,7 @@ from llm_stub_server import StubServer
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import load_scenario, validate_data
 from hvae.simulation import checkpoint
-from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
+from hvae.simulation.runner import RunInterrupted, resume_run, play_scenario
 
 OVERRIDES = ["rounds=12", "size=40", "dynamics={rule: imitation, every: 5, strength: 2}"]
 
@@ -32,7 +32,7 @@ def interrupted_run(folder, overrides=OVERRIDES, at_round: int = 7):
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(load_scenario("ring_continuous", overrides), folder, on_round=stop)
+        play_scenario(load_scenario("ring_continuous", overrides), folder, on_round=stop)
     return folder
 
 
@@ -83,7 +83,7 @@ def test_checkpoint_is_json_and_npz_without_pickles(tmp_path) -> None:
 
 
 def test_resume_from_json_checkpoint_matches_an_uninterrupted_run(tmp_path) -> None:
-    full = run_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "full").path
+    full = play_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "full").path
     folder = interrupted_run(tmp_path / "run")
     resume_run(folder)
     for name in ("decisions", "rounds", "agents", "value_changes"):
@@ -169,14 +169,14 @@ def test_llm_run_resumes_from_json_snapshots(tmp_path) -> None:
     """Setup conversations (autogen save_state) travel through JSON and give the same decisions."""
     stable = ["round", "agent_id", "choice", "shown_order", "raw_reply", "valid", "payoff"]
     with StubServer(ok_text="B") as stub:
-        full = run_scenario(_llm_scenario(stub.base_url), tmp_path / "full").path
+        full = play_scenario(_llm_scenario(stub.base_url), tmp_path / "full").path
 
         def stop(model):
             if model.round == 3:
                 raise KeyboardInterrupt
 
         with pytest.raises(RunInterrupted):
-            run_scenario(_llm_scenario(stub.base_url), tmp_path / "run", on_round=stop)
+            play_scenario(_llm_scenario(stub.base_url), tmp_path / "run", on_round=stop)
         manifest = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
         setups = manifest["deciders"]["l"]["setups"]
         assert len(setups) == 3 and all(s["state"]["llm_context"]["messages"] for s in setups)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hvae.analysis.runfolder import RunFolder
 from hvae.simulation.model import HvaeModel
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 DICTATOR = {"kind": "dictator", "endowment": 10, "step": 5}
 
@@ -150,7 +150,7 @@ def test_shares_sum_to_one_and_values_stay_legal(rule: str, strength: float, see
 def test_value_changes_are_recorded_in_the_run_folder(tmp_path) -> None:
     seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
     scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed})
-    result = run_scenario(scenario, tmp_path / "run")
+    result = play_scenario(scenario, tmp_path / "run")
     run = RunFolder(result.path)
     changes = run.frame("value_changes")
     agents = run.agents()
@@ -174,7 +174,7 @@ def test_llm_agents_are_reprompted_after_a_value_change(tmp_path) -> None:
         backends={"script": {"kind": "replay", "replies": ["I give.", "Give all.", "C", "I keep.", "Keep all.", "A"]}},
         cache={"enabled": False},
     )
-    result = run_scenario(scenario, tmp_path / "run")
+    result = play_scenario(scenario, tmp_path / "run")
     run = RunFolder(result.path)
     setup = run.frame("llm_agents")
     assert setup.loc[0, "description"] == "I keep." and setup.loc[0, "value_angle"] == -45
@@ -191,7 +191,7 @@ def test_a_value_change_is_numbered_like_the_decisions_before_it(tmp_path) -> No
     # round played under the old value, and the decisions of round 1 carry the new one
     seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
     scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed, "rounds": 2})
-    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    run = RunFolder(play_scenario(scenario, tmp_path / "run").path)
     changes = run.frame("value_changes")
     assert set(changes["round"]) == {0}
     decisions = run.decisions()

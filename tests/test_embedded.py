@@ -27,7 +27,7 @@ from hvae.agents.llm.backends import EmbeddedBackend, embedded_model_path
 from hvae.agents.llm.embedded import EmbeddedClient, describe_exit
 from hvae.agents.llm.embedded_worker import Worker
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 from conftest import run_cli
 
@@ -141,7 +141,7 @@ def test_worker_killed_mid_decision_is_restarted_and_nothing_is_lost(tmp_path):
 
         threading.Thread(target=watch, daemon=True).start()
 
-    result = run_scenario(scenario, tmp_path / "run", on_round=kill_during_next_call)
+    result = play_scenario(scenario, tmp_path / "run", on_round=kill_during_next_call)
     summary = result.summary
     assert killed, "the worker was never seen busy"
     assert summary["status"] == "complete"

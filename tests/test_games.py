@@ -34,7 +34,7 @@ from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenario
 from hvae.simulation.menus import build_schedule
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.public_goods import public_goods_payoffs
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 PD = {"kind": "prisoners_dilemma", "T": 4, "R": 3, "P": 1, "S": 0}
 
@@ -354,7 +354,7 @@ def test_a_small_eta_sweep_writes_the_invasion_by_eta_figure(cli, tmp_path) -> N
 
 
 def test_public_goods_run_reports_decision_vr_beside_chance(tmp_path) -> None:
-    from hvae.experiments.runs import run_scenario as run_with_summary
+    from hvae.experiments.runs import run_to_folder as run_with_summary
 
     overrides = ["rounds=4", "size=36", "network={kind: grid, rows: 6, cols: 6, periodic: true}", "dynamics.rule=none"]
     run = RunFolder(run_with_summary(load_scenario("public_goods", overrides), tmp_path / "run").path)
@@ -383,7 +383,7 @@ def test_llm_sees_contributions_with_their_consequences_in_a_recorded_order(tmp_
         backends={"script": {"kind": "replay", "replies": ["I share.", "Everyone should gain.", "A", "A", "A"]}},
         cache={"enabled": False},
     )
-    folder = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    folder = RunFolder(play_scenario(scenario, tmp_path / "run").path)
     calls = [json.loads(line) for line in (folder.path / "transcripts.jsonl").read_text().splitlines()]
     goal_prompt = calls[1]["messages"][-1]["content"]
     assert "groups of 3 fictional participants" in goal_prompt and "multiplied by 2.40" in goal_prompt
@@ -404,14 +404,14 @@ def test_an_interrupted_public_goods_run_resumes_to_the_same_tables(tmp_path) ->
     from hvae.simulation.runner import RunInterrupted, resume_run
 
     overrides = ["rounds=10", "size=36", "network={kind: grid, rows: 6, cols: 6, periodic: true}", "dynamics.every=3"]
-    full = run_scenario(load_scenario("public_goods", overrides), tmp_path / "full").path
+    full = play_scenario(load_scenario("public_goods", overrides), tmp_path / "full").path
 
     def stop(model) -> None:
         if model.round == 5:
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(load_scenario("public_goods", overrides), tmp_path / "run", on_round=stop)
+        play_scenario(load_scenario("public_goods", overrides), tmp_path / "run", on_round=stop)
     resume_run(tmp_path / "run")
     for name in ("decisions", "rounds", "agents", "value_changes"):
         pd.testing.assert_frame_equal(RunFolder(full).frame(name), RunFolder(tmp_path / "run").frame(name), obj=name)

@@ -18,7 +18,7 @@ from llm_stub_server import StubServer
 from hvae.agents.llm.health import BackendHealth, BackendUnavailable, HealthPolicy, unusable_reply, valid_share_warning
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import RunFailed, resume_run, run_scenario
+from hvae.simulation.runner import RunFailed, resume_run, play_scenario
 from hvae.simulation.store import RunFolderError
 
 pytestmark = pytest.mark.llm
@@ -57,7 +57,7 @@ def test_a_backend_answering_only_null_stops_the_run(tmp_path) -> None:
     with StubServer(ok_text=None, setup_text=None) as stub:
         scenario = validate_data(scenario_data(stub.base_url, window=4), "null")
         with pytest.raises(RunFailed, match="failed 4 of its last 4 calls"):
-            run_scenario(scenario, tmp_path / "run")
+            play_scenario(scenario, tmp_path / "run")
     assert RunFolder(tmp_path / "run").status == "failed"
 
 
@@ -81,7 +81,7 @@ def test_keep_going_on_empty_replies_is_complete_with_warnings_and_setups_failed
 def test_answers_that_are_never_valid_end_complete_with_warnings(tmp_path) -> None:
     """The backend answers (health stays fine), but nothing parses: the floor catches it."""
     with StubServer(ok_text="I would rather not say.") as stub:
-        result = run_scenario(validate_data(scenario_data(stub.base_url), "refuses"), tmp_path / "run")
+        result = play_scenario(validate_data(scenario_data(stub.base_url), "refuses"), tmp_path / "run")
     assert result.summary["status"] == "complete_with_warnings"
     assert result.summary["warnings"] == [valid_share_warning(result.summary, 0.5)]
     # the report says so where the status is shown
@@ -97,10 +97,10 @@ def test_answers_that_are_never_valid_end_complete_with_warnings(tmp_path) -> No
 
 def test_the_floor_is_a_setting_and_a_healthy_run_stays_complete(tmp_path) -> None:
     with StubServer(ok_text="I would rather not say.") as stub:
-        lenient = run_scenario(validate_data(scenario_data(stub.base_url, min_valid_share=0.0), "lenient"), tmp_path / "a")
+        lenient = play_scenario(validate_data(scenario_data(stub.base_url, min_valid_share=0.0), "lenient"), tmp_path / "a")
     assert lenient.summary["status"] == "complete" and "warnings" not in lenient.summary
     with StubServer() as stub:  # replies "A": every decision valid
-        healthy = run_scenario(validate_data(scenario_data(stub.base_url), "healthy"), tmp_path / "b")
+        healthy = play_scenario(validate_data(scenario_data(stub.base_url), "healthy"), tmp_path / "b")
     assert healthy.summary["status"] == "complete" and healthy.summary["llm_invalid"] == 0
 
 

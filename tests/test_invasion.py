@@ -7,13 +7,13 @@ from test_dynamics import keeper_at_hub, star_scenario
 
 from hvae.analysis.invasion import invasion_plot, invasion_table
 from hvae.scenarios.loader import load_scenario
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 
 def test_fixation_on_a_star_is_found(tmp_path) -> None:
     seed = keeper_at_hub(tmp_path, "imitation", 1000.0).seed
     scenario = star_scenario(tmp_path, "imitation", 1000.0).model_copy(update={"seed": seed, "rounds": 3})
-    run = run_scenario(scenario, tmp_path / "run").path
+    run = play_scenario(scenario, tmp_path / "run").path
     table = invasion_table([run]).set_index("category")
     assert table.loc["competitive", "initial_share"] == pytest.approx(1 / 6)
     assert table.loc["competitive", "final_share"] == 1.0
@@ -25,7 +25,7 @@ def test_shares_and_figure_across_seeds(tmp_path) -> None:
     runs = []
     for seed in (1, 2, 3):
         scenario = load_scenario("sweep_base", ["rounds=12", "dynamics={rule: moran, every: 3, strength: 0.5}"], seed=seed)
-        runs.append(run_scenario(scenario, tmp_path / f"s{seed}").path)
+        runs.append(play_scenario(scenario, tmp_path / f"s{seed}").path)
     table = invasion_table(runs)
     assert table["run"].nunique() == 3
     for _, part in table.groupby("run"):

@@ -20,7 +20,7 @@ import pytest
 
 from hvae.agents.llm.cache import DEFAULT_FILE, ResponseCache, request_key
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -201,7 +201,7 @@ def cached_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("HVAE_CACHE_DIR", str(unused))  # the scenario's cache.path must win
         for index in range(2):
-            result = run_scenario(_scenario({"path": str(cache_dir)}), base / f"run{index}")
+            result = play_scenario(_scenario({"path": str(cache_dir)}), base / f"run{index}")
             assert result.summary["status"] == "complete"
             runs.append((result.summary, _decisions(result.path), result.path))
     assert not unused.exists()
@@ -255,7 +255,7 @@ def test_disabled_cache_calls_the_backend_again(cached_runs, tmp_path, monkeypat
     monkeypatch.setenv("HVAE_CACHE_DIR", str(unused))
     # The populated cache is named, but switched off: it must be neither read nor written. One
     # round is enough (and cheaper): round 0 sends exactly the requests run 1 stored.
-    result = run_scenario(_scenario({"enabled": False, "path": str(cache_dir)}, rounds=1), tmp_path / "run")
+    result = play_scenario(_scenario({"enabled": False, "path": str(cache_dir)}, rounds=1), tmp_path / "run")
     summary = result.summary
     assert summary["status"] == "complete"
     assert summary["llm_calls"] == 4  # 2 value descriptions + 2 decisions, all sent to the model

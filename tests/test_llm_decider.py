@@ -13,7 +13,7 @@ from hvae.agents.llm import prompts
 from hvae.agents.llm.parsing import parse_reply
 from hvae.analysis.runfolder import RunFolder
 from hvae.simulation.model import HvaeModel
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -39,7 +39,7 @@ def llm_scenario(replies: list[str], *, rounds: int = 1, count: int = 1, order: 
 
 
 def run(tmp_path, scenario) -> RunFolder:
-    return RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    return RunFolder(play_scenario(scenario, tmp_path / "run").path)
 
 
 def llm_rows(run_folder: RunFolder) -> pd.DataFrame:

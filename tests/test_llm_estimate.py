@@ -10,7 +10,7 @@ from conftest import assert_user_error, make_scenario
 from llm_stub_server import StubServer
 
 from hvae.agents.llm.estimate import TOKENS_PER_MESSAGE, TokenCounter
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -39,7 +39,7 @@ def test_dry_run_counts_the_calls_a_run_makes_and_its_tokens_within_the_stated_e
     with StubServer() as server:
         scenario = make_scenario(**_data(server.base_url))
         estimate = estimate_run(scenario, price_in=2.0, price_out=8.0)
-        result = run_scenario(scenario, tmp_path / "run", estimate=estimate.to_json())
+        result = play_scenario(scenario, tmp_path / "run", estimate=estimate.to_json())
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["llm_estimate"]["calls"] == estimate.calls
     assert f"actual {summary['llm_calls']} calls + 0 from the cache" in estimate_vs_actual(summary)

@@ -19,7 +19,7 @@ from conftest import assert_user_error
 from llm_stub_server import RETRYABLE, StubServer, plan_behaviour
 
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -104,7 +104,7 @@ def faulty_run(tmp_path_factory) -> FaultyRun:
         monkeypatch.setenv(KEY_ENV, SECRET)
         with StubServer(behaviour=_behaviour(), delay_s=TIMEOUT_S + 0.5) as stub:
             scenario = validate_data(_scenario_data(stub.base_url, KEY_ENV), "faults")
-            result = run_scenario(scenario, tmp_path_factory.mktemp("faults") / "run")
+            result = play_scenario(scenario, tmp_path_factory.mktemp("faults") / "run")
             return FaultyRun(result.path, stub.served(), dict(stub.counts), stub.retried_failures(RETRIES), set(stub.auth_headers))
 
 

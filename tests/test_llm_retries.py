@@ -15,7 +15,7 @@ from llm_stub_server import StubServer, plan_behaviour
 
 from hvae.agents.llm import client as client_module
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -68,7 +68,7 @@ def _scenario(base_url: str, *, backoff_s: float, max_backoff_s: float | None = 
 def test_agents_rate_limited_together_do_not_retry_together(tmp_path, waits) -> None:
     # every agent's decision gets a 429 (no Retry-After) and then succeeds
     with StubServer(behaviour=plan_behaviour([("http429", "ok")] * AGENTS), retry_after=None) as stub:
-        result = run_scenario(_scenario(stub.base_url, backoff_s=1.0), tmp_path / "run")
+        result = play_scenario(_scenario(stub.base_url, backoff_s=1.0), tmp_path / "run")
     assert result.summary["status"] == "complete"
     assert result.summary["llm_retries"] == AGENTS == len(waits)  # accounting kept: one retry each
     assert all(0.0 <= w <= 1.0 for w in waits), waits  # full jitter on the first retry: [0, backoff_s]
@@ -77,7 +77,7 @@ def test_agents_rate_limited_together_do_not_retry_together(tmp_path, waits) -> 
 
 def test_retry_after_is_honoured(tmp_path, waits) -> None:
     with StubServer(behaviour=plan_behaviour([("http429", "ok")] * AGENTS), retry_after="7") as stub:
-        result = run_scenario(_scenario(stub.base_url, backoff_s=0.5), tmp_path / "run")
+        result = play_scenario(_scenario(stub.base_url, backoff_s=0.5), tmp_path / "run")
     assert result.summary["status"] == "complete" and result.summary["llm_retries"] == AGENTS
     assert len(waits) == AGENTS
     assert all(7.0 <= w <= 7.5 for w in waits), waits  # the server's 7 s plus the jitter
@@ -85,7 +85,7 @@ def test_retry_after_is_honoured(tmp_path, waits) -> None:
 
 def test_retry_after_is_bounded(tmp_path, waits) -> None:
     with StubServer(behaviour=plan_behaviour([("http429", "ok")] * AGENTS), retry_after="86400") as stub:
-        run_scenario(_scenario(stub.base_url, backoff_s=0.5, max_backoff_s=4.0), tmp_path / "run")
+        play_scenario(_scenario(stub.base_url, backoff_s=0.5, max_backoff_s=4.0), tmp_path / "run")
     assert len(waits) == AGENTS
     assert all(4.0 <= w <= 4.5 for w in waits), waits  # a day is capped at max_backoff_s
 

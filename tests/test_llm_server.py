@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -144,7 +144,7 @@ def _scenario(name: str, base_url: str, structured: str) -> Any:
 def _run(tmp_path: Path, monkeypatch, scenario) -> tuple[dict, pd.DataFrame, Path]:
     # Should the cache setting be ignored, nothing may be read from or written to ~/.cache.
     monkeypatch.setenv("HVAE_CACHE_DIR", str(tmp_path / "must_stay_unused"))
-    result = run_scenario(scenario, tmp_path / "run")
+    result = play_scenario(scenario, tmp_path / "run")
     assert result.summary["status"] == "complete"
     assert not (tmp_path / "must_stay_unused").exists(), "cache: {enabled: false} still opened a cache"
     decisions = pd.read_parquet(result.path / "decisions.parquet")

@@ -16,7 +16,7 @@ from conftest import assert_user_error
 
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import load_scenario
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 LOCK_FILE = ".hvae.lock"
 OVERRIDES = ["rounds=40", "size=40"]
@@ -27,13 +27,13 @@ SLOW_CHILD = textwrap.dedent(
     """
     import sys
     from hvae.scenarios.loader import load_scenario
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     def report(model):
         print(model.round, flush=True)
         sys.stdin.readline()
 
-    run_scenario(load_scenario("ring_continuous", sys.argv[2:]), sys.argv[1], on_round=report)
+    play_scenario(load_scenario("ring_continuous", sys.argv[2:]), sys.argv[1], on_round=report)
     """
 )
 
@@ -71,7 +71,7 @@ def test_second_writer_is_refused_and_a_killed_holder_blocks_nobody(running_chil
     assert (folder / LOCK_FILE).exists()
     finished = cli("run", "--resume", str(folder), "--quiet", "--no-report")
     assert finished.returncode == 0, finished.stderr
-    full = run_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "full").path
+    full = play_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "full").path
     for name in ("decisions", "rounds", "agents"):
         pd.testing.assert_frame_equal(RunFolder(full).frame(name), RunFolder(folder).frame(name), obj=name)
     assert not (folder / LOCK_FILE).exists()  # a clean end removes it

@@ -169,7 +169,7 @@ def _run_against(server: OracleServer, tmp_path, name: str):
 
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     llm = {"kind": "llm", "backend": "oracle_server", "reasks": 0}
     scenario = make_scenario(
@@ -180,7 +180,7 @@ def _run_against(server: OracleServer, tmp_path, name: str):
                                     "structured": "json_schema", "temperature": 0}},
         cache={"enabled": False},
     )
-    run = RunFolder(run_scenario(scenario, tmp_path / name).path)
+    run = RunFolder(play_scenario(scenario, tmp_path / name).path)
     assert run.status == "complete"
     return run.decisions(), group_summary(run).set_index("group")
 

@@ -69,11 +69,11 @@ def test_report_and_dashboard_colour_oracle_population_groups_by_category(tmp_pa
 
     from hvae.analysis.dataset import Analysis
     from hvae.dashboard.session import DashboardSession
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     population = [{"name": f"{v}s", "count": 3, "value": v, "decider": "oracle"} for v in CATEGORY_ORDER]
     scenario = make_scenario(population=population, rounds=2, dynamics={"rule": "imitation", "every": 1, "strength": 50.0})
     expected = {f"{v}s": CATEGORY_COLORS[v] for v in CATEGORY_ORDER}
-    analysis = Analysis.of(run_scenario(scenario, tmp_path / "run").path)
+    analysis = Analysis.of(play_scenario(scenario, tmp_path / "run").path)
     assert analysis.colors([f"{v}s" for v in CATEGORY_ORDER]) == expected
     assert DashboardSession(scenario).advance(2).group_colors == expected  # by initial values, after imitation too

@@ -33,7 +33,7 @@ def test_a_value_blind_model_scores_exactly_the_position_reference(tmp_path) -> 
 
     from hvae.analysis.runfolder import RunFolder
     from hvae.analysis.summary import group_summary
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     llm = {"kind": "llm", "backend": "always_a"}
     scenario = make_scenario(
@@ -42,7 +42,7 @@ def test_a_value_blind_model_scores_exactly_the_position_reference(tmp_path) -> 
         network={"kind": "complete"}, matching="random", menus={"kind": "slider"},
         backends={"always_a": {"kind": "replay", "replies": ["A"] * 40}}, cache={"enabled": False},
     )
-    run = RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    run = RunFolder(play_scenario(scenario, tmp_path / "run").path)
     groups = group_summary(run).set_index("group")
     for name in ("altruistic", "competitive"):
         row = groups.loc[name]

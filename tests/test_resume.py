@@ -15,7 +15,7 @@ from conftest import assert_user_error
 
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import load_scenario
-from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
+from hvae.simulation.runner import RunInterrupted, resume_run, play_scenario
 
 OVERRIDES = ["rounds=30", "size=40", "dynamics={rule: imitation, every: 5, strength: 2}"]
 TABLES = ("decisions", "rounds", "agents", "value_changes")
@@ -26,14 +26,14 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from hvae.scenarios.loader import load_scenario
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     def report(model):
         print(model.round, flush=True)
         time.sleep(0.02)
 
     scenario = load_scenario("ring_continuous", sys.argv[2:])
-    run_scenario(scenario, sys.argv[1], on_round=report)
+    play_scenario(scenario, sys.argv[1], on_round=report)
     """
 )
 
@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume") / "full"
-    run_scenario(load_scenario("ring_continuous", OVERRIDES), folder)
+    play_scenario(load_scenario("ring_continuous", OVERRIDES), folder)
     return RunFolder(folder)
 
 
@@ -80,7 +80,7 @@ def test_ctrl_c_stops_after_the_round_and_is_resumable(uninterrupted, tmp_path) 
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "run", on_round=interrupt)
+        play_scenario(load_scenario("ring_continuous", OVERRIDES), tmp_path / "run", on_round=interrupt)
     folder = RunFolder(tmp_path / "run")
     assert folder.status == "interrupted" and folder.summary["resumable"]
     assert folder.decisions()["round"].max() == 11

@@ -24,7 +24,7 @@ from test_checkpoint import folder_state, interrupted_run
 from hvae.analysis.runfolder import NotARunFolder, RunFolder
 from hvae.scenarios.loader import load_scenario
 from hvae.simulation import checkpoint
-from hvae.simulation.runner import RunInterrupted, resume_run, run_scenario
+from hvae.simulation.runner import RunInterrupted, resume_run, play_scenario
 from hvae.simulation.store import RunFolderError
 
 
@@ -118,7 +118,7 @@ def _file_network_run(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(load_scenario(tmp_path / "s.yaml"), tmp_path / "run", on_round=stop)
+        play_scenario(load_scenario(tmp_path / "s.yaml"), tmp_path / "run", on_round=stop)
     return edges, tmp_path / "run"
 
 

@@ -15,7 +15,7 @@ from hvae.agents.llm.secrets import redact_text, redact_url, scrub_scenario, str
 from hvae.experiments.sweep.spec import value_label
 from hvae.files.untrusted import one_line
 from hvae.scenarios.loader import validate_data
-from hvae.simulation.runner import RunInterrupted, run_scenario
+from hvae.simulation.runner import RunInterrupted, play_scenario
 
 VICTIM_KEY = "sk-VICTIM-SECRET"
 OTHER_SECRET = "ghp_TOPSECRET"
@@ -77,7 +77,7 @@ def _interrupted_llm_run(folder, base_url: str):
         raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
-        run_scenario(validate_data(_llm_data(base_url), "trust"), folder, on_round=stop)
+        play_scenario(validate_data(_llm_data(base_url), "trust"), folder, on_round=stop)
     return folder
 
 

@@ -75,9 +75,9 @@ def test_llm_setup_reports_progress_agent_by_agent():
 @pytest.mark.slow
 def test_report_leads_with_the_baselines_and_the_position_bias(tmp_path):
     from hvae.analysis.report import write_report
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
-    result = run_scenario(validate_data(_scenario(), "summary_test"), tmp_path / "run")
+    result = play_scenario(validate_data(_scenario(), "summary_test"), tmp_path / "run")
     page = write_report([result.path], tmp_path / "report.html").read_text()
     start = page.index("<h2>What this run shows</h2>")
     assert start < page.index("<h2>Status</h2>") < page.index('<h2 id="vr">')

@@ -10,7 +10,7 @@ from conftest import BASE_SCENARIO, assert_user_error
 from llm_stub_server import StubServer
 
 from hvae.scenarios.loader import ScenarioError, validate_data
-from hvae.simulation.runner import RunInterrupted, run_scenario
+from hvae.simulation.runner import RunInterrupted, play_scenario
 
 
 # ---------------------------------------------------------------------------------- names
@@ -125,7 +125,7 @@ def test_resume_without_the_removed_credentials_is_refused(tmp_path, cli) -> Non
             raise KeyboardInterrupt
 
         with pytest.raises(RunInterrupted):
-            run_scenario(validate_data(_llm_data(url, rounds=3), "creds"), tmp_path / "run", on_round=stop)
+            play_scenario(validate_data(_llm_data(url, rounds=3), "creds"), tmp_path / "run", on_round=stop)
     assert_user_error(cli("run", "--resume", str(tmp_path / "run")), "backends.srv.base_url had credentials")
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from hvae.analysis.runfolder import RunFolder
 from hvae.scenarios.loader import ScenarioError, apply_overrides, load_scenario, shipped_scenarios
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 # Small sizes for the end-to-end runs of shipped scenarios (keys that a scenario lacks are skipped).
 SMALL = {"rounds": 12}
@@ -64,7 +64,7 @@ def test_shipped_scenario_runs_end_to_end(name: str, tmp_path) -> None:
 def _run_shipped(path, overrides: list[str], tmp_path) -> RunFolder:
     """Run a shipped scenario small, check its tables, rerun it from its resolved scenario.yaml."""
     scenario = load_scenario(path, overrides)
-    result = run_scenario(scenario, tmp_path / "run")
+    result = play_scenario(scenario, tmp_path / "run")
     run = RunFolder(result.path)
     decisions = run.decisions()
     assert len(decisions) == run.summary["n_decisions"] > 0
@@ -74,7 +74,7 @@ def _run_shipped(path, overrides: list[str], tmp_path) -> RunFolder:
     assert set(rounds["grouping"]) == {"all", "group", "category"}
     assert not (result.path / "parts").exists()
     # the resolved scenario reproduces the run (LLM replies come back from the response cache)
-    again = run_scenario(load_scenario(result.path / "scenario.yaml"), tmp_path / "again")
+    again = play_scenario(load_scenario(result.path / "scenario.yaml"), tmp_path / "again")
     varying = ["latency_s", "cache_hit"]
     pd.testing.assert_frame_equal(decisions.drop(columns=varying), RunFolder(again.path).decisions().drop(columns=varying))
     if scenario.uses_llm:

@@ -11,11 +11,11 @@ from hvae.analysis.rationality import slider_profiles
 from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.summary import agent_summary, group_summary
 from hvae.scenarios.loader import load_scenario
-from hvae.simulation.runner import run_scenario
+from hvae.simulation.runner import play_scenario
 
 
 def summary_of(tmp_path, **changes):
-    run = RunFolder(run_scenario(make_scenario(**changes), tmp_path / "run").path)
+    run = RunFolder(play_scenario(make_scenario(**changes), tmp_path / "run").path)
     return run, group_summary(run).set_index("group")
 
 
@@ -136,7 +136,7 @@ def test_agent_rows_count_valid_decisions(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_oracle_population_intervals_have_width_and_contain_the_assigned_angles(tmp_path) -> None:
-    run = RunFolder(run_scenario(load_scenario("oracle_population"), tmp_path / "run").path)
+    run = RunFolder(play_scenario(load_scenario("oracle_population"), tmp_path / "run").path)
     table = group_summary(run).set_index("group")
     for group, row in table.iterrows():
         assert row["revealed_identification"] in ("point", "set"), group
@@ -163,7 +163,7 @@ REQUIRED_KEYS = {
 def test_a_finished_run_writes_its_group_table(tmp_path) -> None:
     import pandas as pd
 
-    from hvae.experiments.runs import run_scenario as run_with_groups
+    from hvae.experiments.runs import run_to_folder as run_with_groups
 
     run = RunFolder(run_with_groups(make_scenario(rounds=6), tmp_path / "run").path)
     written = pd.read_parquet(run.path / "groups.parquet")
@@ -176,13 +176,13 @@ def test_a_finished_run_writes_its_group_table(tmp_path) -> None:
 def test_the_simulation_writes_no_analysis_and_a_failing_group_writer_keeps_the_run_complete(tmp_path) -> None:
     import json
 
-    bare = run_scenario(make_scenario(rounds=2), tmp_path / "bare")
+    bare = play_scenario(make_scenario(rounds=2), tmp_path / "bare")
     assert bare.summary["status"] == "complete" and not (bare.path / "groups.parquet").exists()
 
     def broken(path) -> None:
         raise OSError("disk full")
 
-    result = run_scenario(make_scenario(rounds=2), tmp_path / "broken", write_groups=broken)
+    result = play_scenario(make_scenario(rounds=2), tmp_path / "broken", write_groups=broken)
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["status"] == "complete"
     assert summary["groups_error"] == "OSError: disk full"

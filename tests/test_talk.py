@@ -28,7 +28,7 @@ from hvae.analysis.runfolder import RunFolder
 from hvae.analysis.talk import ArmsMismatch, check_paired, promise_summary, promises, stated_option
 from hvae.experiments.talk import resume_comparison, run_comparison
 from hvae.scenarios.loader import load_scenario
-from hvae.simulation.runner import resume_run, run_scenario
+from hvae.simulation.runner import resume_run, play_scenario
 
 pytestmark = pytest.mark.llm
 
@@ -90,7 +90,7 @@ def one_pair_one_round(tmp_path, replies: list[str]) -> RunFolder:
         population=[{"name": "llm", "count": 2, "value": "prosocial",
                      "decider": {"kind": "llm", "backend": "script", "order": "fixed"}}],
         backends={"script": {"kind": "replay", "replies": replies}}, communication={"turns": 2})
-    return RunFolder(run_scenario(scenario, tmp_path / "run").path)
+    return RunFolder(play_scenario(scenario, tmp_path / "run").path)
 
 
 def test_scripted_talk_order_messages_and_decisions_line_up(tmp_path) -> None:
@@ -128,7 +128,7 @@ def test_scripted_talk_order_messages_and_decisions_line_up(tmp_path) -> None:
 def test_rule_deciders_say_the_fixed_line_or_nothing(tmp_path) -> None:
     replies = [*SETUP] + ["I will take 85, 85.", "A"] * 4
     backend = {"kind": "replay", "replies": replies}
-    folder = RunFolder(run_scenario(talk_scenario(backend, llm=2, rule=2, turns=3), tmp_path / "line").path)
+    folder = RunFolder(play_scenario(talk_scenario(backend, llm=2, rule=2, turns=3), tmp_path / "line").path)
     said = folder.frame("messages")
     rule_ids = set(folder.agents().query("group == 'rule'")["agent_id"])
     rule_lines = said[said["speaker"].isin(rule_ids)]
@@ -136,12 +136,12 @@ def test_rule_deciders_say_the_fixed_line_or_nothing(tmp_path) -> None:
     assert (rule_lines["speaker_kind"] == "rule").all() and rule_lines["tokens"].isna().all()
     pairs = said.groupby(["round", "pair"])["speaker"].agg(set)
     assert not any(p <= rule_ids for p in pairs)  # two rule deciders never talk
-    silent = RunFolder(run_scenario(
+    silent = RunFolder(play_scenario(
         talk_scenario(backend, llm=2, rule=2, turns=3, communication={"rule_line": None}), tmp_path / "silent").path)
     quiet = silent.frame("messages")
     assert not quiet["speaker"].isin(rule_ids).any() and len(quiet) > 0
     # rule deciders decide exactly as without talk
-    without = RunFolder(run_scenario(talk_scenario(backend, llm=2, rule=2, turns=0), tmp_path / "none").path)
+    without = RunFolder(play_scenario(talk_scenario(backend, llm=2, rule=2, turns=0), tmp_path / "none").path)
     assert not (without.path / "messages.parquet").exists() and promises(without).empty
     for run in (folder, silent):
         rule_rows = run.decisions().query("decider == 'oracle'").reset_index(drop=True)
@@ -149,8 +149,8 @@ def test_rule_deciders_say_the_fixed_line_or_nothing(tmp_path) -> None:
 
 
 def test_talk_and_no_talk_arms_play_the_same_games(tmp_path, stub) -> None:
-    talk = RunFolder(run_scenario(talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=4), tmp_path / "talk").path)
-    none = RunFolder(run_scenario(talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=4, turns=0), tmp_path / "none").path)
+    talk = RunFolder(play_scenario(talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=4), tmp_path / "talk").path)
+    none = RunFolder(play_scenario(talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=4, turns=0), tmp_path / "none").path)
     same = ["round", "agent_id", "partner_id", "menu_id", "shown_order", "options_shown"]
     pd.testing.assert_frame_equal(talk.decisions()[same], none.decisions()[same])
     check_paired(none, talk)
@@ -183,8 +183,8 @@ def test_keeping_by_a_model_that_ignores_the_conversation_is_at_its_baseline(tmp
 
     with OracleServer(OracleModel(beta=0.1, seed=3)) as server:
         backend = {"kind": "openai", "model": "hvae-oracle", "base_url": server.base_url, "max_concurrency": 4}
-        talk = RunFolder(run_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2), tmp_path / "talk").path)
-        none = RunFolder(run_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2, turns=0), tmp_path / "none").path)
+        talk = RunFolder(play_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2), tmp_path / "talk").path)
+        none = RunFolder(play_scenario(talk_scenario(backend, llm=6, rounds=12, seed=2, turns=0), tmp_path / "none").path)
     row = promise_summary(talk, none).set_index("group").loc["llm"]
     assert row["n_stated"] >= 30 and row["kept_rate"] > 2 * row["chance_kept_rate"]  # well above 1/k
     assert row["delta_kept_low"] <= 0.0 <= row["delta_kept_high"]
@@ -194,9 +194,9 @@ def test_keeping_by_a_model_that_ignores_the_conversation_is_at_its_baseline(tmp
 def test_talk_replies_come_from_the_cache_the_second_time(tmp_path, stub) -> None:
     backend = stub_backend(stub)
     scenario = talk_scenario(backend, llm=2, rule=2, rounds=2, cache={"enabled": True, "path": str(tmp_path / "cache")})
-    first = RunFolder(run_scenario(scenario, tmp_path / "one").path)
+    first = RunFolder(play_scenario(scenario, tmp_path / "one").path)
     served = len(stub.log)
-    again = RunFolder(run_scenario(scenario, tmp_path / "two").path)
+    again = RunFolder(play_scenario(scenario, tmp_path / "two").path)
     assert len(stub.log) == served  # not one request reached the server
     assert again.summary["llm_calls"] == 0 and again.summary["llm_cache_hits"] == first.summary["llm_calls"] > 0
     pd.testing.assert_frame_equal(first.frame("messages").drop(columns=VARYING), again.frame("messages").drop(columns=VARYING))
@@ -283,13 +283,13 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from hvae.scenarios.loader import load_scenario
-    from hvae.simulation.runner import run_scenario
+    from hvae.simulation.runner import play_scenario
 
     def report(model):
         print(model.round, flush=True)
         time.sleep(0.5)  # the parent kills it during this pause
 
-    run_scenario(load_scenario(sys.argv[2]), sys.argv[1], on_round=report)
+    play_scenario(load_scenario(sys.argv[2]), sys.argv[1], on_round=report)
     """
 )
 TABLES = ("decisions", "rounds", "agents", "messages")
@@ -303,7 +303,7 @@ def test_talk_run_killed_with_sigkill_resumes_with_identical_tables(tmp_path, st
     scenario = talk_scenario(stub_backend(stub), llm=4, rule=2, rounds=8, output={"flush_every": 1, "checkpoint_every": 3})
     path = tmp_path / "talk.yaml"
     path.write_text(dump_scenario(scenario))
-    whole = RunFolder(run_scenario(load_scenario(path), tmp_path / "whole").path)
+    whole = RunFolder(play_scenario(load_scenario(path), tmp_path / "whole").path)
     folder = tmp_path / "killed"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -352,9 +352,9 @@ def test_interrupted_comparison_resumes(tmp_path, stub) -> None:
 def test_visible_values_tell_each_speaker_its_partners_value(tmp_path) -> None:
     replies = [*SETUP] + ["I will take 85, 85.", "A"] * 2
     backend = {"kind": "replay", "replies": replies}
-    shown = RunFolder(run_scenario(
+    shown = RunFolder(play_scenario(
         talk_scenario(backend, llm=2, rule=2, rounds=1, communication={"visible_values": True}), tmp_path / "shown").path)
-    hidden = RunFolder(run_scenario(talk_scenario(backend, llm=2, rule=2, rounds=1), tmp_path / "hidden").path)
+    hidden = RunFolder(play_scenario(talk_scenario(backend, llm=2, rule=2, rounds=1), tmp_path / "hidden").path)
     talk_prompts = {name: [c["messages"][-1]["content"] for c in transcript(run) if c["phase"] == "talk"]
                     for name, run in (("shown", shown), ("hidden", hidden))}
     assert talk_prompts["shown"] and talk_prompts["hidden"]

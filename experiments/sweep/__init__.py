@@ -38,7 +38,7 @@ parameters and seed (sanitised to ``[A-Za-z0-9._=+-]``)::
 is a dask.distributed task: a ``LocalCluster(n_workers=N, threads_per_worker=1, processes=True)``
 by default, or an existing cluster given by its scheduler address. A task carries only the
 scenario's path, its overrides and the seed; the worker loads the scenario, runs it into its
-folder with :func:`~hvae.simulation.runner.run_scenario` and sends back a small dict of headline
+folder with :func:`~hvae.experiments.runs.run_to_folder` and sends back a small dict of headline
 figures (status, mean payoff overall and per value category in the last round, final Gini of
 cumulative payoffs, decision VR overall and per group, decisions, elapsed seconds). The aggregate
 table gets one row per run: the parameters, ``seed``, ``status`` (``complete``, ``failed``,

@@ -48,7 +48,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     ``task`` holds plain values only: ``scenario`` (path), ``overrides``, ``seed``, ``folder``.
     A run that raises is returned as ``failed`` with the error rather than raised.
     """
-    from hvae.experiments.runs import run_scenario
+    from hvae.experiments.runs import run_to_folder
 
     folder = Path(task["folder"])
     if folder.exists() and _folder_status(folder) not in FINISHED:
@@ -58,7 +58,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     if not folder.exists():
         scenario = load_scenario(task["scenario"], task["overrides"], seed=task["seed"])
         try:
-            run_scenario(scenario, folder)
+            run_to_folder(scenario, folder)
         except Exception as exc:  # noqa: BLE001 - reported in the row; the folder says failed too
             error = f"{type(exc).__name__}: {exc}"
     row = run_metrics(folder)
