@@ -90,7 +90,7 @@ class RunFolder(RunTables):
         try:
             data = json.loads(self._text("summary.json", MAX_SUMMARY_BYTES))
         except (ValueError, RecursionError) as error:  # not JSON, nested too deep
-            raise NotARunFolder(f"{path} is not readable JSON ({type(error).__name__})") from None
+            raise NotARunFolder(f"{path}: not a readable JSON file ({one_line(error, 120)})") from None
         if not isinstance(data, dict):
             raise NotARunFolder(f"{path}: expected a JSON object, got {type(data).__name__}")
         return data

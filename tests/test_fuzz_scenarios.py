@@ -166,9 +166,9 @@ def test_fuzz_set_paths_give_a_valid_scenario_or_one_line(tmp_path, sets: list[s
 
 
 @pytest.mark.parametrize(("file", "content", "fragment"), [
-    ("summary.json", "{not json", "summary.json is not readable JSON"),
-    ("summary.json", "[1, 2]", "summary.json is not a JSON object"),
-    ("summary.json", "[" * 100_000, "summary.json is not readable JSON"),
+    ("summary.json", "{not json", "summary.json: not a readable JSON file"),
+    ("summary.json", "[1, 2]", "summary.json: expected a JSON object"),
+    ("summary.json", "[" * 100_000, "summary.json: not a readable JSON file"),
     ("decisions.parquet", "PAR1 garbage", "decisions.parquet is not a readable parquet table"),
 ])
 def test_a_garbage_run_file_is_one_line(tmp_path, file: str, content: str, fragment: str) -> None:
