@@ -12,80 +12,13 @@ needs at least two options of finite numbers, and a bad one is reported with its
 A non-separable prisoner's dilemma is rejected with one line saying why. ``public_goods`` plays
 the n-player game of Santos, Santos & Pacheco (2008) on the network: its multiplication factor is
 given either as ``r`` or normalised by the group size as ``eta`` (η = r / (k + 1)).
+
+The config classes are defined in :mod:`hvae.agents.games` (beside each game's maths, and registered
+in :data:`hvae.agents.plugins.GAMES`); this module keeps their old import path.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Literal
+from hvae.agents.games import CustomItem, CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
-from hvae.agents.games import separability_problem
-
-
-class _Menus(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_item(options: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    if len(options) < 2:
-        raise ValueError(f"a custom item needs at least 2 options (self, other), this one has {len(options)}")
-    for number, (own, other) in enumerate(options, start=1):
-        if not (math.isfinite(own) and math.isfinite(other)):
-            raise ValueError(f"option {number} ({own:g}, {other:g}) is not a pair of finite numbers")
-    return options
-
-
-#: One custom item: its options as (self, other) pairs.
-CustomItem = Annotated[list[tuple[float, float]], AfterValidator(_check_item)]
-
-
-class CustomMenus(_Menus):
-    """``custom``: the researcher's own items, each a list of (self, other) options, cycled in order."""
-
-    kind: Literal["custom"]
-    items: list[CustomItem] = Field(min_length=1)
-
-
-class DonationMenus(_Menus):
-    """``donation``: give ``b`` to the partner at cost ``c`` to yourself, or keep."""
-
-    kind: Literal["donation"]
-    b: float = Field(default=3.0, allow_inf_nan=False)
-    c: float = Field(default=1.0, allow_inf_nan=False)
-
-
-class PrisonersDilemmaMenus(_Menus):
-    """``prisoners_dilemma``: a symmetric 2×2 game given by T, R, P, S; it must be separable."""
-
-    kind: Literal["prisoners_dilemma"]
-    T: float = 4.0
-    R: float = 3.0
-    P: float = 1.0
-    S: float = 0.0
-
-    @model_validator(mode="after")
-    def _separable(self) -> PrisonersDilemmaMenus:
-        problem = separability_problem(self.T, self.R, self.P, self.S)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-
-class PublicGoodsMenus(_Menus):
-    """``public_goods``: the n-player public goods game; every agent hosts one among its neighbours."""
-
-    kind: Literal["public_goods"]
-    endowment: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    step: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    r: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    eta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _one_factor(self) -> PublicGoodsMenus:
-        if (self.r is None) == (self.eta is None):
-            raise ValueError("public_goods needs exactly one of r (the multiplication factor) or eta (r / group size)")
-        if self.step > self.endowment:
-            raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
-        return self
+__all__ = ["CustomItem", "CustomMenus", "DonationMenus", "PrisonersDilemmaMenus", "PublicGoodsMenus"]

@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from hvae.scenarios.errors import ScenarioError
-from hvae.scenarios.schema import Scenario
+from hvae.scenarios.schema import Scenario, union_tags
 
 __all__ = ["ScenarioError", "apply_overrides", "dump_scenario", "load_scenario", "shipped_scenarios", "validate_data"]
 
@@ -174,7 +174,7 @@ def format_validation_error(
     return f"{where}: {path or what}: {message}{more}"
 
 
-_UNION_FIELDS = {"network", "menus", "decider", "value"}
+_UNION_FIELDS = {"network", "menus", "decider", "value", "dynamics"}
 
 
 def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
@@ -186,12 +186,8 @@ def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
 
 
 def _is_tag(part: Any) -> bool:
-    tags = {
-        "oracle", "random", "reciprocal", "fixed", "llm", "complete", "ring_lattice",
-        "watts_strogatz", "barabasi_albert", "erdos_renyi", "grid", "file", "slider", "ring",
-        "dictator", "custom", "donation", "prisoners_dilemma", "public_goods", "float", "str", "int", "embedded", "openai", "replay",
-    }
-    return isinstance(part, str) and (part in tags or part.startswith(("function-", "tagged-union")))
+    # the schema's union tags (generated from its unions and the plug-in registries)
+    return isinstance(part, str) and (part in union_tags() or part.startswith(("function-", "tagged-union")))
 
 
 def validate_data(data: dict[str, Any], source: str, node: yaml.Node | None = None) -> Scenario:
