@@ -279,10 +279,13 @@ class Talks(Protocol):
     """A decider whose agents talk before they decide (``communication.turns > 0``).
 
     ``plan`` fixes the option orders the talk will show (the ones the decision will show);
-    ``speak`` produces an agent's utterance (called by :mod:`hvae.simulation.talk`).
+    ``shown_options`` the options in the order an agent's talk shows; ``speak`` produces an
+    agent's utterance (called by :mod:`hvae.simulation.talk`).
     """
 
     def plan(self, request: DecisionRequest, rng: np.random.Generator) -> None: ...
+
+    def shown_options(self, request: DecisionRequest, agent_id: int) -> list[tuple[float, float]]: ...
 
     async def speak(self, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -409,7 +412,7 @@ class ReciprocalDecider(Decider):
         if utilities.ndim == 1:
             utilities = utilities[None, :]
         recent = request.history.generosity[:, : self.memory]
-        has_history = ~np.isnan(recent).all(axis=1) if recent.shape[1] else np.zeros(request.n, bool)
+        has_history = np.asarray(~np.isnan(recent).all(axis=1)) if recent.shape[1] else np.zeros(request.n, bool)
         target = np.zeros(request.n)
         if has_history.any():
             target[has_history] = np.nanmean(recent[has_history], axis=1)

@@ -29,7 +29,7 @@ into one-line messages with the file's line number.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic.fields import FieldInfo
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -55,7 +55,12 @@ def registry_union(registry: Registry) -> Any:
 
 
 #: ``decider:`` of a group: every registered decider's config (:data:`hvae.agents.plugins.DECIDERS`).
-DeciderConfig = registry_union(DECIDERS)
+#: The unions are built at run time from the registries; a static checker sees ``Any`` (any registered
+#: config) for deciders and games, and the rules' common base class.
+if TYPE_CHECKING:
+    DeciderConfig: TypeAlias = Any
+else:
+    DeciderConfig = registry_union(DECIDERS)
 
 
 class Group(_Model):
@@ -148,7 +153,10 @@ NetworkConfig = Annotated[
 
 #: ``menus:``: every registered game's config (:data:`hvae.agents.plugins.GAMES`; the shipped ones
 #: are in :mod:`hvae.agents.games`).
-MenuConfig = registry_union(GAMES)
+if TYPE_CHECKING:
+    MenuConfig: TypeAlias = Any
+else:
+    MenuConfig = registry_union(GAMES)
 
 
 class HistoryConfig(_Model):
@@ -242,7 +250,10 @@ def _dynamics_section(data: Any) -> Any:
 
 
 #: ``dynamics:``: every registered rule's config (:data:`hvae.agents.plugins.RULES`).
-RuleConfig = Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)]
+if TYPE_CHECKING:
+    RuleConfig: TypeAlias = DynamicsConfig
+else:
+    RuleConfig = Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)]
 
 
 def dynamics_config(**data: Any) -> DynamicsConfig:
@@ -386,14 +397,10 @@ def union_tags() -> frozenset[str]:
 
 def _rebuild() -> None:
     """Rebuild the registry unions of :class:`Group` and :class:`Scenario` (after a registration)."""
-    global DeciderConfig, MenuConfig, RuleConfig
-    DeciderConfig = registry_union(DECIDERS)
-    MenuConfig = registry_union(GAMES)
-    RuleConfig = Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)]
-    _set_field(Group, "decider", DeciderConfig)
+    _set_field(Group, "decider", registry_union(DECIDERS))
     Group.model_rebuild(force=True)
-    _set_field(Scenario, "menus", MenuConfig)
-    _set_field(Scenario, "dynamics", RuleConfig)
+    _set_field(Scenario, "menus", registry_union(GAMES))
+    _set_field(Scenario, "dynamics", Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)])
     Scenario.model_rebuild(force=True)
 
 

@@ -247,7 +247,10 @@ def save(path: str | Path, state: Checkpoint) -> None:
     """Write ``state`` into run folder ``path`` (arrays first, manifest last; see the module docstring)."""
     folder = Path(path)
     buffer = io.BytesIO()
-    np.savez(buffer, **state.arrays)
+    # numpy's stub types **kwds as its own keyword parameters (allow_pickle: bool); the keys here are
+    # dotted array names ("state.theta", "dynamics.…"), never a keyword of savez
+    savez: Any = np.savez
+    savez(buffer, **state.arrays)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     arrays_name = f"{_ARRAYS_PREFIX}{digest[:16]}.npz"

@@ -42,6 +42,7 @@ import asyncio
 import dataclasses
 import functools
 from pathlib import Path
+from typing import Any, cast
 
 import mesa
 import numpy as np
@@ -138,7 +139,7 @@ class HvaeModel(mesa.Model):
 
         # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
         self._agents_by_index = [
-            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self.space[node]) for node in range(n)
+            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self._cell(node)) for node in range(n)
         ]
 
         self.log = RoundLog(self)
@@ -177,6 +178,11 @@ class HvaeModel(mesa.Model):
                     f"group {group.name!r}: fixed option {group.decider.option} does not exist on "
                     f"every menu (the smallest has {self.schedule.min_size} options)"
                 )
+
+    def _cell(self, node: int):
+        """Mesa's cell of a node (Mesa's ``Network.__getitem__`` is annotated for grid coordinates, but
+        a network's cells are keyed by node)."""
+        return self.space[cast(Any, node)]
 
     @property
     def graph(self):
@@ -371,7 +377,8 @@ class HvaeModel(mesa.Model):
 
                 # set up first: speakers of one group talk concurrently, and a setup must run once
                 await gather_all(d.ensure_setup() for g in groups if isinstance(d := self.deciders[g], SetsUpAgents))
-                conversations = await TalkPhase(self).run(*talk, requests)
+                talk_menu, talk_pairs = talk
+                conversations = await TalkPhase(self).run(talk_menu, talk_pairs, requests)
                 asked = {g: dataclasses.replace(r, conversations=conversations) for g, r in requests.items()}
             return await gather_all(self.deciders[g].adecide(asked[g], self.decider_rngs[g]) for g in groups)
 
