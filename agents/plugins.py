@@ -150,6 +150,22 @@ class Registry:
     def __contains__(self, kind: object) -> bool:
         return kind in self._entries
 
+    def reference(self) -> str:
+        """A Markdown section listing every registered kind with its keys and defaults (for the docs)."""
+        lines = [f"## {self.family.capitalize()}s (`{self.tag}:`, entry-point group `{self.group}`)", ""]
+        for entry in self:
+            doc = " ".join((entry.config.__doc__ or "").split())
+            lines += [f"### `{entry.kind}`", "", doc, ""] if doc else [f"### `{entry.kind}`", ""]
+            fields = getattr(entry.config, "model_fields", {})
+            for name, field in fields.items():
+                if name == self.tag:
+                    continue
+                default = "required" if field.is_required() else f"default `{field.get_default(call_default_factory=True)!r}`"
+                lines.append(f"- `{name}`: {default}")
+            if any(name != self.tag for name in fields):
+                lines.append("")
+        return "\n".join(lines)
+
 
 def _literal_kind(config: type, tag: str, family: str) -> str:
     """The one value of the config's ``Literal`` tag field."""

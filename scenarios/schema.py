@@ -395,6 +395,17 @@ def union_tags() -> frozenset[str]:
     return frozenset(tags)
 
 
+def plugin_reference() -> str:
+    """``docs/plugins.md``: every registered game, rule and decider with its keys (from the registries)."""
+    header = (
+        "# Games, value-dynamics rules and deciders\n\n"
+        "Generated from the plug-in registries (`hvae.agents.plugins`) by\n"
+        "`python -c \"from hvae.scenarios.schema import plugin_reference; print(plugin_reference(), end='')\"`;\n"
+        "`tests/test_plugins.py` checks that this file matches. A kind you register appears in your own listing.\n"
+    )
+    return header + "".join("\n" + registry.reference() for registry in (GAMES, RULES, DECIDERS))
+
+
 def _rebuild() -> None:
     """Rebuild the registry unions of :class:`Group` and :class:`Scenario` (after a registration)."""
     _set_field(Group, "decider", registry_union(DECIDERS))

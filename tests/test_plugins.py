@@ -284,3 +284,19 @@ def test_a_version_2_checkpoint_resumes_like_a_version_3_one(tmp_path) -> None:
         models.append(fresh)
     assert models[0].log.decision_rows().equals(models[1].log.decision_rows())
     np.testing.assert_array_equal(models[0].state.theta, models[1].state.theta)
+
+
+def test_docs_list_every_shipped_kind_as_the_registries_do() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # a fresh interpreter: this module's own registrations must not appear in the shipped reference
+    generated = subprocess.run(
+        [sys.executable, "-c", "import sys; from hvae.scenarios.schema import plugin_reference; sys.stdout.write(plugin_reference())"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    assert docs == generated
+    for kind in ("public_goods", "moran", "reciprocal", "llm"):
+        assert f"### `{kind}`" in docs
