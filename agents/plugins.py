@@ -28,7 +28,9 @@ Listeners (the schema) are told after every registration, so a scenario validate
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -115,7 +117,7 @@ class Registry:
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
-        for point in metadata.entry_points(group=self.group):
+        for point in _entry_points(self.group):
             try:
                 plugin = point.load()
             except Exception as error:  # noqa: BLE001 - a broken third-party package must not stop hvae
@@ -165,6 +167,16 @@ class Registry:
             if any(name != self.tag for name in fields):
                 lines.append("")
         return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=4)
+def _all_entry_points(path: tuple[str, ...]) -> metadata.EntryPoints:
+    """Every installed distribution's entry points on ``path``, read once (a scan costs ~0.05 s)."""
+    return metadata.entry_points()
+
+
+def _entry_points(group: str) -> metadata.EntryPoints:
+    return _all_entry_points(tuple(sys.path)).select(group=group)
 
 
 def _literal_kind(config: type, tag: str, family: str) -> str:
