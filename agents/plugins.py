@@ -130,9 +130,14 @@ class Registry:
         return self._entries.get(kind)
 
     def plugin(self, kind: str) -> Any:
-        """The class that plays ``kind``; a :class:`PluginError` naming the known kinds otherwise."""
-        self.load_entry_points()
+        """The class that plays ``kind``; a :class:`PluginError` naming the known kinds otherwise.
+
+        Entry points are read only for a kind not registered yet (a shipped kind never waits on the scan).
+        """
         entry = self._entries.get(kind)
+        if entry is None or entry.plugin is None:
+            self.load_entry_points()
+            entry = self._entries.get(kind)
         if entry is None or entry.plugin is None:
             raise PluginError(f"unknown {self.family} kind {kind!r}; known: {', '.join(self.kinds())}")
         return entry.plugin

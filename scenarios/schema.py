@@ -423,3 +423,6 @@ def _set_field(model: type[BaseModel], name: str, annotation: Any) -> None:
 
 for _registry in (DECIDERS, GAMES, RULES):
     _registry.on_change(_rebuild)
+# plug-ins other packages declare (entry points): registered now, so that scenarios naming them validate
+for _registry in (DECIDERS, GAMES, RULES):
+    _registry.load_entry_points()

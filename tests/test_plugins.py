@@ -300,3 +300,50 @@ def test_docs_list_every_shipped_kind_as_the_registries_do() -> None:
     assert docs == generated
     for kind in ("public_goods", "moran", "reciprocal", "llm"):
         assert f"### `{kind}`" in docs
+
+
+def test_a_package_s_entry_point_game_runs_from_yaml_without_registering(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    (site / "stag_games").mkdir(parents=True)
+    (site / "stag_games" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from typing import Literal
+            import numpy as np
+            from hvae.agents.games import GameConfig
+            from hvae.simulation.games import PairwiseGame
+            from hvae.simulation.menus import Menu
+
+            class GiftConfig(GameConfig):
+                kind: Literal["gift"]
+                gift: float = 7.0
+
+            class Gift(PairwiseGame):
+                Config = GiftConfig
+
+                def menus(self):
+                    return (Menu("gift", np.array([[0.0, self.config.gift], [1.0, 0.0]])),)
+            """
+        ),
+        encoding="utf-8",
+    )
+    info = site / "stag_games-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stag-games\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[hvae.games]\ngift = stag_games:Gift\n", encoding="utf-8")
+    scenario = tmp_path / "gift.yaml"
+    scenario.write_text(SCENARIO_YAML.replace("kind: trust", "kind: gift, gift: 9").replace(
+        "dynamics: {rule: conformity, every: 3}", "").replace("always_first", "random"), encoding="utf-8")
+    code = (
+        "import sys; from hvae.scenarios.loader import load_scenario; from hvae.simulation.model import HvaeModel\n"
+        f"m = HvaeModel(load_scenario({str(scenario)!r})); m.run(2)\n"
+        "print(m.schedule.kind, m.schedule.menus[0].options.tolist())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "gift" and "[[0.0, 9.0], [1.0, 0.0]]" in done.stdout
