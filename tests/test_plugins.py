@@ -226,12 +226,22 @@ def test_keeps_state_protocol_is_structural() -> None:
     assert isinstance(Counting(), KeepsState)
 
 
+def fake_distribution(site, module: str, source: str, entry_points: str):
+    """A package ``module`` with its dist-info (declaring ``entry_points``) in the folder ``site``."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(entry_points, encoding="utf-8")
+    return site
+
+
 def test_entry_points_register_a_game_of_another_package(tmp_path, monkeypatch) -> None:
-    package = tmp_path / "site"
-    (package / "outside_games").mkdir(parents=True)
-    (package / "outside_games" / "__init__.py").write_text(
-        textwrap.dedent(
-            """
+    package = fake_distribution(
+        tmp_path / "site",
+        "outside_games",
+        """
             from typing import Literal
             from hvae.agents.games import GameConfig
 
@@ -241,14 +251,9 @@ def test_entry_points_register_a_game_of_another_package(tmp_path, monkeypatch) 
             class Echo:
                 kind = "echo"
                 Config = EchoConfig
-            """
-        ),
-        encoding="utf-8",
+            """,
+        "[hvae.test_games]\necho = outside_games:Echo\n",
     )
-    info = package / "outside_games-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-games\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[hvae.test_games]\necho = outside_games:Echo\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(package))
     registry = Registry("game", "kind", "hvae.test_games")
     assert registry.kinds() == ["echo"]
@@ -307,11 +312,10 @@ def test_a_package_s_entry_point_game_runs_from_yaml_without_registering(tmp_pat
     import subprocess
     import sys
 
-    site = tmp_path / "site"
-    (site / "stag_games").mkdir(parents=True)
-    (site / "stag_games" / "__init__.py").write_text(
-        textwrap.dedent(
-            """
+    site = fake_distribution(
+        tmp_path / "site",
+        "stag_games",
+        """
             from typing import Literal
             import numpy as np
             from hvae.agents.games import GameConfig
@@ -327,14 +331,9 @@ def test_a_package_s_entry_point_game_runs_from_yaml_without_registering(tmp_pat
 
                 def menus(self):
                     return (Menu("gift", np.array([[0.0, self.config.gift], [1.0, 0.0]])),)
-            """
-        ),
-        encoding="utf-8",
+            """,
+        "[hvae.games]\ngift = stag_games:Gift\n",
     )
-    info = site / "stag_games-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stag-games\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[hvae.games]\ngift = stag_games:Gift\n", encoding="utf-8")
     scenario = tmp_path / "gift.yaml"
     scenario.write_text(SCENARIO_YAML.replace("kind: trust", "kind: gift, gift: 9").replace(
         "dynamics: {rule: conformity, every: 3}", "").replace("always_first", "random"), encoding="utf-8")
