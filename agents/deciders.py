@@ -469,4 +469,4 @@ VALUE_BLIND_DECIDERS: frozenset[str] = frozenset(name for name, cls in RULE_DECI
 
 def build_rule_decider(config: BaseModel) -> Decider:
     """Instantiate a registered decider from its validated config (no context: rule deciders need none)."""
-    return DECIDERS.plugin(config.kind).from_config(config)  # type: ignore[attr-defined]
+    return DECIDERS.plugin(DECIDERS.kind_of(type(config))).from_config(config)

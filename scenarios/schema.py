@@ -29,7 +29,7 @@ into one-line messages with the file's line number.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get_args
 
 from pydantic.fields import FieldInfo
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -51,7 +51,8 @@ class _Model(BaseModel):
 def registry_union(registry: Registry) -> Any:
     """The discriminated union of every config class registered in ``registry``."""
     configs = tuple(registry.configs())
-    return Annotated[Union[configs], Field(discriminator=registry.tag)]  # type: ignore[valid-type]  # noqa: UP007
+    members: Any = Union[configs]  # a union of the registered classes, known only at run time  # noqa: UP007
+    return Annotated[members, Field(discriminator=registry.tag)]
 
 
 #: ``decider:`` of a group: every registered decider's config (:data:`hvae.agents.plugins.DECIDERS`).
@@ -388,7 +389,7 @@ def union_tags() -> frozenset[str]:
     no YAML keys)."""
     tags = {"float", "str", "int"}  # value: a number or a name
     for union in (NetworkConfig, BackendConfig):
-        for member in union.__origin__.__args__:  # type: ignore[attr-defined]
+        for member in get_args(get_args(union)[0]):  # Annotated[Union[...], Field(...)] -> the classes
             tags.update(member.model_fields["kind"].annotation.__args__)
     for registry in (DECIDERS, GAMES, RULES):
         tags.update(registry.kinds())

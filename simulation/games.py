@@ -132,7 +132,8 @@ class Slider(PairwiseGame):
     Config = SliderMenus
 
     def schedule(self) -> MenuSchedule:
-        return slider_schedule(secondary=self.config.secondary)  # type: ignore[attr-defined]
+        c: Any = self.config
+        return slider_schedule(secondary=c.secondary)
 
 
 class Ring(PairwiseGame):
@@ -155,7 +156,8 @@ class Custom(PairwiseGame):
     Config = CustomMenus
 
     def schedule(self) -> MenuSchedule:
-        return custom_schedule(self.config.items)  # type: ignore[attr-defined]
+        c: Any = self.config
+        return custom_schedule(c.items)
 
 
 class Donation(PairwiseGame):
@@ -243,7 +245,7 @@ def build_game(config: BaseModel | dict, degree: np.ndarray | None = None, netwo
         if entry is None:
             raise ValueError(f"unknown menu kind {config.get('kind')!r}; use {', '.join(GAMES.kinds())}")
         config = entry.config.model_validate(config)
-    plugin = GAMES.plugin(config.kind)  # type: ignore[attr-defined]
+    plugin = GAMES.plugin(GAMES.kind_of(type(config)))
     return plugin(config) if degree is None else plugin.for_network(config, degree, network_kind)
 
 

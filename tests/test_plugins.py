@@ -346,3 +346,16 @@ def test_a_package_s_entry_point_game_runs_from_yaml_without_registering(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "gift" and "[[0.0, 9.0], [1.0, 0.0]]" in done.stdout
+
+
+def test_the_loader_s_union_tags_come_from_the_schema_and_registries() -> None:
+    from hvae.scenarios.schema import union_tags
+
+    # the set scenarios/loader.py kept by hand before the registries (it missed the dynamics rules)
+    hand_kept = {
+        "oracle", "random", "reciprocal", "fixed", "llm", "complete", "ring_lattice", "watts_strogatz", "barabasi_albert",
+        "erdos_renyi", "grid", "file", "slider", "ring", "dictator", "custom", "donation", "prisoners_dilemma",
+        "public_goods", "float", "str", "int", "embedded", "openai", "replay",
+    }
+    tags = union_tags()
+    assert hand_kept <= tags and {"trust", "conformity", "always_first", "moran"} <= tags
