@@ -27,6 +27,17 @@ testable offline:
 * ``random`` — uniform over the menu (the chance baseline).
 * ``reciprocal`` — gives back what it was given (rule below).
 * ``fixed`` — always the same option index (for tests).
+
+**Registering a decider.** Give the class a ``kind`` and a ``Config`` (a pydantic model with
+``kind: Literal[<kind>]`` and the decider's parameters) and call :func:`register_decider` — from a
+notebook, a test or your own package's ``hvae.deciders`` entry point (:mod:`hvae.agents.plugins`);
+scenarios then accept ``decider: {kind: <kind>, …}``. :meth:`Decider.from_config` builds it (by
+default ``cls(**parameters)``).
+
+**Optional features** are protocols that a decider satisfies by having the methods, checked with
+``isinstance`` (they are ``runtime_checkable``): :class:`KeepsState` (checkpointed and resumed),
+:class:`Talks` (pre-play talk), :class:`SetsUpAgents` (a per-agent setup that runs before the first
+decision, with progress), :class:`RecordsSetup` (setup texts for the run folder).
 """
 
 from __future__ import annotations
@@ -35,11 +46,13 @@ from abc import ABC
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from hvae.agents.llm.config import LLMConfig
+from hvae.agents.plugins import DECIDERS
 from hvae.agents.svo import UTILITY_TOLERANCE, menu_utilities
 
 NO_CHOICE = -1  #: choice value meaning "no decision" (an invalid reply whose pair is skipped)
@@ -210,6 +223,10 @@ class Decider(ABC):  # noqa: B024 - defaults only: subclasses override choose() 
 
     name: ClassVar[str] = "decider"
     description: ClassVar[str] = ""
+    #: The scenario's ``decider: {kind: …}`` of a registered decider (its ``name`` by default).
+    kind: ClassVar[str | None] = None
+    #: Its config class (a pydantic model with ``kind: Literal[<kind>]``) when registered.
+    Config: ClassVar[type[BaseModel] | None] = None
     #: True for deciders whose :meth:`adecide` waits on I/O (LLM backends).
     is_async: ClassVar[bool] = False
     #: False for deciders that never look at the agent's value (``random``, ``fixed``): their
@@ -237,6 +254,61 @@ class Decider(ABC):  # noqa: B024 - defaults only: subclasses override choose() 
 
     def close(self) -> None:  # noqa: B027
         """Release resources (model files, HTTP clients)."""
+
+    @classmethod
+    def from_config(cls, config: BaseModel, context: Any = None) -> Decider:
+        """The decider a scenario group's validated config asks for (``cls(**parameters)``).
+
+        ``context`` (:class:`hvae.simulation.deciders.DeciderContext`) carries what a decider may
+        need beyond its config: the group's name and value, the run seed, the game, the LLM pool.
+        """
+        return cls(**config.model_dump(exclude={"kind"}))
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """A decider with state of its own: checkpointed (``snapshot``, plain JSON) and resumed (``restore``)."""
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, snapshot: Any) -> None: ...
+
+
+@runtime_checkable
+class Talks(Protocol):
+    """A decider whose agents talk before they decide (``communication.turns > 0``).
+
+    ``plan`` fixes the option orders the talk will show (the ones the decision will show);
+    ``shown_options`` the options in the order an agent's talk shows; ``speak`` produces an
+    agent's utterance (called by :mod:`hvae.simulation.talk`).
+    """
+
+    def plan(self, request: DecisionRequest, rng: np.random.Generator) -> None: ...
+
+    def shown_options(self, request: DecisionRequest, agent_id: int) -> list[tuple[float, float]]: ...
+
+    async def speak(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class SetsUpAgents(Protocol):
+    """A decider with a per-agent setup (an LLM agent's value description and goal) that can run ahead.
+
+    ``pending_setups`` counts the agents not set up yet; ``ensure_setup()`` (a coroutine) sets them
+    up, calling ``on_agent_ready()`` after each when it is set.
+    """
+
+    pending_setups: int
+    on_agent_ready: Callable[[], None] | None
+
+    async def ensure_setup(self) -> None: ...
+
+
+@runtime_checkable
+class RecordsSetup(Protocol):
+    """A decider that reports its agents' setup texts (written to the run folder)."""
+
+    def setup_records(self) -> list[dict]: ...
 
 
 def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -285,7 +357,8 @@ class OracleDecider(Decider):
     a logit (softmax) draw, P(c) ∝ exp(β·U_θ(c)) — the model the revealed-angle estimator fits.
     """
 
-    name = "oracle"
+    name = kind = "oracle"
+    Config = OracleConfig
     description = "Maximises its own SVO ring utility (the value-rational ceiling)."
 
     def __init__(self, beta: float | None = None) -> None:
@@ -304,7 +377,8 @@ class OracleDecider(Decider):
 class RandomDecider(Decider):
     """Uniform random chooser: the chance baseline for every value-rationality figure."""
 
-    name = "random"
+    name = kind = "random"
+    Config = RandomConfig
     description = "Chooses uniformly at random (the chance baseline)."
     acts_on_value = False
 
@@ -325,7 +399,8 @@ class ReciprocalDecider(Decider):
     the other the same) it acts as the oracle of its own value.
     """
 
-    name = "reciprocal"
+    name = kind = "reciprocal"
+    Config = ReciprocalConfig
     description = "Matches the generosity it received in its last games; oracle when new."
 
     def __init__(self, memory: int = 1) -> None:
@@ -337,7 +412,7 @@ class ReciprocalDecider(Decider):
         if utilities.ndim == 1:
             utilities = utilities[None, :]
         recent = request.history.generosity[:, : self.memory]
-        has_history = ~np.isnan(recent).all(axis=1) if recent.shape[1] else np.zeros(request.n, bool)
+        has_history = np.asarray(~np.isnan(recent).all(axis=1)) if recent.shape[1] else np.zeros(request.n, bool)
         target = np.zeros(request.n)
         if has_history.any():
             target[has_history] = np.nanmean(recent[has_history], axis=1)
@@ -357,7 +432,8 @@ class ReciprocalDecider(Decider):
 class FixedDecider(Decider):
     """Always chooses the same option index (useful in tests)."""
 
-    name = "fixed"
+    name = kind = "fixed"
+    Config = FixedConfig
     description = "Always picks one fixed option index."
     acts_on_value = False
 
@@ -373,12 +449,18 @@ class FixedDecider(Decider):
         return Decisions.from_choices(np.full(request.n, self.option))
 
 
-RULE_DECIDERS: dict[str, type[Decider]] = {
-    "oracle": OracleDecider,
-    "random": RandomDecider,
-    "reciprocal": ReciprocalDecider,
-    "fixed": FixedDecider,
-}
+def register_decider(cls: type[Decider]) -> type[Decider]:
+    """Register a decider class (``kind`` and ``Config``; see the module docstring); a decorator too."""
+    return DECIDERS.register(cls)
+
+
+for _decider in (OracleDecider, RandomDecider, ReciprocalDecider, FixedDecider):
+    register_decider(_decider)
+#: ``llm`` (:mod:`hvae.agents.llm`): its config here; :mod:`hvae.simulation.deciders` attaches what builds it.
+DECIDERS.add_config(LLMConfig)
+
+#: The rule deciders shipped with hvae, by name.
+RULE_DECIDERS: dict[str, type[Decider]] = {cls.name: cls for cls in (OracleDecider, RandomDecider, ReciprocalDecider, FixedDecider)}
 
 
 #: Names of the deciders that ignore the agent's value (see :attr:`Decider.acts_on_value`).
@@ -386,6 +468,5 @@ VALUE_BLIND_DECIDERS: frozenset[str] = frozenset(name for name, cls in RULE_DECI
 
 
 def build_rule_decider(config: BaseModel) -> Decider:
-    """Instantiate a rule decider from its validated config."""
-    params = config.model_dump(exclude={"kind"})
-    return RULE_DECIDERS[config.kind](**params)  # type: ignore[attr-defined]
+    """Instantiate a registered decider from its validated config (no context: rule deciders need none)."""
+    return DECIDERS.plugin(DECIDERS.kind_of(type(config))).from_config(config)

@@ -47,6 +47,12 @@ altruists (90°) for any ``r > 0``; competitors (−45°) never.
     [[0.0, 3.0], [1.0, 0.0]]
     >>> PublicGoodsGame(endowment=10, step=5, r=3, group_size=5).options.tolist()
     [[10.0, 0.0], [8.0, 3.0], [6.0, 6.0]]
+
+**The games' scenario sections** (``menus: {kind: …}``) are defined here too, one pydantic config per
+game, and registered in :data:`hvae.agents.plugins.GAMES` (the schema's ``menus`` union is built from
+it; :mod:`hvae.simulation.games` attaches what plays each kind). They sit in this lowest room so that
+the analysis, which reads run folders without the simulation, knows each game's shape (e.g. whether
+it is played with every neighbour at once: ``plays_every_neighbour``).
 """
 
 from __future__ import annotations
@@ -54,8 +60,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from hvae.agents.limits import MAX_AMOUNT, MAX_ITEMS, MAX_MENU_OPTIONS, MAX_OPTIONS, options_between
+from hvae.agents.plugins import GAMES
 
 #: Two payoff differences closer than this count as equal when checking separability.
 SEPARABILITY_TOLERANCE = 1e-9
@@ -150,3 +161,149 @@ class PublicGoodsGame:
         if contributions.shape != (self.group_size,):
             raise ValueError(f"need {self.group_size} contributions, got shape {contributions.shape}")
         return self.endowment - contributions + self.r * contributions.sum() / self.group_size
+
+
+# ---------------------------------------------------------------------------------- scenario sections
+class GameConfig(BaseModel):
+    """Base of every game's ``menus:`` section: unknown keys are errors; ``kind`` names the game."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: True for an n-player game that every agent plays with all its neighbours at once (matching
+    #: unused, no pairs, so no pre-play talk); False for a two-player game played by matched pairs.
+    plays_every_neighbour: ClassVar[bool] = False
+    #: Keys besides ``kind`` that make a valid section (what the dashboard puts in when the game is picked).
+    default_section: ClassVar[dict[str, Any]] = {}
+
+
+class SliderMenus(GameConfig):
+    """``slider``: the six primary SVO Slider items (then the nine secondary ones), cycled."""
+
+    kind: Literal["slider"]
+    secondary: bool = False
+
+
+class RingMenus(GameConfig):
+    """``ring``: ``options`` consecutive points of an ``items``-point circle per item."""
+
+    kind: Literal["ring"]
+    items: int = Field(default=24, ge=2, le=MAX_ITEMS)
+    options: int = Field(default=2, ge=2, le=MAX_OPTIONS)
+    radius: float = Field(default=15.0, gt=0, le=MAX_AMOUNT)
+    center: tuple[Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)], Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]] = (0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> RingMenus:
+        if self.options > self.items:
+            raise ValueError(f"options ({self.options}) cannot exceed items ({self.items})")
+        if self.items * self.options > MAX_MENU_OPTIONS:
+            raise ValueError(f"items × options is {self.items * self.options:,}, more than the limit of {MAX_MENU_OPTIONS:,}")
+        return self
+
+
+class DictatorMenus(GameConfig):
+    """``dictator``: split an endowment in steps."""
+
+    kind: Literal["dictator"]
+    endowment: float = Field(default=100.0, gt=0, le=MAX_AMOUNT)
+    step: float = Field(default=10.0, gt=0, le=MAX_AMOUNT)
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> DictatorMenus:
+        if self.step > self.endowment:
+            raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
+        options_between(self.endowment, self.step, "dictator")
+        return self
+
+
+def _check_item(options: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(options) < 2:
+        raise ValueError(f"a custom item needs at least 2 options (self, other), this one has {len(options)}")
+    for number, (own, other) in enumerate(options, start=1):
+        if not (math.isfinite(own) and math.isfinite(other)):
+            raise ValueError(f"option {number} ({own:g}, {other:g}) is not a pair of finite numbers")
+        if max(abs(own), abs(other)) > MAX_AMOUNT:
+            raise ValueError(f"option {number} ({own:g}, {other:g}) has an amount beyond ±{MAX_AMOUNT:g}")
+    return options
+
+
+#: Limits of a custom menu (hostile-but-valid sizes cost minutes and gigabytes well before they fail).
+MAX_CUSTOM_ITEMS = 1000
+MAX_CUSTOM_OPTIONS = 100
+
+#: One custom item: its options as (self, other) pairs.
+CustomItem = Annotated[list[tuple[float, float]], Field(max_length=MAX_CUSTOM_OPTIONS), AfterValidator(_check_item)]
+
+
+class CustomMenus(GameConfig):
+    """``custom``: the researcher's own items, each a list of (self, other) options, cycled in order."""
+
+    default_section: ClassVar[dict[str, Any]] = {"items": [[[85, 85], [85, 15]], [[100, 50], [50, 100]]]}
+
+    kind: Literal["custom"]
+    items: list[CustomItem] = Field(min_length=1, max_length=MAX_CUSTOM_ITEMS)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CustomMenus:
+        total = sum(len(item) for item in self.items)
+        if total > MAX_MENU_OPTIONS:
+            raise ValueError(f"the items have {total:,} options in all, more than the limit of {MAX_MENU_OPTIONS:,}")
+        return self
+
+
+class DonationMenus(GameConfig):
+    """``donation``: give ``b`` to the partner at cost ``c`` to yourself, or keep."""
+
+    kind: Literal["donation"]
+    b: float = Field(default=3.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    c: float = Field(default=1.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+
+
+class PrisonersDilemmaMenus(GameConfig):
+    """``prisoners_dilemma``: a symmetric 2×2 game given by T, R, P, S; it must be separable."""
+
+    kind: Literal["prisoners_dilemma"]
+    T: float = Field(default=4.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    R: float = Field(default=3.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    P: float = Field(default=1.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    S: float = Field(default=0.0, allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+
+    @model_validator(mode="after")
+    def _separable(self) -> PrisonersDilemmaMenus:
+        problem = separability_problem(self.T, self.R, self.P, self.S)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class PublicGoodsMenus(GameConfig):
+    """``public_goods``: the n-player public goods game; every agent hosts one among its neighbours."""
+
+    plays_every_neighbour: ClassVar[bool] = True
+    default_section: ClassVar[dict[str, Any]] = {"eta": 0.8}
+
+    kind: Literal["public_goods"]
+    endowment: float = Field(default=10.0, gt=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    step: float = Field(default=2.0, gt=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    r: float | None = Field(default=None, ge=0, allow_inf_nan=False, le=MAX_AMOUNT)
+    eta: float | None = Field(default=None, ge=0, allow_inf_nan=False, le=MAX_AMOUNT)
+
+    @model_validator(mode="after")
+    def _one_factor(self) -> PublicGoodsMenus:
+        if (self.r is None) == (self.eta is None):
+            raise ValueError("public_goods needs exactly one of r (the multiplication factor) or eta (r / group size)")
+        if self.step > self.endowment:
+            raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
+        options_between(self.endowment, self.step, "public_goods")
+        return self
+
+
+for _config in (SliderMenus, RingMenus, DictatorMenus, CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus):
+    GAMES.add_config(_config)
+
+
+def plays_every_neighbour(kind: str) -> bool:
+    """Whether the game ``kind`` is played with every neighbour at once (False for an unknown kind)."""
+    GAMES.load_entry_points()
+    entry = GAMES.get(kind)
+    return bool(entry is not None and getattr(entry.config, "plays_every_neighbour", False))

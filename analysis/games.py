@@ -83,11 +83,15 @@ def _decision_generosity(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.nda
 
 
 def plays_every_edge(scenario: dict) -> bool:
-    """Whether every neighbour is a partner in every round: ``matching: all_edges``, or the public
-    goods game, where each agent plays in its own and each neighbour's group (``matching`` unused;
-    :func:`games` then reads each neighbour pair as one decomposed game per round: what the agent
-    kept per game plus what the neighbour gave each member per game)."""
-    return scenario.get("matching", "random") == "all_edges" or (scenario.get("menus") or {}).get("kind") == "public_goods"
+    """Whether every neighbour is a partner in every round: ``matching: all_edges``, or a game played
+    with every neighbour at once (``plays_every_neighbour``, e.g. the public goods game, where each
+    agent plays in its own and each neighbour's group; ``matching`` unused; :func:`games` then reads
+    each neighbour pair as one decomposed game per round: what the agent kept per game plus what the
+    neighbour gave each member per game)."""
+    from hvae.agents.games import plays_every_neighbour
+
+    kind = str((scenario.get("menus") or {}).get("kind", "slider"))
+    return scenario.get("matching", "random") == "all_edges" or plays_every_neighbour(kind)
 
 
 def games(run: RunData | str | Path) -> pd.DataFrame:

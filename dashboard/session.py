@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hvae.agents.plugins import GAMES, RULES
 from hvae.analysis.palette import group_colors
 from hvae.analysis.rationality import decision_scores
 from hvae.scenarios.errors import ScenarioError
 from hvae.scenarios.loader import validate_data
-from hvae.scenarios.schema import DEFAULT_INFLUENCE_STRENGTH, DEFAULT_SELECTION_STRENGTH, Scenario
+from hvae.scenarios.schema import DEFAULT_SELECTION_STRENGTH, Scenario
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.static_tables import menus_table
 
@@ -52,20 +53,19 @@ NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     "barabasi_albert": {"kind": "barabasi_albert", "m": 2},
     "erdos_renyi": {"kind": "erdos_renyi", "p": 0.2},
 }
-#: Menu kinds the page offers, with their defaults (the scenario's own menus are kept likewise).
+#: Menu kinds the page offers — every registered game (hvae.agents.plugins) — with their defaults
+#: (the scenario's own menus are kept likewise).
 MENU_DEFAULTS: dict[str, dict[str, Any]] = {
-    "slider": {"kind": "slider"},
-    "ring": {"kind": "ring"},
-    "dictator": {"kind": "dictator"},
+    entry.kind: {"kind": entry.kind, **getattr(entry.config, "default_section", {})} for entry in GAMES
 }
-UPDATE_RULES = ("none", "imitation", "moran", "influence")
+UPDATE_RULES = tuple(RULES.kinds())
 #: The page redraws its figures at most once per this many agents' worth of decisions: populations
 #: up to this size redraw every round, larger ones every ``ceil(n / REDRAW_AGENTS)`` rounds.
 REDRAW_AGENTS = 200
 #: Rows of the latest round's decisions the page lists.
 LATEST_ROWS = 12
 #: The largest population the page builds (it draws every agent of the network each redraw); ``hvae
-#: run`` takes up to :data:`hvae.scenarios.limits.MAX_AGENTS`.
+#: run`` takes up to :data:`hvae.agents.limits.MAX_AGENTS`.
 DASHBOARD_MAX_AGENTS = 5_000
 #: The page's typed fields: control name → (label on the page, number type).
 NUMBER_FIELDS: dict[str, tuple[str, type]] = {
@@ -78,7 +78,9 @@ NUMBER_FIELDS: dict[str, tuple[str, type]] = {
 
 def default_strength(rule: str) -> float:
     """The scenario schema's default strength for an update rule (a step for ``influence``)."""
-    return DEFAULT_INFLUENCE_STRENGTH if rule == "influence" else DEFAULT_SELECTION_STRENGTH
+    entry = RULES.get(rule)
+    default = entry.config.model_fields["strength"].default if entry is not None else None
+    return float(default) if isinstance(default, (int, float)) else DEFAULT_SELECTION_STRENGTH
 
 
 def default_redraw_every(n_agents: int) -> int:

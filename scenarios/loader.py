@@ -25,8 +25,8 @@ from pydantic import ValidationError
 
 from hvae.files.untrusted import UnsafeFile, one_line, read_regular
 from hvae.scenarios.errors import ScenarioError
-from hvae.scenarios.limits import MAX_YAML_DEPTH
-from hvae.scenarios.schema import Scenario
+from hvae.agents.limits import MAX_YAML_DEPTH
+from hvae.scenarios.schema import Scenario, union_tags
 
 __all__ = ["ScenarioError", "apply_overrides", "dump_scenario", "load_scenario", "shipped_scenarios", "validate_data"]
 
@@ -95,7 +95,7 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
 
 
 def _check_depth(events: Iterable[yaml.Event], path: Path) -> None:
-    """Refuse YAML nested deeper than :data:`~hvae.scenarios.limits.MAX_YAML_DEPTH` (the parser's events are flat)."""
+    """Refuse YAML nested deeper than :data:`~hvae.agents.limits.MAX_YAML_DEPTH` (the parser's events are flat)."""
     depth = 0
     for event in events:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -227,7 +227,7 @@ def format_validation_error(
     return f"{where}: {path or what}: {message}{more}"
 
 
-_UNION_FIELDS = {"network", "menus", "decider", "value"}
+_UNION_FIELDS = {"network", "menus", "decider", "value", "dynamics"}
 
 
 def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
@@ -239,12 +239,8 @@ def _is_union_tag(loc: tuple[Any, ...], index: int) -> bool:
 
 
 def _is_tag(part: Any) -> bool:
-    tags = {
-        "oracle", "random", "reciprocal", "fixed", "llm", "complete", "ring_lattice",
-        "watts_strogatz", "barabasi_albert", "erdos_renyi", "grid", "file", "slider", "ring",
-        "dictator", "custom", "donation", "prisoners_dilemma", "public_goods", "float", "str", "int", "embedded", "openai", "replay",
-    }
-    return isinstance(part, str) and (part in tags or part.startswith(("function-", "tagged-union")))
+    # the schema's union tags (generated from its unions and the plug-in registries)
+    return isinstance(part, str) and (part in union_tags() or part.startswith(("function-", "tagged-union")))
 
 
 def validate_data(data: dict[str, Any], source: str, node: yaml.Node | None = None) -> Scenario:

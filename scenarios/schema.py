@@ -18,8 +18,12 @@ remember, and how long it runs. Example::
     history: {length: 5}
 
 Every model forbids unknown keys, so a typo is an error with its path, not a silent default. Sizes,
-amounts and seeds are bounded by :mod:`hvae.scenarios.limits`, so a hostile file is refused before
+amounts and seeds are bounded by :mod:`hvae.agents.limits`, so a hostile file is refused before
 anything is allocated.
+
+The ``menus``, ``decider`` and ``dynamics`` sections are unions built from the plug-in registries
+(:mod:`hvae.agents.plugins`): a game, decider or rule registered later (``register_game``, an entry
+point) is accepted from then on — the union is rebuilt after every registration.
 :mod:`hvae.scenarios.loader` reads files, applies ``--set`` overrides and turns validation errors
 into one-line messages with the file's line number.
 """
@@ -27,38 +31,41 @@ into one-line messages with the file's line number.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from hvae.agents.deciders import FixedConfig, OracleConfig, RandomConfig, ReciprocalConfig
+import hvae.agents.deciders  # noqa: F401 - registers the shipped deciders' configs
+from hvae.agents.games import DictatorMenus, RingMenus, SliderMenus
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
-from hvae.agents.llm.config import CommunicationConfig, LLMConfig
+from hvae.agents.limits import MAX_AGENTS, MAX_EDGES, MAX_ROUNDS, MAX_SEED, network_edges
+from hvae.agents.llm.config import CommunicationConfig
 from hvae.agents.llm.health import DEFAULT_MIN_VALID_SHARE
+from hvae.agents.plugins import DECIDERS, GAMES, RULES, Registry
 from hvae.agents.values import ValueSpec, parse_value
-from hvae.scenarios.game_menus import CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus
-from hvae.scenarios.limits import (
-    MAX_AGENTS,
-    MAX_AMOUNT,
-    MAX_EDGES,
-    MAX_ITEMS,
-    MAX_MENU_OPTIONS,
-    MAX_OPTIONS,
-    MAX_ROUNDS,
-    MAX_SEED,
-    network_edges,
-    options_between,
-)
+
+__all__ = ["DictatorMenus", "RingMenus", "SliderMenus"]  # (and every class defined below)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-DeciderConfig = Annotated[
-    Union[OracleConfig, RandomConfig, ReciprocalConfig, FixedConfig, LLMConfig],
-    Field(discriminator="kind"),
-]
+def registry_union(registry: Registry) -> Any:
+    """The discriminated union of every config class registered in ``registry``."""
+    configs = tuple(registry.configs())
+    members: Any = Union[configs]  # a union of the registered classes, known only at run time  # noqa: UP007
+    return Annotated[members, Field(discriminator=registry.tag)]
+
+
+#: ``decider:`` of a group: every registered decider's config (:data:`hvae.agents.plugins.DECIDERS`).
+#: The unions are built at run time from the registries; a static checker sees ``Any`` (any registered
+#: config) for deciders and games, and the rules' common base class.
+if TYPE_CHECKING:
+    DeciderConfig: TypeAlias = Any
+else:
+    DeciderConfig = registry_union(DECIDERS)
 
 
 class Group(_Model):
@@ -149,44 +156,12 @@ NetworkConfig = Annotated[
 ]
 
 
-class SliderMenus(_Model):
-    kind: Literal["slider"]
-    secondary: bool = False
-
-
-class RingMenus(_Model):
-    kind: Literal["ring"]
-    items: int = Field(default=24, ge=2, le=MAX_ITEMS)
-    options: int = Field(default=2, ge=2, le=MAX_OPTIONS)
-    radius: float = Field(default=15.0, gt=0, le=MAX_AMOUNT)
-    center: tuple[Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)], Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]] = (0.0, 0.0)
-
-    @model_validator(mode="after")
-    def _options_fit(self) -> RingMenus:
-        if self.options > self.items:
-            raise ValueError(f"options ({self.options}) cannot exceed items ({self.items})")
-        if self.items * self.options > MAX_MENU_OPTIONS:
-            raise ValueError(f"items × options is {self.items * self.options:,}, more than the limit of {MAX_MENU_OPTIONS:,}")
-        return self
-
-
-class DictatorMenus(_Model):
-    kind: Literal["dictator"]
-    endowment: float = Field(default=100.0, gt=0, le=MAX_AMOUNT)
-    step: float = Field(default=10.0, gt=0, le=MAX_AMOUNT)
-
-    @model_validator(mode="after")
-    def _step_fits(self) -> DictatorMenus:
-        if self.step > self.endowment:
-            raise ValueError(f"step ({self.step:g}) cannot exceed endowment ({self.endowment:g})")
-        options_between(self.endowment, self.step, "dictator")
-        return self
-
-
-MenuConfig = Annotated[
-    Union[SliderMenus, RingMenus, DictatorMenus, CustomMenus, DonationMenus, PrisonersDilemmaMenus, PublicGoodsMenus],
-    Field(discriminator="kind"),
-]
+#: ``menus:``: every registered game's config (:data:`hvae.agents.plugins.GAMES`; the shipped ones
+#: are in :mod:`hvae.agents.games`).
+if TYPE_CHECKING:
+    MenuConfig: TypeAlias = Any
+else:
+    MenuConfig = registry_union(GAMES)
 
 
 class HistoryConfig(_Model):
@@ -211,24 +186,84 @@ DEFAULT_INFLUENCE_STRENGTH = 1.0
 
 
 class DynamicsConfig(BaseModel):
-    """``dynamics:`` in a scenario: the value update rule (see :mod:`hvae.simulation.dynamics`)."""
+    """Base of every rule's ``dynamics:`` section (see :mod:`hvae.simulation.dynamics`): how often
+    the rule runs (``every`` rounds) and how strongly. Each rule has its own subclass with
+    ``rule: Literal[<rule>]``, registered in :data:`hvae.agents.plugins.RULES`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rule: Literal["none", "imitation", "moran", "influence"] = "none"
+    rule: str
     every: int = Field(default=6, ge=1, le=MAX_ROUNDS)
     strength: float = Field(default=DEFAULT_SELECTION_STRENGTH, ge=0, le=1e6)
+
+
+class NoDynamicsConfig(DynamicsConfig):
+    """``none`` (the default): values never change."""
+
+    rule: Literal["none"] = "none"
+
+
+class SelectionConfig(DynamicsConfig):
+    """A rule that selects on payoff: ``fitness`` is measured since the last update."""
+
     fitness: Literal["payoff_per_game", "total_payoff"] = "payoff_per_game"
+
+
+class ImitationConfig(SelectionConfig):
+    """``imitation``: pairwise comparison with a random neighbour (Fermi rule)."""
+
+    rule: Literal["imitation"]
+
+
+class MoranConfig(SelectionConfig):
+    """``moran``: death–birth on the graph; ``events`` deaths per update (default: the population size)."""
+
+    rule: Literal["moran"]
     events: int | None = Field(default=None, ge=1, le=MAX_AGENTS)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_strength(cls, data: Any) -> Any:
-        """``strength`` defaults by rule: a selection strength for imitation and moran, a step for influence."""
-        if isinstance(data, dict) and data.get("strength") is None:
-            rule = data.get("rule", "none")
-            data = {**data, "strength": DEFAULT_INFLUENCE_STRENGTH if rule == "influence" else DEFAULT_SELECTION_STRENGTH}
+
+class InfluenceConfig(DynamicsConfig):
+    """``influence``: move a fraction ``strength`` toward the neighbours' mean revealed angle."""
+
+    rule: Literal["influence"]
+    strength: float = Field(default=DEFAULT_INFLUENCE_STRENGTH, ge=0, le=1e6)
+
+
+for _rule_config in (NoDynamicsConfig, ImitationConfig, MoranConfig, InfluenceConfig):
+    RULES.add_config(_rule_config)
+
+#: Keys of the single ``dynamics:`` section of hvae 0.1, which took them for every rule; a shipped
+#: rule that has no use for one still accepts it (and ignores it), so old scenario files and run
+#: folders keep loading.
+_LEGACY_DYNAMICS_KEYS = ("strength", "fitness", "events")
+_SHIPPED_RULES = ("none", "imitation", "moran", "influence")
+
+
+def _dynamics_section(data: Any) -> Any:
+    """``rule`` defaults to ``none``; a ``strength`` of null means the rule's default; legacy keys a
+    shipped rule does not use are dropped."""
+    if not isinstance(data, dict):
         return data
+    data = {"rule": "none", **data}
+    if data.get("strength", 0) is None:
+        del data["strength"]
+    entry = RULES.get(data["rule"]) if isinstance(data["rule"], str) else None
+    if entry is not None and data["rule"] in _SHIPPED_RULES:
+        fields = entry.config.model_fields
+        data = {key: value for key, value in data.items() if key in fields or key not in _LEGACY_DYNAMICS_KEYS}
+    return data
+
+
+#: ``dynamics:``: every registered rule's config (:data:`hvae.agents.plugins.RULES`).
+if TYPE_CHECKING:
+    RuleConfig: TypeAlias = DynamicsConfig
+else:
+    RuleConfig = Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)]
+
+
+def dynamics_config(**data: Any) -> DynamicsConfig:
+    """A validated ``dynamics:`` section, e.g. ``dynamics_config(rule="moran", strength=2)``."""
+    return TypeAdapter(RuleConfig).validate_python(data)
 
 
 class CacheConfig(_Model):
@@ -277,7 +312,7 @@ class Scenario(_Model):
     menus: MenuConfig = Field(default_factory=lambda: SliderMenus(kind="slider"))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
-    dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
+    dynamics: RuleConfig = Field(default_factory=NoDynamicsConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     backend_errors: BackendErrorsConfig = Field(default_factory=BackendErrorsConfig)
@@ -301,8 +336,10 @@ class Scenario(_Model):
             raise ValueError("communication.compare needs communication.turns > 0 (the talk arm)")
         if talk.turns and self.matching != "random":
             raise ValueError("communication needs matching: random (one partner, one conversation per round)")
-        if talk.turns and self.menus.kind == "public_goods":
-            raise ValueError("communication is for two-player games: public_goods is played with every neighbour at once")
+        if talk.turns and getattr(self.menus, "plays_every_neighbour", False):
+            raise ValueError(
+                f"communication is for two-player games: {self.menus.kind} is played with every neighbour at once"
+            )
         return self
 
     @property
@@ -359,3 +396,49 @@ class Scenario(_Model):
     @property
     def n_agents(self) -> int:
         return sum(self.group_counts().values())
+
+
+def union_tags() -> frozenset[str]:
+    """Every tag a discriminated union of the schema can insert into an error's path: the kinds of
+    networks, backends and every registered game, decider and rule (the loader drops them, they are
+    no YAML keys)."""
+    tags = {"float", "str", "int"}  # value: a number or a name
+    for union in (NetworkConfig, BackendConfig):
+        for member in get_args(get_args(union)[0]):  # Annotated[Union[...], Field(...)] -> the classes
+            tags.update(member.model_fields["kind"].annotation.__args__)
+    for registry in (DECIDERS, GAMES, RULES):
+        tags.update(registry.kinds())
+    return frozenset(tags)
+
+
+def plugin_reference() -> str:
+    """``docs/plugins.md``: every registered game, rule and decider with its keys (from the registries)."""
+    header = (
+        "# Games, value-dynamics rules and deciders\n\n"
+        "Generated from the plug-in registries (`hvae.agents.plugins`) by\n"
+        "`python -c \"from hvae.scenarios.schema import plugin_reference; print(plugin_reference(), end='')\"`;\n"
+        "`tests/test_plugins.py` checks that this file matches. A kind you register appears in your own listing.\n"
+    )
+    return header + "".join("\n" + registry.reference() for registry in (GAMES, RULES, DECIDERS))
+
+
+def _rebuild() -> None:
+    """Rebuild the registry unions of :class:`Group` and :class:`Scenario` (after a registration)."""
+    _set_field(Group, "decider", registry_union(DECIDERS))
+    Group.model_rebuild(force=True)
+    _set_field(Scenario, "menus", registry_union(GAMES))
+    _set_field(Scenario, "dynamics", Annotated[registry_union(RULES), BeforeValidator(_dynamics_section)])
+    Scenario.model_rebuild(force=True)
+
+
+def _set_field(model: type[BaseModel], name: str, annotation: Any) -> None:
+    old = model.model_fields[name]
+    new = FieldInfo.merge_field_infos(FieldInfo.from_annotation(annotation), default=old.default, default_factory=old.default_factory)
+    model.model_fields[name] = new
+
+
+for _registry in (DECIDERS, GAMES, RULES):
+    _registry.on_change(_rebuild)
+# plug-ins other packages declare (entry points): registered now, so that scenarios naming them validate
+for _registry in (DECIDERS, GAMES, RULES):
+    _registry.load_entry_points()

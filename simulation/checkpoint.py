@@ -10,16 +10,19 @@ right after each flush of rows, so a run killed at any moment (even by SIGKILL) 
 last flushed round: rows written after that checkpoint are cut away on resume, so no round is
 lost or duplicated.
 
-**Format (version 2).** A checkpoint is data only, so resuming a folder someone else made can
+**Format (version 3).** A checkpoint is data only, so resuming a folder someone else made can
 never execute code from it (the first format was a pickle, which can):
 
 ``checkpoint-<digest>.npz``
-    the numeric arrays (agent state, histories, recent choices), written by ``numpy.savez`` and
-    read with ``allow_pickle=False``;
+    the numeric arrays (agent state, histories, the dynamics rule's arrays as ``dynamics.<name>``),
+    written by ``numpy.savez`` and read with ``allow_pickle=False``;
 ``checkpoint.json``
     the manifest: ``format: hvae-checkpoint``, ``version``, the round, the population's shape,
-    random-stream states, the deciders' snapshots (plain JSON), row counts, and the name and
-    SHA-256 of its arrays file.
+    random-stream states, the deciders' and the dynamics rule's snapshots (plain JSON), row counts,
+    and the name and SHA-256 of its arrays file.
+
+Version 3 gave each dynamics rule its own state (:meth:`hvae.simulation.dynamics.Rule.snapshot`);
+a version 2 checkpoint is read by moving its fitness baseline and recent choices into the rule's.
 
 Writing is atomic for the pair: the arrays file is written under a temporary name, synced and
 renamed to a name that no manifest uses yet, then the manifest is written the same way and
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hvae.agents.deciders import KeepsState
 from hvae.files.atomic import write_bytes_atomic
 from hvae.files.untrusted import UnsafeFile, one_line, read_regular
 from hvae.simulation.store import RunFolderError, RunStore
@@ -60,7 +64,8 @@ if TYPE_CHECKING:
 CHECKPOINT_FILE = "checkpoint.json"
 LEGACY_FILE = "checkpoint.pkl"
 FORMAT = "hvae-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+_DYNAMICS = "dynamics."  # prefix of the dynamics rule's arrays
 _ARRAYS_PREFIX = "checkpoint-"
 #: Bounds on what a resume reads from a folder (a checkpoint larger than these is refused unread).
 MAX_MANIFEST_BYTES = 1 << 30
@@ -119,26 +124,19 @@ def _from_json_value(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------- capture / restore
-_MODEL_ARRAYS = ("initial_theta", "n_value_changes", "payoff_at_last_update")
+_MODEL_ARRAYS = ("initial_theta", "n_value_changes")
 
 
 def capture(model: HvaeModel, rows_written: dict[str, int], extra: dict[str, Any] | None = None) -> Checkpoint:
     """The model's mutable state as a :class:`Checkpoint` (JSON-able manifest + arrays)."""
-    deciders = {}
-    for name, decider in model.deciders.items():
-        snapshot = getattr(decider, "snapshot", None)
-        if callable(snapshot):
-            deciders[name] = snapshot()
+    deciders = {name: decider.snapshot() for name, decider in model.deciders.items() if isinstance(decider, KeepsState)}
     arrays: dict[str, np.ndarray] = {}
     for item in fields(model.state):
         arrays[f"state.{item.name}"] = np.array(getattr(model.state, item.name), copy=True)
     for name in _MODEL_ARRAYS:
         arrays[name] = np.array(getattr(model, name), copy=True)
-    recent_menus = []
-    for index, (menu_id, ids, choices) in enumerate(model._recent):
-        recent_menus.append(menu_id)
-        arrays[f"recent.{index}.ids"] = np.array(ids, copy=True)
-        arrays[f"recent.{index}.choices"] = np.array(choices, copy=True)
+    dynamics_meta, dynamics_arrays = model.dynamics.snapshot()
+    arrays.update({_DYNAMICS + key: np.array(value, copy=True) for key, value in dynamics_arrays.items()})
     random_state = model.random.getstate()
     meta = {
         "format": FORMAT,
@@ -146,14 +144,14 @@ def capture(model: HvaeModel, rows_written: dict[str, int], extra: dict[str, Any
         "round": int(model.round),
         "n_agents": int(model.n_agents),
         "history_length": int(model.state.hist_given.shape[1]),
-        "recent_menus": recent_menus,
+        "dynamics": {"rule": model.dynamics.name, **_json_value(dynamics_meta)},
         "streams": {name: _json_value(rng.bit_generator.state) for name, rng in model.streams.items()},
         "decider_rngs": {name: _json_value(rng.bit_generator.state) for name, rng in model.decider_rngs.items()},
         "mesa_rng": _json_value(model.rng.bit_generator.state),
         "mesa_random": [random_state[0], list(random_state[1]), random_state[2]],
         "log_totals": {k: int(v) for k, v in model.log.totals.items()},
         "deciders": deciders,
-        "backend_health": model.llm_pool.health_reports() if model.llm_pool is not None else {},
+        "backend_health": model.llm.health_reports(),
         "rows_written": {k: int(v) for k, v in rows_written.items()},
         "extra": dict(extra or {}),
     }
@@ -168,6 +166,8 @@ def restore(model: HvaeModel, state: Checkpoint) -> None:
     Raises:
         CheckpointError: the checkpoint does not fit this model (another scenario, or damaged).
     """
+    if state.meta.get("version") == 2:
+        _upgrade_v2(state.meta, state.arrays, model.dynamics.name)
     meta, arrays = state.meta, state.arrays
     problem = _misfit(model, state)
     if problem:
@@ -177,9 +177,7 @@ def restore(model: HvaeModel, state: Checkpoint) -> None:
             setattr(model.state, item.name, arrays[f"state.{item.name}"].copy())
         for name in _MODEL_ARRAYS:
             setattr(model, name, arrays[name].copy())
-        model._recent.clear()
-        for index, menu_id in enumerate(meta["recent_menus"]):
-            model._recent.append((str(menu_id), arrays[f"recent.{index}.ids"].copy(), arrays[f"recent.{index}.choices"].copy()))
+        model.dynamics.restore(_from_json_value(meta["dynamics"]), _dynamics_arrays(arrays))
         for name, rng_state in meta["streams"].items():
             model.streams[name].bit_generator.state = _from_json_value(rng_state)
         for name, rng_state in meta["decider_rngs"].items():
@@ -189,9 +187,10 @@ def restore(model: HvaeModel, state: Checkpoint) -> None:
         model.random.setstate((int(version), tuple(int(x) for x in internal), gauss))
         model.log.totals.update({k: int(v) for k, v in meta["log_totals"].items()})
         for name, snapshot in meta["deciders"].items():
-            model.deciders[name].restore(snapshot)
-        if model.llm_pool is not None:
-            model.llm_pool.restore_health(meta.get("backend_health") or {})
+            decider = model.deciders[name]
+            assert isinstance(decider, KeepsState)  # checked by _misfit
+            decider.restore(snapshot)
+        model.llm.restore_health(meta.get("backend_health") or {})
         model.round = int(meta["round"])
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise CheckpointError(f"the checkpoint is damaged ({type(error).__name__}: {error})") from None
@@ -210,13 +209,12 @@ def _misfit(model: HvaeModel, state: Checkpoint) -> str | None:
             return f"array {key} is missing"
         if found.shape != like.shape or found.dtype.kind != like.dtype.kind:
             return f"array {key} is {found.dtype}{list(found.shape)}, expected {like.dtype}{list(like.shape)}"
-    recent = meta.get("recent_menus")
-    if not isinstance(recent, list) or len(recent) > (model._recent.maxlen or 0):
-        return "recent choices do not fit the dynamics settings"
-    for index in range(len(recent)):
-        for part in ("ids", "choices"):
-            if f"recent.{index}.{part}" not in arrays:
-                return f"array recent.{index}.{part} is missing"
+    dynamics = meta.get("dynamics")
+    if not isinstance(dynamics, dict) or dynamics.get("rule") != model.dynamics.name:
+        return f"the dynamics rule differs (the run's is {model.dynamics.name!r})"
+    problem = model.dynamics.misfit(dynamics, _dynamics_arrays(arrays))
+    if problem:
+        return problem
     if set(meta.get("streams") or {}) != set(model.streams):
         return "random streams differ"
     if set(meta.get("decider_rngs") or {}) != set(model.decider_rngs):
@@ -225,9 +223,29 @@ def _misfit(model: HvaeModel, state: Checkpoint) -> str | None:
     if not isinstance(snapshots, dict):
         return "decider snapshots are missing"
     for name in snapshots:
-        if not callable(getattr(model.deciders.get(name), "restore", None)):
+        if not isinstance(model.deciders.get(name), KeepsState):
             return f"group {name!r} has no decider that keeps state"
     return None
+
+
+def _dynamics_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {key[len(_DYNAMICS):]: value for key, value in arrays.items() if key.startswith(_DYNAMICS)}
+
+
+def _upgrade_v2(meta: dict[str, Any], arrays: dict[str, np.ndarray], rule: str) -> None:
+    """A version 2 checkpoint in version 3's shape: its fitness baseline and recent choices were
+    the model's; they are the dynamics rule's now (``rule``: the rule of the run's scenario)."""
+    meta["version"] = FORMAT_VERSION
+    if "payoff_at_last_update" in arrays:
+        arrays[_DYNAMICS + "payoff_at_last_update"] = arrays.pop("payoff_at_last_update")
+    for key in [k for k in arrays if k.startswith("recent.")]:
+        arrays[_DYNAMICS + key] = arrays.pop(key)
+    menus = meta.pop("recent_menus", [])
+    meta["dynamics"] = {"rule": rule, "recent_menus": menus}
+    if rule != "influence":  # only influence read the recent choices; the others keep none
+        meta["dynamics"] = {"rule": rule}
+        for key in [k for k in arrays if k.startswith(_DYNAMICS + "recent.")]:
+            del arrays[key]
 
 
 # ---------------------------------------------------------------------------------- files
@@ -235,7 +253,10 @@ def save(path: str | Path, state: Checkpoint) -> None:
     """Write ``state`` into run folder ``path`` (arrays first, manifest last; see the module docstring)."""
     folder = Path(path)
     buffer = io.BytesIO()
-    np.savez(buffer, **state.arrays)
+    # numpy's stub types **kwds as its own keyword parameters (allow_pickle: bool); the keys here are
+    # dotted array names ("state.theta", "dynamics.…"), never a keyword of savez
+    savez: Any = np.savez
+    savez(buffer, **state.arrays)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     arrays_name = f"{_ARRAYS_PREFIX}{digest[:16]}.npz"
@@ -299,7 +320,7 @@ def load(path: str | Path) -> Checkpoint | None:
         raise CheckpointError(f"{where}: not a readable checkpoint ({type(error).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where}: not an hvae checkpoint")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in _READABLE_VERSIONS:
         raise CheckpointError(
             f"{where}: checkpoint version {one_line(repr(meta.get('version')), 40)}, this hvae reads version {FORMAT_VERSION}"
         )
@@ -425,15 +446,17 @@ def check_against_folder(state: Checkpoint, store: RunStore, rounds_planned: int
         raise CheckpointError(f"{where}: transcript_bytes ({transcript_bytes:,}) does not end a line of transcripts.jsonl")
 
 
+_READABLE_VERSIONS = (2, FORMAT_VERSION)
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
-    "round": int, "n_agents": int, "history_length": int, "recent_menus": list, "streams": dict,
+    "round": int, "n_agents": int, "history_length": int, "streams": dict,
     "decider_rngs": dict, "mesa_rng": dict, "mesa_random": list, "log_totals": dict, "deciders": dict,
     "rows_written": dict, "extra": dict, "arrays": dict,
 }
 
 
 def _manifest_problem(meta: dict[str, Any]) -> str | None:
-    for key, kind in _MANIFEST_TYPES.items():
+    versioned = {"recent_menus": list} if meta["version"] == 2 else {"dynamics": dict}
+    for key, kind in {**_MANIFEST_TYPES, **versioned}.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             return f"{key} is missing or has the wrong type"
     if not isinstance(meta.get("backend_health", {}), dict):

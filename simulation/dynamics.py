@@ -42,16 +42,35 @@ s = 10 and 0.46 at s = 30, close to deterministic).
 ``none`` — values never change (the default).
 
 Angles always stay in [−90°, 90°]. All draws use the model's ``dynamics`` random stream.
+
+**Rules are plug-ins.** Each rule is a :class:`Rule` subclass with its own config class (a
+:class:`~hvae.scenarios.schema.DynamicsConfig` with ``rule: Literal[<name>]``) and its own state,
+which it checkpoints (``snapshot``/``restore``: plain JSON and named arrays). The model calls
+:meth:`Rule.observe` after every round and :meth:`Rule.update` every ``every`` rounds. A new rule
+is registered with :func:`register_rule` (or a ``hvae.rules`` entry point, :mod:`hvae.agents.plugins`)::
+
+    class ConformityConfig(DynamicsConfig):
+        rule: Literal["conformity"]
+
+    class Conformity(Rule):
+        Config = ConformityConfig
+
+        def propose(self, model):                     # new angles and whose value was copied
+            ...
+
+    register_rule(Conformity)        # then: dynamics: {rule: conformity, every: 4}
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hvae.scenarios.schema import DynamicsConfig
+from hvae.agents.plugins import RULES
+from hvae.scenarios.schema import DynamicsConfig, ImitationConfig, InfluenceConfig, MoranConfig, NoDynamicsConfig, SelectionConfig
 
 if TYPE_CHECKING:
     from hvae.simulation.model import HvaeModel
@@ -99,7 +118,7 @@ def payoff_range(menus) -> float:
     return scale if scale > 0 else 1.0
 
 
-def fitness(model: HvaeModel, config: DynamicsConfig) -> np.ndarray:
+def fitness(model: HvaeModel, config: SelectionConfig, since: np.ndarray | None = None) -> np.ndarray:
     """Each agent's fitness since the last update, in units of :func:`payoff_range`.
 
     ``payoff_per_game`` (default): payoff earned since the last update divided by the games played
@@ -107,9 +126,12 @@ def fitness(model: HvaeModel, config: DynamicsConfig) -> np.ndarray:
     does not grow with degree (under ``all_edges`` a hub's total payoff does) or with matching luck
     (under random maximal matching on a Barabási–Albert graph degree-1 nodes sit idle in most
     rounds). ``total_payoff``: the payoff accumulated since the last update (0 for idle agents).
+    ``since`` is each agent's accumulated payoff at the last update (default: the model's rule's).
     """
     state = model.state
-    payoff = state.cumulative_payoff - model.payoff_at_last_update
+    if since is None:
+        since = model.dynamics.payoff_at_last_update
+    payoff = state.cumulative_payoff - since
     if config.fitness == "total_payoff":
         value = payoff
     else:
@@ -187,28 +209,188 @@ def window_revealed_angles(model: HvaeModel, since_round: int) -> np.ndarray:
     return revealed
 
 
+# ---------------------------------------------------------------------------------- rules as objects
+class Rule:
+    """A value-dynamics rule with its own config and state (module docstring).
+
+    Subclasses set ``Config`` (its ``rule`` literal is the rule's name) and implement :meth:`propose`.
+    ``payoff_at_last_update`` is every agent's accumulated payoff at the last update (the baseline of
+    :func:`fitness`); ``window`` keeps the last ``every`` rounds' valid choices for rules that read
+    behaviour (``reads_choices = True``).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[DynamicsConfig]]
+    #: True for rules that read the agents' recent choices (kept in :attr:`window`).
+    reads_choices: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__ and not cls.__dict__.get("name"):
+            cls.name = RULES.kind_of(cls.Config)
+
+    def __init__(self, config: DynamicsConfig, n_agents: int) -> None:
+        self.config = config
+        self.payoff_at_last_update = np.zeros(n_agents)
+        self.window: ChoiceWindow | None = ChoiceWindow(config.every) if self.reads_choices else None
+
+    @property
+    def active(self) -> bool:
+        """Whether the rule ever changes a value (``none`` does not)."""
+        return True
+
+    def observe(self, round_index: int, menu_id: str, deciding: np.ndarray, behaved: np.ndarray) -> None:
+        """After each round: the deciding agents and their valid choices (−1: no behaviour)."""
+        if self.window is not None:
+            self.window.append(round_index, menu_id, deciding, behaved)
+
+    def propose(self, model: HvaeModel) -> tuple[np.ndarray, np.ndarray]:
+        """The new angles of every agent and whose value each copied (−1: none)."""
+        raise NotImplementedError(f"rule {self.name!r} must implement propose()")
+
+    def update(self, model: HvaeModel) -> list[ValueChange]:
+        """Apply the rule now; returns the changes (already applied to the model)."""
+        state = model.state
+        old = state.theta.copy()
+        new, source = self.propose(model)
+        changed = np.flatnonzero(new != old)
+        state.theta[:] = new
+        self.payoff_at_last_update = state.cumulative_payoff.copy()
+        state.n_games_at_update[:] = state.n_games
+        # the change follows the round just played (``model.round - 1`` in the 0-based numbering of
+        # ``decisions.round``) and holds from the next round on
+        return [ValueChange(model.round - 1, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed]
+
+    # ---------------------------------------------------------------- checkpoint
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The rule's state: plain JSON and named arrays (see :mod:`hvae.simulation.checkpoint`)."""
+        arrays = {"payoff_at_last_update": self.payoff_at_last_update.copy()}
+        meta: dict[str, Any] = {}
+        if self.window is not None:
+            meta["recent_menus"] = self.window.snapshot(arrays)
+        return meta, arrays
+
+    def misfit(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+        """Why a snapshot cannot be this rule's (None when it fits)."""
+        found = arrays.get("payoff_at_last_update")
+        if found is None or found.shape != self.payoff_at_last_update.shape or found.dtype.kind != "f":
+            return "array dynamics.payoff_at_last_update is missing or has another shape"
+        if self.window is not None:
+            return self.window.misfit(meta.get("recent_menus"), arrays)
+        return None
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.payoff_at_last_update = arrays["payoff_at_last_update"].copy()
+        if self.window is not None:
+            self.window.restore(meta["recent_menus"], arrays)
+
+
+class ChoiceWindow:
+    """The valid choices of the last ``length`` rounds: (menu_id, agent ids, choices) per round."""
+
+    def __init__(self, length: int) -> None:
+        self.rounds: deque[tuple[str, np.ndarray, np.ndarray]] = deque(maxlen=length)
+        self.last_round = -1
+
+    def append(self, round_index: int, menu_id: str, deciding: np.ndarray, behaved: np.ndarray) -> None:
+        self.rounds.append((menu_id, deciding, behaved))
+        self.last_round = round_index
+
+    def choices(self, since_round: int, rounds_played: int) -> dict[int, list[tuple[str, int]]]:
+        """Per agent, (menu_id, choice) of its valid decisions from round ``since_round`` on; the
+        newest entry is round ``rounds_played - 1``, so the entries' rounds follow from their positions."""
+        out: dict[int, list[tuple[str, int]]] = {}
+        first_kept = rounds_played - len(self.rounds)
+        for offset, (menu_id, ids, choices) in enumerate(self.rounds):
+            if first_kept + offset < since_round:
+                continue
+            for agent, choice in zip(ids.tolist(), choices.tolist()):
+                if choice >= 0:
+                    out.setdefault(agent, []).append((menu_id, choice))
+        return out
+
+    def snapshot(self, arrays: dict[str, np.ndarray]) -> list[str]:
+        menus = []
+        for index, (menu_id, ids, choices) in enumerate(self.rounds):
+            menus.append(menu_id)
+            arrays[f"recent.{index}.ids"] = np.array(ids, copy=True)
+            arrays[f"recent.{index}.choices"] = np.array(choices, copy=True)
+        return menus
+
+    def misfit(self, menus: Any, arrays: dict[str, np.ndarray]) -> str | None:
+        if not isinstance(menus, list) or len(menus) > (self.rounds.maxlen or 0):
+            return "recent choices do not fit the dynamics settings"
+        for index in range(len(menus)):
+            for part in ("ids", "choices"):
+                if f"recent.{index}.{part}" not in arrays:
+                    return f"array dynamics.recent.{index}.{part} is missing"
+        return None
+
+    def restore(self, menus: list[str], arrays: dict[str, np.ndarray]) -> None:
+        self.rounds.clear()
+        for index, menu_id in enumerate(menus):
+            self.rounds.append((str(menu_id), arrays[f"recent.{index}.ids"].copy(), arrays[f"recent.{index}.choices"].copy()))
+
+
+class NoDynamics(Rule):
+    """``none``: values never change."""
+
+    Config = NoDynamicsConfig
+
+    @property
+    def active(self) -> bool:
+        return False
+
+    def propose(self, model: HvaeModel) -> tuple[np.ndarray, np.ndarray]:
+        return model.state.theta.copy(), np.full(model.n_agents, -1)
+
+
+class Imitation(Rule):
+    """``imitation``: pairwise comparison with a random neighbour (module docstring)."""
+
+    Config = ImitationConfig
+
+    def propose(self, model: HvaeModel) -> tuple[np.ndarray, np.ndarray]:
+        config: Any = self.config
+        return imitation(model.state.theta.copy(), fitness(model, config), model.neighbours, config.strength, model.streams["dynamics"])
+
+
+class Moran(Rule):
+    """``moran``: death–birth on the graph (module docstring)."""
+
+    Config = MoranConfig
+
+    def propose(self, model: HvaeModel) -> tuple[np.ndarray, np.ndarray]:
+        config: Any = self.config
+        return moran(model.state.theta.copy(), fitness(model, config), model.neighbours, config.strength,
+                     config.events or model.n_agents, model.streams["dynamics"])
+
+
+class Influence(Rule):
+    """``influence``: toward the neighbours' mean revealed angle (module docstring)."""
+
+    Config = InfluenceConfig
+    reads_choices = True
+
+    def propose(self, model: HvaeModel) -> tuple[np.ndarray, np.ndarray]:
+        revealed = window_revealed_angles(model, model.round - self.config.every)
+        return influence(model.state.theta.copy(), revealed, model.neighbours, self.config.strength)
+
+
+def register_rule(rule: type[Rule]) -> type[Rule]:
+    """Register a rule class (its ``Config`` names it; module docstring); returns it (a decorator too)."""
+    return RULES.register(rule)
+
+
+for _rule in (NoDynamics, Imitation, Moran, Influence):
+    RULES.attach(_rule.name, _rule)
+
+
+def build_rule(config: DynamicsConfig, n_agents: int) -> Rule:
+    """The rule object a scenario's validated ``dynamics`` section asks for."""
+    return RULES.plugin(config.rule)(config, n_agents)
+
+
 def apply_dynamics(model: HvaeModel) -> list[ValueChange]:
-    """Apply the scenario's update rule now; returns the changes (already applied to the model)."""
-    config: DynamicsConfig = model.scenario.dynamics
-    state = model.state
-    rng = model.streams["dynamics"]
-    old = state.theta.copy()
-    if config.rule == "imitation":
-        new, source = imitation(old, fitness(model, config), model.neighbours, config.strength, rng)
-    elif config.rule == "moran":
-        new, source = moran(old, fitness(model, config), model.neighbours, config.strength,
-                            config.events or model.n_agents, rng)
-    elif config.rule == "influence":
-        revealed = window_revealed_angles(model, model.round - config.every)
-        new, source = influence(old, revealed, model.neighbours, config.strength)
-    else:
-        return []
-    changed = np.flatnonzero(new != old)
-    state.theta[:] = new
-    model.payoff_at_last_update = state.cumulative_payoff.copy()
-    state.n_games_at_update[:] = state.n_games
-    # the change follows the round just played (``model.round - 1`` in the 0-based numbering of
-    # ``decisions.round``) and holds from the next round on
-    return [
-        ValueChange(model.round - 1, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed
-    ]
+    """Apply the model's update rule now; returns the changes (already applied to the model)."""
+    return model.dynamics.update(model) if model.dynamics.active else []

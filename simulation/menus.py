@@ -20,7 +20,10 @@ Seven families ship:
   (:class:`~hvae.agents.games.PublicGoodsGame`); it needs the group size, which the network fixes,
   and its menu carries the game (``Menu.game``) so that payoffs and LLM prompts can use it.
 
-    >>> schedule = build_schedule({"kind": "dictator", "endowment": 10, "step": 5})
+Which schedule a scenario's ``menus:`` section plays is the game's (:mod:`hvae.simulation.games`,
+``build_schedule``).
+
+    >>> schedule = dictator_schedule(endowment=10, step=5)
     >>> schedule.menu_for_round(0).options.tolist()
     [[10.0, 0.0], [5.0, 5.0], [0.0, 10.0]]
 """
@@ -42,7 +45,7 @@ class Menu:
     menu_id: str
     options: np.ndarray
     slider_item: int | None = None  # 1..15 for slider items, else None
-    game: PublicGoodsGame | None = None  # the n-player game behind a public_goods menu
+    game: PublicGoodsGame | None = None  # the n-player game behind a public_goods menu (its LLM view)
 
     @property
     def size(self) -> int:
@@ -139,35 +142,3 @@ def public_goods_schedule(endowment: float, step: float, r: float, group_size: i
     """One menu: the contribution levels of a public goods game of ``group_size`` members."""
     game = PublicGoodsGame(endowment=endowment, step=step, r=r, group_size=group_size)
     return MenuSchedule("public_goods", (Menu("public_goods", game.options.copy(), game=game),))
-
-
-def build_schedule(config, group_size: int | None = None) -> MenuSchedule:
-    """Build a schedule from a scenario's ``menus`` section (a pydantic model or a plain dict).
-
-    ``group_size`` (members per game, the network's degree + 1) is needed by ``public_goods`` only.
-    """
-    data = config if isinstance(config, dict) else config.model_dump()
-    kind = data["kind"]
-    if kind == "custom":
-        return custom_schedule(data["items"])
-    if kind == "donation":
-        return donation_schedule(b=data.get("b", 3.0), c=data.get("c", 1.0))
-    if kind == "prisoners_dilemma":
-        return prisoners_dilemma_schedule(*(data.get(key, default) for key, default in zip("TRPS", (4.0, 3.0, 1.0, 0.0))))
-    if kind == "public_goods":
-        if group_size is None:
-            raise ValueError("public_goods menus need the group size (the network's degree + 1)")
-        r = data["r"] if data.get("r") is not None else data["eta"] * group_size
-        return public_goods_schedule(data.get("endowment", 10.0), data.get("step", 2.0), r, group_size)
-    if kind == "slider":
-        return slider_schedule(secondary=data.get("secondary", False))
-    if kind == "ring":
-        return ring_schedule(
-            items=data.get("items", 24),
-            options=data.get("options", 2),
-            radius=data.get("radius", 15.0),
-            center=tuple(data.get("center", (0.0, 0.0))),
-        )
-    if kind == "dictator":
-        return dictator_schedule(endowment=data.get("endowment", 100.0), step=data.get("step", 10.0))
-    raise ValueError(f"unknown menu kind {kind!r}; use slider, ring, dictator, custom, donation, prisoners_dilemma or public_goods")

@@ -41,7 +41,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections import deque
+from pathlib import Path
+from typing import Any, cast
 
 import mesa
 import numpy as np
@@ -52,38 +53,27 @@ from hvae.agents.deciders import (
     Decider,
     DecisionRequest,
     Decisions,
-    build_rule_decider,
+    RecordsSetup,
+    SetsUpAgents,
+    Talks,
 )
 from hvae.agents.svo import categories
 from hvae.agents.tasks import gather_all
 from hvae.scenarios.errors import ScenarioError
-from hvae.scenarios.schema import Scenario
+from hvae.scenarios.schema import Group, Scenario
 from hvae.simulation.agent import SVOAgent
-from hvae.simulation.dynamics import Neighbours, apply_dynamics
+from hvae.simulation.deciders import DeciderContext, LLMBackends, build_decider
+from hvae.simulation.dynamics import Neighbours, Rule, build_rule
 from hvae.simulation.event_loop import PrivateLoop
-from hvae.simulation.game import decomposed_payoffs
+from hvae.simulation.games import build_game
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
-from hvae.simulation.menus import Menu, MenuSchedule, build_schedule
+from hvae.simulation.menus import Menu, MenuSchedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
-from hvae.simulation.public_goods import group_size, public_goods_payoffs
 from hvae.simulation.records import RoundLog
 from hvae.simulation.state import PopulationState
 
 #: Names of the independent random streams spawned from the scenario seed.
 STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
-
-
-def build_pool(scenario: Scenario):
-    """The LLM backend pool for a scenario (with its response cache unless disabled)."""
-    from hvae.agents.llm.cache import ResponseCache, default_cache_dir
-    from hvae.agents.llm.health import HealthPolicy
-    from hvae.agents.llm.pool import BackendPool
-
-    cache = None
-    if scenario.cache.enabled:
-        cache = ResponseCache(scenario.cache.path or default_cache_dir())
-    policy = HealthPolicy(**scenario.backend_errors.model_dump())
-    return BackendPool(dict(scenario.backends), cache=cache, policy=policy)
 
 
 class HvaeModel(mesa.Model):
@@ -135,8 +125,10 @@ class HvaeModel(mesa.Model):
             zip(self.group_names, self.streams["decisions"].spawn(len(self.group_names)))
         )
         deciders = dict(deciders or {})
-        self.schedule: MenuSchedule = build_schedule(scenario.menus, self._public_goods_group_size())
-        self.llm_pool = build_pool(scenario) if scenario.uses_llm else None
+        # the game (schedule, partners, payoffs, memory, the LLM's view: hvae.simulation.games)
+        self.game = build_game(scenario.menus, self.degree, scenario.network.kind)
+        self.schedule: MenuSchedule = self.game.schedule()
+        self.llm = LLMBackends(scenario)  # built when the first LLM group asks for it
         self.deciders: dict[str, Decider] = {}
         for code, group in enumerate(scenario.population):
             decider = deciders.get(group.name) or self.build_decider(group)
@@ -147,47 +139,35 @@ class HvaeModel(mesa.Model):
 
         # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
         self._agents_by_index = [
-            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self.space[node]) for node in range(n)
+            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self._cell(node)) for node in range(n)
         ]
 
         self.log = RoundLog(self)
         self.event_loop = PrivateLoop()  # LLM coroutines run here (see hvae.simulation.event_loop)
-        # value dynamics
+        # value dynamics: the rule keeps its own state (hvae.simulation.dynamics)
         self.initial_theta = self.state.theta.copy()
         self.n_value_changes = np.zeros(n, dtype=np.int64)
-        self.payoff_at_last_update = np.zeros(n)
-        self._recent: deque[tuple[str, np.ndarray, np.ndarray]] = deque(maxlen=scenario.dynamics.every)
+        self.dynamics: Rule = build_rule(scenario.dynamics, n)
 
     # ------------------------------------------------------------------ setup helpers
-    def build_decider(self, group) -> Decider:
-        """Instantiate the decider a group's config names."""
-        if group.decider.kind == "llm":
-            from hvae.agents.llm.decider import LLMDecider
+    def build_decider(self, group: Group) -> Decider:
+        """Instantiate the decider a group's config names (a registered kind: hvae.simulation.deciders)."""
+        return build_decider(DeciderContext(group, self.scenario, self.seed, self.game.llm_view(), self.llm))
 
-            spec = group.value_spec
-            return LLMDecider(
-                group.decider,
-                self.llm_pool,
-                group=group.name,
-                value_name=getattr(spec, "name", None),
-                run_seed=self.seed,
-                game=self.schedule.menus[0].game,
-                talk_config=self.scenario.communication,
-            )
-        return build_rule_decider(group.decider)
+    @property
+    def llm_pool(self):
+        """The LLM backend pool (None when no LLM group uses one)."""
+        return self.llm.pool
 
-    def attach_run_folder(self, path) -> None:
+    def attach_run_folder(self, path: str | Path) -> None:
         """Send LLM transcripts to the run folder (``transcripts.jsonl``)."""
-        if self.llm_pool is not None:
-            from pathlib import Path
-
-            self.llm_pool.attach_transcript(Path(path) / "transcripts.jsonl")
+        self.llm.attach_run_folder(path)
 
     def llm_setup_records(self) -> list[dict]:
         """Setup texts (value description, goal) of every LLM agent set up so far."""
         records = []
         for decider in self.deciders.values():
-            if hasattr(decider, "setup_records"):
+            if isinstance(decider, RecordsSetup):
                 records.extend(decider.setup_records())
         return records
 
@@ -198,6 +178,11 @@ class HvaeModel(mesa.Model):
                     f"group {group.name!r}: fixed option {group.decider.option} does not exist on "
                     f"every menu (the smallest has {self.schedule.min_size} options)"
                 )
+
+    def _cell(self, node: int):
+        """Mesa's cell of a node (Mesa's ``Network.__getitem__`` is annotated for grid coordinates, but
+        a network's cells are keyed by node)."""
+        return self.space[cast(Any, node)]
 
     @property
     def graph(self):
@@ -224,22 +209,7 @@ class HvaeModel(mesa.Model):
         network from the scenario, so hand-made changes are not carried across a resume.
         """
         self._derive_network_arrays()
-        if self.plays_public_goods and self._public_goods_group_size() != self.schedule.menus[0].game.group_size:
-            raise NetworkError(
-                f"the public goods menu was built for groups of {self.schedule.menus[0].game.group_size}; "
-                "the changed network's groups have another size"
-            )
-
-    def _public_goods_group_size(self) -> int | None:
-        """Members per public goods game (degree + 1; the network must be regular), else None."""
-        if self.scenario.menus.kind != "public_goods":
-            return None
-        return group_size(self.degree, self.scenario.network.kind)
-
-    @property
-    def plays_public_goods(self) -> bool:
-        """Whether every agent hosts an n-player public goods game (see :mod:`hvae.simulation.public_goods`)."""
-        return self.schedule.kind == "public_goods"
+        self.game.check_network(self.degree, self.scenario.network.kind)
 
     def agent_by_id(self, agent_id: int) -> SVOAgent:
         """The Mesa agent of a table's ``agent_id`` (0-based; its ``unique_id`` is ``agent_id + 1``)."""
@@ -255,8 +225,8 @@ class HvaeModel(mesa.Model):
 
     # ------------------------------------------------------------------ one round
     def match(self) -> np.ndarray:
-        """Edges that play this round, ``(m, 2)`` (public goods: every edge, as every group plays)."""
-        if self.scenario.matching == "all_edges" or self.plays_public_goods:
+        """Edges that play this round, ``(m, 2)`` (a game played with every neighbour: every edge)."""
+        if self.scenario.matching == "all_edges" or self.game.plays_every_neighbour:
             return self.edges
         rng = self.streams["matching"]
         if self.complete_graph:
@@ -272,13 +242,13 @@ class HvaeModel(mesa.Model):
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
         self.log.collect(menu, deciding, choice, per_group, outcome)
-        behaved = choice[deciding].copy()  # what the dynamics may read as behaviour: no fallback choices
-        for ids, decisions in per_group.values():
-            behaved[np.searchsorted(deciding, ids[~decisions.valid])] = NO_CHOICE
-        self._recent.append((menu.menu_id, deciding, behaved))
+        if self.dynamics.reads_choices:
+            behaved = choice[deciding].copy()  # what the dynamics may read as behaviour: no fallback choices
+            for ids, decisions in per_group.values():
+                behaved[np.searchsorted(deciding, ids[~decisions.valid])] = NO_CHOICE
+            self.dynamics.observe(self.round, menu.menu_id, deciding, behaved)
         self.round += 1
-        dynamics = self.scenario.dynamics
-        if dynamics.rule != "none" and self.round % dynamics.every == 0:
+        if self.dynamics.active and self.round % self.dynamics.config.every == 0:
             self.update_values()
 
     async def astep(self) -> None:
@@ -287,7 +257,7 @@ class HvaeModel(mesa.Model):
 
     def update_values(self) -> None:
         """Apply the value-dynamics rule; re-set-up deciders of agents whose value changed."""
-        changes = apply_dynamics(self)
+        changes = self.dynamics.update(self)
         if not changes:
             return
         changed = np.array([c.agent_id for c in changes])
@@ -301,18 +271,11 @@ class HvaeModel(mesa.Model):
     def recent_choices(self, since_round: int) -> dict[int, list[tuple[str, int]]]:
         """Per agent, (menu_id, choice) of its valid decisions from round ``since_round`` on.
 
-        Only the last ``dynamics.every`` rounds are kept; the newest entry is round
-        ``self.round - 1``, so the entries' rounds follow from their positions.
+        Kept by rules that read choices (``influence``), for the last ``dynamics.every`` rounds;
+        empty for the others.
         """
-        out: dict[int, list[tuple[str, int]]] = {}
-        first_kept = self.round - len(self._recent)
-        for offset, (menu_id, ids, choices) in enumerate(self._recent):
-            if first_kept + offset < since_round:
-                continue
-            for agent, choice in zip(ids.tolist(), choices.tolist()):
-                if choice >= 0:
-                    out.setdefault(agent, []).append((menu_id, choice))
-        return out
+        window = self.dynamics.window
+        return {} if window is None else window.choices(since_round, self.round)
 
     def requests(self, menu: Menu, deciding: np.ndarray) -> dict[str, DecisionRequest]:
         """One :class:`DecisionRequest` per group that has agents deciding this round."""
@@ -348,10 +311,12 @@ class HvaeModel(mesa.Model):
                 results[group] = self.deciders[group].decide(requests[group], self.decider_rngs[group])
         talk = None
         if pairs is not None and self.scenario.communication.turns > 0:
-            talkers = [g for g in async_groups if callable(getattr(self.deciders[g], "speak", None))]
+            talkers = [g for g in async_groups if isinstance(self.deciders[g], Talks)]
             if talkers:
                 for group in talkers:  # the orders talk shows are the ones the decision will show
-                    self.deciders[group].plan(requests[group], self.decider_rngs[group])
+                    decider = self.deciders[group]
+                    assert isinstance(decider, Talks)
+                    decider.plan(requests[group], self.decider_rngs[group])
                 talk = (menu, pairs)
         if async_groups:
             results.update(self._run_async(requests, async_groups, talk))
@@ -380,7 +345,7 @@ class HvaeModel(mesa.Model):
         ``on_progress(done, total)`` is called after each agent, so a caller can show progress
         during what is, with a slow model, the longest wait of a run.
         """
-        deciders = [d for d in self.deciders.values() if getattr(d, "pending_setups", 0)]
+        deciders = [d for d in self.deciders.values() if isinstance(d, SetsUpAgents) and d.pending_setups]
         total = sum(d.pending_setups for d in deciders)
         if not total:
             return
@@ -411,35 +376,25 @@ class HvaeModel(mesa.Model):
                 from hvae.simulation.talk import TalkPhase
 
                 # set up first: speakers of one group talk concurrently, and a setup must run once
-                await gather_all(self.deciders[g].ensure_setup() for g in groups if hasattr(self.deciders[g], "ensure_setup"))
-                conversations = await TalkPhase(self).run(*talk, requests)
+                await gather_all(d.ensure_setup() for g in groups if isinstance(d := self.deciders[g], SetsUpAgents))
+                talk_menu, talk_pairs = talk
+                conversations = await TalkPhase(self).run(talk_menu, talk_pairs, requests)
                 asked = {g: dataclasses.replace(r, conversations=conversations) for g, r in requests.items()}
             return await gather_all(self.deciders[g].adecide(asked[g], self.decider_rngs[g]) for g in groups)
 
         return dict(zip(groups, self.event_loop.run(gather())))
 
     def pay(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray) -> dict[str, np.ndarray]:
-        """Decomposed-game payoffs of the round for every agent (zeros for idle agents), added to the totals."""
-        if self.plays_public_goods:
-            outcome = public_goods_payoffs(menu, pairs, choice, self.n_agents)
-        else:
-            outcome = decomposed_payoffs(menu, pairs, choice, self.n_agents)
+        """The game's payoffs of the round for every agent (zeros for idle agents), added to the totals."""
+        outcome = self.game.payoffs(menu, pairs, choice, self.n_agents)
         self.state.cumulative_payoff += outcome["payoff"]
         self.state.n_games += outcome["n_played"]
         return outcome
 
     def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
-        """Push what partners gave into each agent's bounded history (means over partners).
-
-        In the public goods game the partners are the agent's neighbours (the members of its own
-        game, who also host the other games it plays): the history holds their mean amounts.
-        """
-        if self.plays_public_goods:
-            u, v = pairs[:, 0], pairs[:, 1]
-            both = (choice[u] >= 0) & (choice[v] >= 0)
-            neighbours_decided = np.bincount(u[both], minlength=self.n_agents) + np.bincount(v[both], minlength=self.n_agents)
-            outcome = {**outcome, "n_played": neighbours_decided}
-        self.state.remember(pairs, choice, outcome, self.round)
+        """Push what partners gave into each agent's bounded history (means over partners; what
+        counts as a partner is the game's: :meth:`hvae.simulation.games.Game.memory`)."""
+        self.state.remember(pairs, choice, self.game.memory(pairs, choice, outcome, self.n_agents), self.round)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, rounds: int | None = None) -> None:
@@ -451,7 +406,6 @@ class HvaeModel(mesa.Model):
         """Release deciders' resources and the event loop."""
         for decider in self.deciders.values():
             decider.close()
-        if self.llm_pool is not None:
-            self.event_loop.run(self.llm_pool.aclose())
-            self.llm_pool = None
+        if self.llm.pool is not None:
+            self.event_loop.run(self.llm.aclose())
         self.event_loop.close()

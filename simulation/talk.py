@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hvae.agents.deciders import Talks
 from hvae.agents.llm.prompts import value_wording
 from hvae.agents.llm.talk import RuleSpeaker, TalkContext, Utterance, converse
 from hvae.agents.tasks import gather_all
@@ -42,15 +43,16 @@ class TalkPhase:
         self.rule_speaker = RuleSpeaker(self.config.rule_line)
 
     def _talks(self, group: str) -> bool:
-        return callable(getattr(self.model.deciders[group], "speak", None))
+        return isinstance(self.model.deciders[group], Talks)
 
     def _context(self, agent: int, partner: int, menu: Menu, requests: dict[str, DecisionRequest]) -> TalkContext:
         model = self.model
         group = model.group_names[model.state.group_code[agent]]
-        if self._talks(group):
-            shown = model.deciders[group].shown_options(requests[group], agent)
+        decider = model.deciders[group]
+        if isinstance(decider, Talks):
+            shown = decider.shown_options(requests[group], agent)
         else:
-            shown = [tuple(map(float, option)) for option in menu.options]
+            shown = [(float(own), float(other)) for own, other in menu.options]
         partner_value = None
         if self.config.visible_values:
             partner_value = value_wording(float(model.state.theta[partner]))

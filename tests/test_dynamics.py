@@ -303,9 +303,20 @@ def test_default_selection_is_neither_a_coin_flip_nor_deterministic_on_the_slide
 
 
 def test_dynamics_defaults_by_rule() -> None:
-    from hvae.scenarios.schema import DynamicsConfig
+    from hvae.scenarios.schema import NoDynamicsConfig, dynamics_config
 
-    assert DynamicsConfig(rule="imitation").strength == 5.0 == DynamicsConfig(rule="moran").strength
-    assert DynamicsConfig(rule="influence").strength == 1.0
-    assert DynamicsConfig(rule="moran", strength=2).strength == 2.0
-    assert DynamicsConfig().fitness == "payoff_per_game"
+    assert dynamics_config(rule="imitation").strength == 5.0 == dynamics_config(rule="moran").strength
+    assert dynamics_config(rule="influence").strength == 1.0
+    assert dynamics_config(rule="influence", strength=None).strength == 1.0  # null: the rule's default
+    assert dynamics_config(rule="moran", strength=2).strength == 2.0
+    assert dynamics_config(rule="imitation").fitness == "payoff_per_game"
+    assert isinstance(dynamics_config(), NoDynamicsConfig)
+
+
+def test_legacy_dynamics_keys_still_load() -> None:
+    from hvae.scenarios.schema import dynamics_config
+
+    # the flat section of hvae 0.1 took fitness and events for every rule (a resolved scenario.yaml has them)
+    old = dynamics_config(rule="influence", every=3, strength=1.0, fitness="payoff_per_game")
+    assert old.rule == "influence" and old.every == 3 and not hasattr(old, "fitness")
+    assert dynamics_config(rule="none", fitness="total_payoff", events=4).rule == "none"

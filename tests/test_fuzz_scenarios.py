@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from hvae.cli.main import cli as hvae_cli
 from hvae.files.status import FINISHED
-from hvae.scenarios.limits import MAX_AGENTS, MAX_YAML_DEPTH
+from hvae.agents.limits import MAX_AGENTS, MAX_YAML_DEPTH
 
 SMALL = {**copy.deepcopy(BASE_SCENARIO), "rounds": 2,
          "population": [{"name": "a", "count": 3, "value": "prosocial", "decider": "oracle"},

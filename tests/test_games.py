@@ -31,7 +31,7 @@ from hvae.analysis.runfolder import RunFolder
 from hvae.experiments.sweep import load_sweep
 from hvae.experiments.sweep.spec import validate_runs
 from hvae.scenarios.loader import ScenarioError, load_scenario, shipped_scenarios
-from hvae.simulation.menus import build_schedule
+from hvae.simulation.games import build_schedule
 from hvae.simulation.model import HvaeModel
 from hvae.simulation.public_goods import public_goods_payoffs
 from hvae.simulation.runner import play_scenario
