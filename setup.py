@@ -1,7 +1,7 @@
 """Package discovery for hvae (metadata lives in pyproject.toml).
 
 The rooms are folders at the repository root (``files/``, ``agents/``, ``scenarios/``, ``simulation/``,
-``analysis/``, ``experiments/``, ``cli/``; README: Architecture). Each is installed as
+``analysis/``, ``experiments/``, ``cli/``; docs/architecture.md). Each is installed as
 ``hvae.<room>`` together with every subpackage found below it, and with its data files (shipped scenarios, reference tables), so a
 wheel holds exactly what the checkout holds — no hand-kept list to forget a new subpackage in.
 """

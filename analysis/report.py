@@ -55,7 +55,7 @@ LLM_ACCOUNTING = (
 VALUE_BLIND_CAVEAT = (
     "The embedded SmolLM2-135M-Instruct model is value-blind: it picks the first option whatever value it "
     "is given. The rows of {groups} show that the pipeline runs; they are <strong>not evidence about "
-    "values</strong>. Point a backend at a real model for experiments (README: Backends)."
+    "values</strong>. Point a backend at a real model for experiments (docs/llm.md: Backends)."
 )
 
 

@@ -2,7 +2,7 @@
 
 ``agents`` is written when the run starts and again when it ends (with the running totals and
 values after dynamics); ``menus`` and ``network`` never change during a run. Their columns are
-listed in the README (Outputs)::
+listed in docs/outputs.md::
 
     agents_table(model).column_names[:3]   # ['agent_id', 'group', 'decider']
 """

@@ -1,6 +1,6 @@
 """The rooms' imports point one way only, and no module imports itself back through others.
 
-The layers, lowest first (README: Architecture)::
+The layers, lowest first (docs/architecture.md)::
 
     agents  <-  scenarios  <-  simulation          analysis (reads run folders; uses agents' maths)
                                      ^                  ^

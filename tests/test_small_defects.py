@@ -108,10 +108,10 @@ def test_an_undefined_angle_has_no_category() -> None:
     assert svo.category(-80.0) == "competitive"
 
 
-def test_readme_states_the_revealed_angle_range_the_code_uses() -> None:
+def test_definitions_state_the_revealed_angle_range_the_code_uses() -> None:
     from hvae.agents.revealed import ANGLE_MAX, ANGLE_MIN
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "definitions.md").read_text(encoding="utf-8")
     bullet = re.search(r"- \*\*Revealed angle\*\*.*?(?=\n- \*\*|\n## )", readme, re.S).group(0)
     bullet = " ".join(bullet.split())
     assert f"[−{abs(ANGLE_MIN):g}°, {ANGLE_MAX:g}°]" in bullet
