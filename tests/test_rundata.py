@@ -35,7 +35,7 @@ REPLAY = {"kind": "replay", "replies": ["I value what my value says.", "Choose b
 VOLATILE = ["latency_s"]
 
 #: Summary keys that are clocks.
-CLOCKS = ("started_at", "finished_at", "elapsed_s")
+CLOCKS = ("started_at", "finished_at", "elapsed_s", "llm_traffic")  # llm_traffic: latency percentiles and rates
 
 
 def _backends(data: dict, oracle_url: str | None) -> dict:

@@ -112,7 +112,7 @@ def test_definitions_state_the_revealed_angle_range_the_code_uses() -> None:
     from hvae.agents.revealed import ANGLE_MAX, ANGLE_MIN
 
     readme = (Path(__file__).parents[1] / "docs" / "definitions.md").read_text(encoding="utf-8")
-    bullet = re.search(r"- \*\*Revealed angle\*\*.*?(?=\n- \*\*|\n## )", readme, re.S).group(0)
+    bullet = re.search(r"- \*\*Revealed angle\*\*.*?(?=\n- \*\*|\n## |\Z)", readme, re.S).group(0)
     bullet = " ".join(bullet.split())
     assert f"[−{abs(ANGLE_MIN):g}°, {ANGLE_MAX:g}°]" in bullet
     assert "θ on the whole circle" not in bullet
