@@ -132,7 +132,9 @@ def print_run_summary(run_dir: Path, table_data=None, wide: bool = False) -> Non
         for key, _, fmt in columns:
             value = row.get(key)
             if fmt is None:
-                cells.append(escape(one_line(value, limit=200)))  # "[a, b]" is text, not rich markup
+                # quoted from the folder, never terminal control; each line of a two-line cell kept;
+                # "[a, b]" is text, not rich markup
+                cells.append(escape("\n".join(one_line(part, limit=200) for part in str(value).split("\n"))))
             elif value is None or value != value:  # NaN
                 cells.append("–")
             else:

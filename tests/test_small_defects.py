@@ -259,3 +259,26 @@ def test_custom_menus_have_documented_size_limits(menus, fragment) -> None:
         validate_data({**BASE_SCENARIO, "menus": menus}, "limits")
     at_limit = {"kind": "custom", "items": [[[i, 99 - i] for i in range(100)]] * 3}
     assert len(validate_data({**BASE_SCENARIO, "menus": at_limit}, "limits").menus.items[0]) == 100
+
+
+def test_a_long_revealed_cell_breaks_before_its_interval_never_inside_it(tmp_path, capsys) -> None:
+    # the terminal table breaks "bounded [a, b]" into "bounded" / "[a, b]"; the sanitiser applied to
+    # every quoted cell once joined the two lines, and rich then wrapped inside the interval
+    import pandas as pd
+
+    from hvae.cli.tables import print_run_summary
+    from hvae.experiments.runs import run_to_folder
+    from hvae.scenarios.loader import validate_data
+
+    data = {"name": "narrow", "seed": 3, "rounds": 6, "network": {"kind": "complete"},
+            "population": [{"name": "competitive_oracles", "count": 2, "value": "competitive", "decider": "oracle"},
+                           {"name": "altruistic_oracles", "count": 2, "value": "altruistic", "decider": "oracle"}]}
+    run = run_to_folder(validate_data(data, "narrow"), tmp_path / "run")
+    table = pd.read_parquet(run.path / "groups.parquet")
+    assert set(table["revealed_identification"]) == {"set"}
+    table["group"] = table["group"] + "_in_this_study"
+    print_run_summary(run.path, table_data=table)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.rstrip().endswith("bounded") for line in lines), lines
+    intervals = [line for line in lines if "[-90.0," in line or ", 90.0]" in line]
+    assert len(intervals) == 2 and all(re.search(r"\[-?\d+\.\d, -?\d+\.\d\]", line) for line in intervals), lines
