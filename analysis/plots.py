@@ -32,6 +32,7 @@ data once; the report (:mod:`hvae.analysis.report`) reuses it for its tables. A 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -360,8 +361,9 @@ def fig_value_rationality(analysis: Analysis) -> Figure | None:
     axes[0].invert_yaxis()
     interval = "over seeds" if analysis.multi else "over the group's agents"
     interval += ", clipped to [0, 1]" + small_group_note(table)
-    fig.suptitle(f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance and ceiling\n"
-                 f"{_scenario_label(analysis, band=False)}", fontsize=11)
+    heading = f"Value rationality by group: measured VR (dot, 95% t-interval {interval}) vs chance and ceiling"
+    width = int(fig.get_figwidth() * 11)  # characters of an 11-point title across the figure
+    fig.suptitle(f"{textwrap.fill(heading, width)}\n{_scenario_label(analysis, band=False)}", fontsize=11)
     return fig
 
 

@@ -282,3 +282,27 @@ def test_a_long_revealed_cell_breaks_before_its_interval_never_inside_it(tmp_pat
     assert any(line.rstrip().endswith("bounded") for line in lines), lines
     intervals = [line for line in lines if "[-90.0," in line or ", 90.0]" in line]
     assert len(intervals) == 2 and all(re.search(r"\[-?\d+\.\d, -?\d+\.\d\]", line) for line in intervals), lines
+
+
+def test_the_value_rationality_title_wraps_to_the_figure_width(tmp_path) -> None:
+    # groups of fewer than 3 agents are named in the title with their interval's method; unwrapped,
+    # that line made the saved figure 3,700 pixels wide with the panels a third of it
+    import io
+
+    import matplotlib.image as mpimg
+
+    from hvae.analysis.dataset import Analysis
+    from hvae.analysis.figure_tools import DPI
+    from hvae.analysis.plots import fig_value_rationality
+    from hvae.experiments.runs import run_in_memory
+    from hvae.scenarios.loader import validate_data
+
+    groups = [{"name": f"one_agent_group_number_{i}", "count": 1, "value": v, "decider": "random"}
+              for i, v in enumerate(["altruistic", "prosocial", "individualistic", "competitive", 30, -30])]
+    result = run_in_memory(validate_data({"name": "many_small", "seed": 1, "rounds": 6, "population": groups,
+                                          "network": {"kind": "complete"}}, "small"))
+    fig = fig_value_rationality(Analysis.of(result))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    width_in = mpimg.imread(io.BytesIO(buffer.getvalue())).shape[1] / DPI
+    assert width_in <= fig.get_figwidth() + 0.5, (width_in, fig.get_figwidth())
