@@ -37,7 +37,8 @@ default ``cls(**parameters)``).
 **Optional features** are protocols that a decider satisfies by having the methods, checked with
 ``isinstance`` (they are ``runtime_checkable``): :class:`KeepsState` (checkpointed and resumed),
 :class:`Talks` (pre-play talk), :class:`SetsUpAgents` (a per-agent setup that runs before the first
-decision, with progress), :class:`RecordsSetup` (setup texts for the run folder).
+decision, with progress), :class:`RecordsSetup` (setup texts for the run folder),
+:class:`KeepsAccounts` (LLM traffic counts for the run summary).
 """
 
 from __future__ import annotations
@@ -309,6 +310,14 @@ class RecordsSetup(Protocol):
     """A decider that reports its agents' setup texts (written to the run folder)."""
 
     def setup_records(self) -> list[dict]: ...
+
+
+@runtime_checkable
+class KeepsAccounts(Protocol):
+    """A decider that counts its model traffic (``llm_calls``, ``tokens_in``, …): the run summary adds
+    these counts over the groups (:data:`hvae.simulation.runner.LLM_COUNTS`)."""
+
+    def accounting(self) -> dict[str, int]: ...
 
 
 def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from hvae.scenarios.loader import load_scenario, shipped_scenarios
 
@@ -40,9 +41,16 @@ VARIANTS = {
 
 #: Scripted replies for every LLM backend: each agent's replay client answers them in order (two
 #: setup answers, then letters), more than a shipped scenario asks, so no run exhausts its script.
-REPLAY = "{embedded: {kind: replay, replies: [%s]}}" % ", ".join(
-    ['"I value what my value says."', '"Choose by my value."'] + ['"%s"' % letter for letter in "ACBADEBICFGH" * 5]
-)
+REPLIES = ", ".join(['"I value what my value says."', '"Choose by my value."'] + ['"%s"' % letter for letter in "ACBADEBICFGH" * 5])
+
+
+def replay_backends(path: Path) -> str | None:
+    """A ``backends=`` override giving every backend the scenario file names a replay backend of the
+    same name (None: the file names none), so its groups keep their backend names."""
+    backends = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("backends") or {}
+    if not backends:
+        return None
+    return "{%s}" % ", ".join(f"{name}: {{kind: replay, replies: [{REPLIES}]}}" for name in backends)
 
 
 def scenario_names() -> list[str]:
@@ -55,8 +63,9 @@ def runs() -> dict[str, tuple[str, list[str]]]:
     plan = {}
     for name in scenario_names():
         overrides = ["cache.enabled=false"]
-        if "backends:" in shipped_scenarios()[name].read_text():
-            overrides.append(f"backends={REPLAY}")
+        backends = replay_backends(shipped_scenarios()[name])
+        if backends is not None:
+            overrides.append(f"backends={backends}")
         plan[name] = (name, overrides)
     plan.update(VARIANTS)
     return plan

@@ -39,10 +39,9 @@ thread without blocking the caller's loop. The same seed gives the same round in
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import mesa
 import numpy as np
@@ -55,7 +54,6 @@ from hvae.agents.deciders import (
     Decisions,
     RecordsSetup,
     SetsUpAgents,
-    Talks,
 )
 from hvae.agents.svo import categories
 from hvae.agents.tasks import gather_all
@@ -71,6 +69,9 @@ from hvae.simulation.menus import Menu, MenuSchedule
 from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
 from hvae.simulation.records import RoundLog
 from hvae.simulation.state import PopulationState
+
+if TYPE_CHECKING:
+    from hvae.simulation.talk import TalkPhase
 
 #: Names of the independent random streams spawned from the scenario seed.
 STREAMS = ("graph", "placement", "values", "matching", "decisions", "dynamics")
@@ -148,6 +149,12 @@ class HvaeModel(mesa.Model):
         self.initial_theta = self.state.theta.copy()
         self.n_value_changes = np.zeros(n, dtype=np.int64)
         self.dynamics: Rule = build_rule(scenario.dynamics, n)
+        # pre-play talk (communication.turns > 0): the phase orchestrates it (hvae.simulation.talk)
+        self.talk: TalkPhase | None = None
+        if scenario.communication.turns > 0:
+            from hvae.simulation.talk import TalkPhase
+
+            self.talk = TalkPhase(self)
 
     # ------------------------------------------------------------------ setup helpers
     def build_decider(self, group: Group) -> Decider:
@@ -310,14 +317,8 @@ class HvaeModel(mesa.Model):
             if group not in async_groups:
                 results[group] = self.deciders[group].decide(requests[group], self.decider_rngs[group])
         talk = None
-        if pairs is not None and self.scenario.communication.turns > 0:
-            talkers = [g for g in async_groups if isinstance(self.deciders[g], Talks)]
-            if talkers:
-                for group in talkers:  # the orders talk shows are the ones the decision will show
-                    decider = self.deciders[group]
-                    assert isinstance(decider, Talks)
-                    decider.plan(requests[group], self.decider_rngs[group])
-                talk = (menu, pairs)
+        if pairs is not None and self.talk is not None and self.talk.plan(requests, async_groups):
+            talk = (menu, pairs)
         if async_groups:
             results.update(self._run_async(requests, async_groups, talk))
         choice = np.full(self.n_agents, NO_CHOICE, dtype=np.int64)
@@ -369,17 +370,12 @@ class HvaeModel(mesa.Model):
             for decider in deciders:
                 decider.on_agent_ready = None
 
-    def _run_async(self, requests, groups, talk=None) -> dict[str, Decisions]:
+    def _run_async(self, requests, groups, talk: tuple[Menu, np.ndarray] | None = None) -> dict[str, Decisions]:
         async def gather() -> list[Decisions]:
             asked = requests
-            if talk is not None:
-                from hvae.simulation.talk import TalkPhase
-
-                # set up first: speakers of one group talk concurrently, and a setup must run once
-                await gather_all(d.ensure_setup() for g in groups if isinstance(d := self.deciders[g], SetsUpAgents))
-                talk_menu, talk_pairs = talk
-                conversations = await TalkPhase(self).run(talk_menu, talk_pairs, requests)
-                asked = {g: dataclasses.replace(r, conversations=conversations) for g, r in requests.items()}
+            if talk is not None and self.talk is not None:
+                menu, pairs = talk
+                asked = await self.talk.before_deciding(menu, pairs, requests, groups)
             return await gather_all(self.deciders[g].adecide(asked[g], self.decider_rngs[g]) for g in groups)
 
         return dict(zip(groups, self.event_loop.run(gather())))

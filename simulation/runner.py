@@ -41,6 +41,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from hvae.agents.deciders import KeepsAccounts
 from hvae.agents.llm.backends import BackendUnavailable
 from hvae.agents.llm.health import valid_share_warning
 from hvae.files.status import COMPLETE, COMPLETE_WITH_WARNINGS, FINISHED
@@ -400,9 +401,8 @@ def _counts(model: HvaeModel) -> dict[str, int]:
     counts = {"n_decisions": totals["decisions"], "n_invalid": totals["invalid"], "n_idle": totals["idle"]}
     counts.update({key: 0 for key in LLM_COUNTS})
     for decider in model.deciders.values():
-        accounting = getattr(decider, "accounting", None)
-        if callable(accounting):
-            for key, value in accounting().items():
+        if isinstance(decider, KeepsAccounts):
+            for key, value in decider.accounting().items():
                 counts[key] = counts.get(key, 0) + value
     return counts
 

@@ -19,11 +19,12 @@ in pair order and turn order, whatever order the calls finished in.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hvae.agents.deciders import Talks
+from hvae.agents.deciders import SetsUpAgents, Talks
 from hvae.agents.llm.prompts import value_wording
 from hvae.agents.llm.talk import RuleSpeaker, TalkContext, Utterance, converse
 from hvae.agents.tasks import gather_all
@@ -35,7 +36,13 @@ if TYPE_CHECKING:
 
 
 class TalkPhase:
-    """Runs one round's conversations for a model (see the module docstring)."""
+    """A model's pre-play talk, round after round (see the module docstring).
+
+    The model asks it twice per round: :meth:`plan` (in the model's thread, before any LLM call:
+    the talking groups draw their display orders, from their own decision streams) and, when that
+    says there is talk, :meth:`before_deciding` (on the model's event loop: set-ups, then the
+    conversations, then the decision requests that carry them).
+    """
 
     def __init__(self, model: HvaeModel) -> None:
         self.model = model
@@ -44,6 +51,29 @@ class TalkPhase:
 
     def _talks(self, group: str) -> bool:
         return isinstance(self.model.deciders[group], Talks)
+
+    def plan(self, requests: dict[str, DecisionRequest], groups: list[str]) -> bool:
+        """Fix the option orders of the talking groups among ``groups`` (the orders talk shows are
+        the ones the decision will show); whether anyone talks this round."""
+        talkers = [group for group in groups if self._talks(group)]
+        for group in talkers:
+            decider = self.model.deciders[group]
+            assert isinstance(decider, Talks)
+            decider.plan(requests[group], self.model.decider_rngs[group])
+        return bool(talkers)
+
+    async def before_deciding(
+        self, menu: Menu, pairs: np.ndarray, requests: dict[str, DecisionRequest], groups: list[str]
+    ) -> dict[str, DecisionRequest]:
+        """Talk (after :meth:`plan` said so); the round's requests with the conversations added.
+
+        The agents of ``groups`` are set up first: speakers of one group talk concurrently, and a
+        setup must run once.
+        """
+        deciders = self.model.deciders
+        await gather_all(d.ensure_setup() for g in groups if isinstance(d := deciders[g], SetsUpAgents))
+        conversations = await self.run(menu, pairs, requests)
+        return {group: dataclasses.replace(request, conversations=conversations) for group, request in requests.items()}
 
     def _context(self, agent: int, partner: int, menu: Menu, requests: dict[str, DecisionRequest]) -> TalkContext:
         model = self.model

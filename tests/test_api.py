@@ -66,7 +66,7 @@ def test_build_from_objects_equals_the_yaml_it_mirrors(tmp_path) -> None:
         population=[hvae.Group(name="a", count=3, value="altruistic", decider="oracle"),
                     {"name": "c", "count": 3, "value": -45, "decider": "random"}],
         network=RingLatticeNetwork(kind="ring_lattice", k=2), menus={"kind": "ring", "items": 8},
-        dynamics=ImitationConfig(rule="imitation", every=2),
+        dynamics=ImitationConfig(rule="imitation", every=2),  # each rule has its own config class
     )
     assert built.scenario.model_dump() == from_file.scenario.model_dump()
     pd.testing.assert_frame_equal(built.run().decisions, from_file.run().decisions, check_exact=True)

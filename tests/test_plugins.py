@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from hvae.agents.deciders import Decider, DecisionRequest, Decisions, KeepsState, register_decider
+from hvae.agents.deciders import Decider, DecisionRequest, Decisions, KeepsAccounts, KeepsState, register_decider
 from hvae.agents.games import GameConfig, decompose_symmetric_2x2
 from hvae.agents.plugins import DECIDERS, GAMES, RULES, PluginError, Registry
 from hvae.analysis.runfolder import RunFolder
@@ -224,6 +224,18 @@ def test_keeps_state_protocol_is_structural() -> None:
             pass
 
     assert isinstance(Counting(), KeepsState)
+
+
+def test_accounting_is_a_protocol_the_llm_decider_keeps() -> None:
+    from hvae.agents.llm.decider import LLMDecider
+
+    assert issubclass(LLMDecider, KeepsAccounts) and not isinstance(AlwaysFirst(), KeepsAccounts)
+
+    class Counting(AlwaysFirst):
+        def accounting(self) -> dict[str, int]:
+            return {"llm_calls": 1}
+
+    assert isinstance(Counting(), KeepsAccounts)
 
 
 def fake_distribution(site, module: str, source: str, entry_points: str):
