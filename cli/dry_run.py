@@ -1,4 +1,7 @@
-"""``hvae run SCENARIO --dry-run``: validate, build the first round's prompts, and say what the run will cost.
+"""``hvae run SCENARIO --dry-run`` and ``hvae evaluate … --dry-run``: validate, build the prompts, say what it will cost.
+
+``run`` builds the first round's prompts; ``evaluate`` builds each model/value cell's questionnaire
+prompts (one decision per item, no history).
 
 Nothing is sent to a model and no run folder is written. The counting rules (calls, prompt and
 completion tokens, cache, how tokens are counted) live in :mod:`hvae.agents.llm.estimate`.
@@ -6,9 +9,12 @@ completion tokens, cache, how tokens are counted) live in :mod:`hvae.agents.llm.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from hvae.agents.llm.estimate import BackendEstimate, RunEstimate, estimate_decider, token_counter
+from hvae.agents.llm.estimate import (
+    BackendEstimate, Decision, RunEstimate, TokenCounter, estimate_decider, run_decisions, token_counter,
+)
 from hvae.scenarios.schema import Scenario
 
 
@@ -16,31 +22,53 @@ def estimate_run(
     scenario: Scenario, price_in: float | None = None, price_out: float | None = None, model: Any = None
 ) -> RunEstimate:
     """Count the LLM calls and tokens of ``scenario`` (building its population unless ``model`` is given)."""
-    from hvae.agents.llm.decider import LLMDecider
     from hvae.simulation.model import HvaeModel
 
     own = model is None
     model = model or HvaeModel(scenario)
     try:
-        estimate = RunEstimate(scenario.rounds, price_in=price_in, price_out=price_out)
         options = [tuple(option) for option in model.schedule.menus[0].options.astype(float).tolist()]
-        by_backend: dict[str, BackendEstimate] = {}
-        counters = {}
-        for decider in model.deciders.values():
-            if not isinstance(decider, LLMDecider):
-                continue
-            name = decider.config.backend
-            if name not in by_backend:
-                counters[name] = token_counter(decider.backend_config)
-                by_backend[name] = BackendEstimate(name, counters[name].describe(), counters[name].error)
-            cache = model.llm_pool.cache if model.llm_pool is not None else None
-            estimate_decider(decider, by_backend[name], counters[name], options, scenario.rounds,
-                             scenario.history.length, cache)
-        estimate.backends = [by_backend[name] for name in sorted(by_backend)]
+        decisions = run_decisions(options, scenario.rounds, scenario.history.length)
+        cache = model.llm_pool.cache if model.llm_pool is not None else None
+        estimate = RunEstimate(scenario.rounds, price_in=price_in, price_out=price_out)
+        estimate.backends = _count(((decider, decisions) for decider in model.deciders.values()), cache)
         return estimate
     finally:
         if own:
             model.close()
+
+
+def estimate_evaluation(evaluation: Any, price_in: float | None = None, price_out: float | None = None) -> RunEstimate:
+    """Count the LLM calls and tokens of an :class:`~hvae.experiments.questionnaire.Evaluation`.
+
+    Each model/value cell's agents answer its questionnaire items (the slider items, or a validity
+    probe's own), one decision per item with no history.
+    """
+    cells = [
+        (cell.decider, [(k, [tuple(o) for o in menu.options.astype(float).tolist()], 0, 1) for k, menu in enumerate(cell.schedule.menus)])
+        for cell in evaluation.cells
+    ]
+    cache = evaluation.pool.cache if evaluation.pool is not None else None
+    estimate = RunEstimate(len(evaluation.schedule.menus), price_in=price_in, price_out=price_out, unit="questionnaire items")
+    estimate.backends = _count(cells, cache)
+    return estimate
+
+
+def _count(deciders: Iterable[tuple[Any, list[Decision]]], cache: Any) -> list[BackendEstimate]:
+    """One :class:`BackendEstimate` per backend, over the LLM deciders among ``deciders``."""
+    from hvae.agents.llm.decider import LLMDecider
+
+    by_backend: dict[str, BackendEstimate] = {}
+    counters: dict[str, TokenCounter] = {}
+    for decider, decisions in deciders:
+        if not isinstance(decider, LLMDecider):
+            continue
+        name = decider.config.backend
+        if name not in by_backend:
+            counters[name] = token_counter(decider.backend_config)
+            by_backend[name] = BackendEstimate(name, counters[name].describe(), counters[name].error)
+        estimate_decider(decider, by_backend[name], counters[name], decisions, cache)
+    return [by_backend[name] for name in sorted(by_backend)]
 
 
 def estimate_vs_actual(summary: dict[str, Any]) -> str | None:

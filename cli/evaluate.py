@@ -65,11 +65,15 @@ def _load_backends(path: Path | None) -> tuple[dict, dict]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON array on stdout.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM response cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="LLM response cache folder.")
+@click.option("--dry-run", is_flag=True, help="Validate, build every cell's prompts and print LLM calls, tokens and cost; run nothing.")
+@click.option("--price-in", type=click.FloatRange(min=0), help="With --dry-run: price per million prompt tokens.")
+@click.option("--price-out", type=click.FloatRange(min=0), help="With --dry-run: price per million completion tokens.")
 @friendly_errors
 def evaluate(
     agents: str, backend: str, scenario_file: Path | None, values: str, goal_prompting: str, repeats: int,
     secondary: bool, order: str, baselines: bool, paraphrases: bool, placement: bool, disguised: bool, dictator: bool,
     validity: bool, seed: int, out_dir: Path | None, as_json: bool, no_cache: bool, cache_dir: Path | None,
+    dry_run: bool = False, price_in: float | None = None, price_out: float | None = None,
 ) -> None:
     """The HVAE protocol: fresh agents answer the SVO Slider under the paper's prompting pipeline."""
     from hvae.analysis.evaluation import json_rows
@@ -101,6 +105,16 @@ def evaluate(
         cache_path=str(cache_dir) if cache_dir else cache.get("path"),
     )
     evaluation = Evaluation(plan)
+    from hvae.cli.dry_run import estimate_evaluation, estimate_vs_actual
+
+    if dry_run:  # what the evaluation will cost (hvae.agents.llm.estimate); nothing runs
+        try:
+            for line in estimate_evaluation(evaluation, price_in, price_out).lines():
+                click.echo(line)
+        finally:
+            evaluation.close()
+        return
+    estimate = estimate_evaluation(evaluation).to_json() if "llm" in agent_list else None
     out_dir = out_dir or default_out_dir("evaluate")
 
     bar, task = (ProgressBar(transient=True), None) if sys.stderr.isatty() else (None, None)
@@ -112,7 +126,7 @@ def evaluate(
             bar.update(task, completed=done)
 
     try:
-        path = evaluation.run(out_dir, on_item=progress)
+        path = evaluation.run(out_dir, on_item=progress, estimate=estimate)
     finally:
         if bar is not None:
             bar.stop()
@@ -129,6 +143,9 @@ def evaluate(
     print_leaderboard(board)
     if (path / "validity.csv").exists():
         print_validity(pd.read_csv(path / "validity.csv"), pd.read_csv(path / "dictator.csv"))
+    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    if line := estimate_vs_actual(summary):
+        click.echo(line)
     click.echo(f"leaderboard: {path / 'leaderboard.md'} (also .csv, .parquet, .html)")
     click.echo(f"per-model tables: {path / 'models'}; figures: {path / 'figures'}")
     click.echo(f"evaluation folder: {path}")

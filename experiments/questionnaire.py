@@ -204,12 +204,13 @@ class Evaluation:
                 on_item(item_index + 1, n_items)
         return results
 
-    def run(self, out_dir: str | Path, on_item=None, figures: bool = True) -> Path:
+    def run(self, out_dir: str | Path, on_item=None, figures: bool = True, estimate: dict[str, Any] | None = None) -> Path:
         """Answer every item for every cell and write the evaluation folder.
 
         With ``figures`` (the default, as ``hvae evaluate`` does) the radar charts of slider and
         decision VR and the SVO-ring plot are drawn into ``figures/`` before the folder is marked
-        complete.
+        complete. ``estimate`` (what ``hvae evaluate --dry-run`` prints, as JSON) is kept in
+        ``summary.json`` as ``llm_estimate``, beside the actual counts.
         """
         from hvae.analysis.evaluation import radar_chart, ring_plot, summarise_evaluation
         from hvae.analysis.leaderboard import menus_of, write_leaderboard
@@ -217,6 +218,8 @@ class Evaluation:
         store = RunStore.create(out_dir, "evaluate")  # locked until the evaluation ends
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         summary: dict[str, Any] = {"kind": "evaluation", "status": "running", "started_at": started, "plan": _plan_dict(self.plan)}
+        if estimate is not None:
+            summary["llm_estimate"] = estimate
         store.write_json("summary.json", summary)
         if self.pool is not None:
             self.pool.attach_transcript(store.path / "transcripts.jsonl")
@@ -259,6 +262,11 @@ class Evaluation:
             store.write_json("summary.json", summary)
             store.close()  # releases the folder's lock
         return store.path
+
+    def close(self) -> None:
+        """Close the LLM clients of an evaluation that will not :meth:`run` (``hvae evaluate --dry-run``)."""
+        if self.pool is not None:
+            asyncio.run(self.pool.aclose())
 
     def accounting(self) -> dict[str, int]:
         totals: dict[str, int] = {}

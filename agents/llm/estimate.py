@@ -2,19 +2,22 @@
 
 ``hvae run SCENARIO --dry-run`` builds the population and the prompts of the first round exactly
 as the run would (value prompt, role instruction, goal prompt, the first decision prompt with the
-first menu), without calling a model, and counts:
+first menu), without calling a model, and counts as below; ``hvae evaluate … --dry-run`` does the
+same for every model/value cell, one decision per questionnaire item (no history):
 
 * **calls**: per LLM agent its setup calls (value description, and the goal unless
   ``goal_prompting: false``), then one decision per round — an upper bound on the deciding agents
   (every LLM agent with a partner), and without re-asks (their number depends on the model);
 * **prompt tokens**: the messages each call sends; a decision's prompt holds the agent's setup
   conversation, whose two replies are not known before the run and are counted at their caps
-  (``setup_max_tokens``, ``goal_max_tokens``), and later rounds add the history lines
+  (``setup_max_tokens``, ``goal_max_tokens``; without goal prompting the fixed goal is known
+  text), and later rounds add the history lines
   (``history.length`` entries at most), counted from a filled example;
 * **completion tokens**: the cap of each call (an upper bound; a letter grammar gives 1);
-* **cache**: setup calls whose exact request the response cache already holds are counted apart
-  (they cost nothing); decision requests depend on the setup replies, so they are checked only
-  when those replies are cached too.
+* **cache**: value calls (the first setup call) whose exact request the response cache already
+  holds are counted apart (they cost nothing); the goal and decision requests contain replies
+  not known before the run, so they are counted as if the cache did not answer them (an upper
+  bound: a repeated run or evaluation with the same seed costs less than its estimate).
 
 How tokens are counted (:func:`token_counter`): the **embedded** backend names its tokenizer (the
 GGUF's vocabulary and chat template, loaded by llama-cpp with ``vocab_only``: exact for the text
@@ -142,6 +145,7 @@ class RunEstimate:
     backends: list[BackendEstimate] = field(default_factory=list)
     price_in: float | None = None
     price_out: float | None = None
+    unit: str = "rounds"  #: what ``rounds`` counts ("questionnaire items" for ``hvae evaluate``)
 
     @property
     def calls(self) -> int:
@@ -162,19 +166,19 @@ class RunEstimate:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rounds": self.rounds, "calls": self.calls, "prompt_tokens": self.prompt_tokens,
+            "rounds": self.rounds, "unit": self.unit, "calls": self.calls, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cost": self.cost(), "price_in": self.price_in,
             "price_out": self.price_out, "backends": [asdict(b) | {"calls": b.calls} for b in self.backends],
         }
 
     def lines(self) -> list[str]:
-        out = [f"dry run: {self.rounds} rounds; nothing was sent to a model"]
+        out = [f"dry run: {self.rounds} {self.unit}; nothing was sent to a model"]
         for b in self.backends:
             out.append(
                 f"  backend {b.backend}: {b.agents} LLM agents, {b.calls:,} calls ({b.setup_calls:,} setup, "
                 f"{b.decision_calls:,} decisions; {b.setup_calls_cached:,} setup calls answered by the cache, not counted), "
                 f"{b.prompt_tokens:,} prompt + {b.completion_tokens:,} completion tokens (at most; "
-                f"first round {b.first_round_prompt_tokens:,} prompt tokens); tokens {b.tokens_counted}"
+                f"first {self.unit.removesuffix('s')} {b.first_round_prompt_tokens:,} prompt tokens); tokens {b.tokens_counted}"
             )
         out.append(f"  total: {self.calls:,} calls, {self.prompt_tokens:,} prompt and {self.completion_tokens:,} completion tokens")
         cost = self.cost()
@@ -188,11 +192,23 @@ def _history_example(length: int) -> list[dict[str, float]]:
     return [{"round": k, "given": 50.0, "kept": 50.0} for k in range(length)]
 
 
+#: one kind of decision an agent will make: (round or item index, options shown, history length, how many)
+Decision = tuple[int, list[tuple[float, float]], int, int]
+
+
+def run_decisions(options: list[tuple[float, float]], rounds: int, history_length: int) -> list[Decision]:
+    """A run's decisions: the first round (no history) and ``rounds - 1`` later ones with a full history."""
+    return [(0, options, 0, 1)] + ([(1, options, history_length, rounds - 1)] if rounds > 1 else [])
+
+
 def estimate_decider(
-    decider: Any, estimate: BackendEstimate, counter: TokenCounter, options: list[tuple[float, float]], rounds: int,
-    history_length: int, cache: Any = None,
+    decider: Any, estimate: BackendEstimate, counter: TokenCounter, decisions: list[Decision], cache: Any = None,
 ) -> None:
-    """Add one LLM decider's agents to ``estimate`` (the prompts as :class:`LLMDecider` builds them)."""
+    """Add one LLM decider's agents to ``estimate`` (the prompts as :class:`LLMDecider` builds them).
+
+    ``decisions`` lists each agent's decisions (:func:`run_decisions` for a run; one per item for
+    a questionnaire); the first of them is the one counted as ``first_round_prompt_tokens``.
+    """
     from autogen_core.models import UserMessage
 
     from hvae.agents.llm.cache import request_key
@@ -204,27 +220,32 @@ def estimate_decider(
     structured = config.structured and mode != "none"
     json_reply = structured and mode != "letter"
     decision_cap = 1 if structured and mode == "letter" else backend.max_tokens
-    # the two setup replies are unknown: counted as empty messages plus their caps (the goal also
-    # reappears in every decision prompt, so a decision adds the goal's cap once more)
+    # the setup replies are unknown: counted as empty messages plus their caps (the agent's own
+    # goal also reappears in every decision prompt, so a decision adds the goal's cap once more;
+    # without goal prompting the fixed goal is known text)
     replies = setup_cap + (2 * goal_cap if config.goal_prompting else 0)
+    goal = "x" if config.goal_prompting else prompts.FIXED_GOAL  # "x": a goal of ~0 tokens (empty means the fixed goal)
     client = decider.pool.client(config.backend, -1) if cache is not None else None
-    first_prompt = prompts.decision_prompt(0, options, "x", [], json_reply)  # "x": a goal of ~0 tokens (empty means the fixed goal)
-    later_prompt = prompts.decision_prompt(1, options, "x", _history_example(history_length), json_reply)
+    decision_prompts = [
+        (prompts.decision_prompt(index, options, goal, _history_example(length), json_reply), count)
+        for index, options, length, count in decisions
+    ]
     for agent_id, setup in sorted(decider.setups.items()):
         estimate.agents += 1
         system = decider._system_message(agent_id)
         head = [("system", system)] if system is not None else []
         first_turn = prompts.DESCRIBE_PROMPT if decider.placement == "system" else prompts.value_prompt(setup.theta, decider.value_name, decider.wording)
         value_call = [*head, ("user", first_turn)]
-        after_value = [*value_call, ("assistant", ""), ("user", prompts.ROLE_INSTRUCTION)]
         # (messages, tokens of unknown replies inside them, completion cap)
         calls: list[tuple[list[tuple[str, str]], int, int]] = [(value_call, 0, setup_cap)]
         if config.goal_prompting:
-            goal_call = [*after_value, ("user", prompts.goal_prompt(decider.task_text))]
+            goal_call = [*value_call, ("assistant", ""), ("user", prompts.ROLE_INSTRUCTION),
+                         ("user", prompts.goal_prompt(decider.task_text))]
             calls.append((goal_call, setup_cap, goal_cap))
             prefix = [*goal_call, ("assistant", "")]
-        else:
-            prefix = after_value
+        else:  # the role instruction, task and fixed goal in one user turn (no call)
+            fixed = f"{prompts.ROLE_INSTRUCTION}\n\n{decider.task_text} Your goal in this study: {prompts.FIXED_GOAL}"
+            prefix = [*value_call, ("assistant", ""), ("user", fixed)]
         if client is not None and not head:  # the value call's request is known exactly: is it cached?
             settings = decider._settings(agent_id, None, "value", 0, setup_cap)
             cached = cache.get(request_key(client.describe([UserMessage(content=first_turn, source="user")], settings)))
@@ -237,9 +258,10 @@ def estimate_decider(
             estimate.setup_calls += 1
             estimate.prompt_tokens += counter.count(messages) + unknown
             estimate.completion_tokens += cap
-        first = counter.count([*prefix, ("user", first_prompt)]) + replies
-        later = counter.count([*prefix, ("user", later_prompt)]) + replies if rounds > 1 else 0
-        estimate.first_round_prompt_tokens += first
-        estimate.decision_calls += rounds
-        estimate.prompt_tokens += first + later * (rounds - 1)
-        estimate.completion_tokens += decision_cap * rounds
+        for k, (prompt, count) in enumerate(decision_prompts):
+            tokens = counter.count([*prefix, ("user", prompt)]) + replies
+            if k == 0:
+                estimate.first_round_prompt_tokens += tokens
+            estimate.decision_calls += count
+            estimate.prompt_tokens += tokens * count
+            estimate.completion_tokens += decision_cap * count
