@@ -30,6 +30,23 @@ BASE_SCENARIO: dict[str, Any] = {
 }
 
 
+
+def llm_scenario_data(name: str, base_url: str, rounds: int) -> dict[str, Any]:
+    """Two LLM agents on an openai backend at ``base_url`` (no retries, no cache) beside two oracles."""
+    return {
+        "name": name,
+        "seed": 1,
+        "rounds": rounds,
+        "population": [
+            {"name": "l", "count": 2, "value": "prosocial", "decider": {"kind": "llm", "backend": "srv"}},
+            {"name": "o", "count": 2, "value": "prosocial", "decider": "oracle"},
+        ],
+        "network": {"kind": "complete"},
+        "backends": {"srv": {"kind": "openai", "base_url": base_url, "model": "m", "retries": 0}},
+        "cache": {"enabled": False},
+    }
+
+
 def make_scenario(**changes: Any) -> Scenario:
     """The base scenario with top-level keys replaced."""
     data = copy.deepcopy(BASE_SCENARIO)

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from conftest import assert_user_error
+from conftest import assert_user_error, llm_scenario_data
 from llm_stub_server import StubServer
 
 from hvae.agents.llm.secrets import redact_text, redact_url, scrub_scenario, strip_credentials
@@ -58,18 +58,7 @@ class CaptureServer:
 
 
 def _llm_data(base_url: str, rounds: int = 3) -> dict:
-    return {
-        "name": "trust",
-        "seed": 1,
-        "rounds": rounds,
-        "population": [
-            {"name": "l", "count": 2, "value": "prosocial", "decider": {"kind": "llm", "backend": "srv"}},
-            {"name": "o", "count": 2, "value": "prosocial", "decider": "oracle"},
-        ],
-        "network": {"kind": "complete"},
-        "backends": {"srv": {"kind": "openai", "base_url": base_url, "model": "m", "retries": 0}},
-        "cache": {"enabled": False},
-    }
+    return llm_scenario_data("trust", base_url, rounds)
 
 
 def _interrupted_llm_run(folder, base_url: str):

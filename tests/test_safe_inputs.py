@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from conftest import BASE_SCENARIO, assert_user_error
+from conftest import BASE_SCENARIO, assert_user_error, llm_scenario_data
 from llm_stub_server import StubServer
 
 from hvae.scenarios.loader import ScenarioError, validate_data
@@ -69,18 +69,7 @@ SECRET = "pw-5up3r-s3cret"
 
 
 def _llm_data(base_url: str, rounds: int = 2) -> dict:
-    return {
-        "name": "creds",
-        "seed": 1,
-        "rounds": rounds,
-        "population": [
-            {"name": "l", "count": 2, "value": "prosocial", "decider": {"kind": "llm", "backend": "srv"}},
-            {"name": "o", "count": 2, "value": "prosocial", "decider": "oracle"},
-        ],
-        "network": {"kind": "complete"},
-        "backends": {"srv": {"kind": "openai", "base_url": base_url, "model": "m", "retries": 0}},
-        "cache": {"enabled": False},
-    }
+    return llm_scenario_data("creds", base_url, rounds)
 
 
 def _files_containing(folder, text: str) -> list[str]:
