@@ -11,9 +11,11 @@ from setuptools import find_packages, setup
 ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments", "dashboard", "cli")
 DATA_FILES = ["*.yaml", "*.yml", "*.csv", "*.json", "*.md"]
 
-# the top-level package itself (``import hvae``: version and the Python API) is the folder hvae/
+# the top-level package itself (``import hvae``: version and the Python API) is the folder facade/. It is
+# not called hvae/: a folder of that name in the working directory would shadow the installed package
+# (``python -m pytest`` from the checkout puts the checkout first on sys.path) and hide its rooms.
 packages: list[str] = ["hvae"]
-package_dir: dict[str, str] = {"hvae": "hvae"}
+package_dir: dict[str, str] = {"hvae": "facade"}
 for room in ROOMS:
     package_dir[f"hvae.{room}"] = room
     packages.append(f"hvae.{room}")

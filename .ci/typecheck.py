@@ -27,7 +27,7 @@ def assemble(target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     package = target / "hvae"
     package.mkdir(parents=True)
-    facade = ROOT / "hvae" / "__init__.py"  # the facade, where the checkout has one
+    facade = ROOT / "facade" / "__init__.py"  # the facade, where the checkout has one
     if facade.is_file():
         shutil.copy2(facade, package / "__init__.py")
     else:

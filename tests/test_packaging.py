@@ -20,7 +20,7 @@ ROOMS = ("files", "agents", "scenarios", "simulation", "analysis", "experiments"
 
 
 def _expected_files() -> set[str]:
-    files = {"hvae/" + path.name for path in (ROOT / "hvae").glob("*.py")}  # the top-level package (import hvae)
+    files = {"hvae/" + path.name for path in (ROOT / "facade").glob("*.py")}  # the top-level package (import hvae)
     for room in ROOMS:
         for path in (ROOT / room).rglob("*"):
             if "__pycache__" in path.parts or not path.is_file():
@@ -45,6 +45,6 @@ def test_wheel_holds_every_module_and_scenario(tmp_path):
     assert "hvae/__init__.py" in expected and "hvae/api.py" in expected
     missing = sorted(expected - names)
     assert not missing, missing
-    top = {"hvae/" + path.name for path in (ROOT / "hvae").glob("*.py")}
+    top = {"hvae/" + path.name for path in (ROOT / "facade").glob("*.py")}
     stray = sorted(n for n in names if n.startswith("hvae/") and n.split("/")[1] not in ROOMS and n not in top)
     assert not stray, stray  # tests, benchmarks and the like stay out of the wheel
