@@ -38,6 +38,7 @@ from hvae.agents.llm.oracle_server import start_hint as oracle_start_hint
 from hvae.cli.dashboard import dashboard
 from hvae.cli.errors import EXIT_USER_ERROR, UserError, error_line, friendly_errors
 from hvae.cli.evaluate import evaluate
+from hvae.cli.fidelity import fidelity
 from hvae.cli.oracle import serve_oracle
 from hvae.cli.options import SET_HELP, cache_overrides, default_out_dir
 from hvae.cli.sweep import sweep
@@ -337,6 +338,7 @@ def _valid_letters(text: str) -> bool:
 cli.add_command(evaluate)
 cli.add_command(sweep)
 cli.add_command(dashboard)
+cli.add_command(fidelity)
 cli.add_command(serve_oracle)
 
 

@@ -1,0 +1,118 @@
+"""Fidelity of a surrogate (issue 23 part 3): the tests behind each of the three checks.
+
+The statistics are checked against references computed another way: the population test against
+scipy's exact permutation test, the calibration test's error rate under a true model and its
+power against a wrong one, and the split-half agreement against a hand count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hvae.analysis import fidelity
+
+
+# ------------------------------------------------------------------------------ population test
+@pytest.mark.parametrize("seed", range(4))
+def test_one_figure_permutation_test_is_scipys_exact_test(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0, 1, 5), rng.normal(0.8, 1, 6)
+    statistic, p_value, smallest = fidelity.max_t_permutation(a[:, None], b[:, None])
+    # two-sided in the sense of |difference| (scipy's "two-sided" doubles the smaller tail instead)
+    reference = stats.permutation_test((a, b), lambda x, y: abs(np.mean(x) - np.mean(y)),
+                                       permutation_type="independent", alternative="greater", n_resamples=np.inf)
+    # the standardisation (sd over all runs) is the same for every relabelling: same ordering, same p
+    assert p_value == pytest.approx(reference.pvalue, abs=1e-9)
+    assert statistic == pytest.approx(abs(a.mean() - b.mean()) / np.concatenate([a, b]).std(ddof=1))
+    assert smallest == pytest.approx(1 / 462)  # C(11, 5) assignments
+
+
+def test_population_test_rejects_a_clear_difference_in_one_of_several_figures() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, (5, 4))
+    b = rng.normal(0, 1, (5, 4))
+    b[:, 2] += 10  # one figure moved far
+    _, p_value, smallest = fidelity.max_t_permutation(a, b)
+    assert p_value == pytest.approx(smallest) and smallest == pytest.approx(2 / 252)
+    # a figure that never varies but differs between the sides is an infinite difference
+    _, p_const, _ = fidelity.max_t_permutation(np.zeros((4, 1)), np.ones((4, 1)))
+    assert p_const == pytest.approx(2 / 70)
+    _, p_same, _ = fidelity.max_t_permutation(np.ones((4, 1)), np.ones((4, 1)))
+    assert p_same == 1.0
+
+
+def test_population_test_keeps_its_level_under_the_null() -> None:
+    rng = np.random.default_rng(11)
+    rejections = 0
+    trials = 200
+    for _ in range(trials):
+        data = rng.normal(0, 1, (10, 3))
+        _, p_value, _ = fidelity.max_t_permutation(data[:5], data[5:])
+        rejections += p_value < 0.05
+    # exact test: at most 5% in expectation (binomial 200, 0.05: sd 3.1)
+    assert rejections <= 10 + 3 * 3.1, rejections
+
+
+# ------------------------------------------------------------------------------ calibration
+def _calibration_data(rng: np.random.Generator, n: int, truth: np.ndarray, predicted: np.ndarray):
+    k = truth.shape[1]
+    menus = rng.integers(0, len(truth), n)
+    choice = np.array([rng.choice(k, p=truth[m]) for m in menus])
+    frame = pd.DataFrame({"menu_id": [f"m{m}" for m in menus], "choice": choice, "k": k})
+    return frame, predicted[menus]
+
+
+def test_calibration_of_a_true_model_is_rarely_rejected_and_a_wrong_one_is() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.dirichlet(np.ones(4), size=3)
+    wrong = np.roll(truth, 1, axis=1)
+    rejected_true = 0
+    for _ in range(60):
+        frame, predicted = _calibration_data(rng, 120, truth, truth)
+        _, _, p_value = fidelity.calibration(predicted, frame, n_sim=199, seed=int(rng.integers(1 << 30)))
+        rejected_true += p_value < 0.05
+    assert rejected_true <= 3 + 3 * np.sqrt(60 * 0.05 * 0.95), rejected_true
+    frame, predicted = _calibration_data(rng, 120, truth, wrong)
+    table, x2, p_value = fidelity.calibration(predicted, frame, n_sim=199)
+    assert p_value == pytest.approx(1 / 200)
+    # the table holds observed and predicted shares per menu and option
+    m0 = table[table["menu_id"] == "m0"]
+    observed = (frame.loc[frame["menu_id"] == "m0", "choice"].value_counts(normalize=True)
+                .reindex(range(4), fill_value=0.0).to_numpy())
+    np.testing.assert_allclose(m0["observed"].to_numpy(), observed)
+    np.testing.assert_allclose(m0["predicted"].to_numpy(), wrong[0])
+    assert x2 == pytest.approx(fidelity.pearson_x2(
+        np.concatenate([np.bincount(frame.loc[frame["menu_id"] == m, "choice"], minlength=4) for m in sorted(set(frame["menu_id"]))]),
+        np.concatenate([predicted[(frame["menu_id"] == m).to_numpy()].sum(0) for m in sorted(set(frame["menu_id"]))])))
+
+
+def test_a_choice_the_model_calls_impossible_fails_calibration() -> None:
+    frame = pd.DataFrame({"menu_id": ["m"] * 3, "choice": [0, 0, 1], "k": 2})
+    predicted = np.array([[1.0, 0.0]] * 3)
+    _, x2, p_value = fidelity.calibration(predicted, frame, n_sim=99)
+    assert x2 == np.inf and p_value == pytest.approx(1 / 100)
+
+
+# ------------------------------------------------------------------------------ folds and bootstrap
+def test_agents_are_split_into_balanced_folds_reproducibly() -> None:
+    ids = list(range(11)) * 3
+    folds = fidelity.agent_folds(ids, 2, seed=4)
+    assert sorted(folds) == list(range(11))
+    assert sorted(np.bincount(list(folds.values()))) == [5, 6]
+    assert folds == fidelity.agent_folds(ids, 2, seed=4)
+    assert folds != fidelity.agent_folds(ids, 2, seed=5)
+
+
+def test_cluster_bootstrap_of_a_ratio_of_sums_centres_on_the_pooled_mean() -> None:
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 20, 30).astype(float)
+    sums = n * rng.normal(1.0, 0.2, 30)
+    replicates = fidelity._cluster_means(sums[:, None], n, 4000, rng)[:, 0]
+    assert replicates.mean() == pytest.approx(sums.sum() / n.sum(), abs=0.01)
+    # spread: the delta-method standard error of a ratio estimator over clusters
+    ratio = sums.sum() / n.sum()
+    se = np.sqrt(((sums - ratio * n) ** 2).sum()) / n.sum()
+    assert replicates.std() == pytest.approx(se, rel=0.1)
