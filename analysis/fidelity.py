@@ -323,7 +323,7 @@ def calibration(predicted: np.ndarray, frame: pd.DataFrame, *, n_sim: int = 999,
     x2 = sum(pearson_x2(o, e) for o, e in zip(observed, expected))
     rng = np.random.default_rng(seed)
     simulated = np.zeros(n_sim)
-    for (menu_id, at), exp in zip(index.items(), expected):
+    for at, exp in zip(index.values(), expected):
         k = len(exp)
         p = predicted[at, :k]
         cumulative = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
