@@ -188,10 +188,10 @@ def probabilities(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.Da
 
     Each row uses its unit's parameters, the row's canonical menu, the option shown first
     (``shown_order``) and what the current partner gave the agent last time
-    (:func:`hvae.analysis.distil.partner_gave`).
+    (:func:`hvae.analysis.games.partner_gave`).
     """
     from hvae.agents.surrogate import choice_probabilities
-    from hvae.analysis.distil import partner_gave
+    from hvae.analysis.games import partner_gave
 
     options_by_menu = menu_options(menus)
     menu_ids = decisions["menu_id"].astype(str).to_numpy()
@@ -433,7 +433,7 @@ def agents_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.Dat
         for label, data, column in (("decision VR", vr, "vr"), ("first share", first, "first")):
             a = _per_agent_sums(data["llm"][data["llm"]["group"] == group], column, data["llm"]["group"])
             b = _per_agent_sums(data["surrogate"][data["surrogate"]["group"] == group], column, data["surrogate"]["group"])
-            both = a.join(b, lsuffix="_llm", rsuffix="_sur", how="outer").fillna(0.0)
+            both = pd.concat([a.add_suffix("_llm"), b.add_suffix("_sur")], axis=1).fillna(0.0)
             num = both[["sum_llm", "sum_sur"]].to_numpy()
             den = both[["n_llm", "n_sur"]].to_numpy()
             if den[:, 0].sum() == 0:

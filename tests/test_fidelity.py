@@ -116,3 +116,97 @@ def test_cluster_bootstrap_of_a_ratio_of_sums_centres_on_the_pooled_mean() -> No
     ratio = sums.sum() / n.sum()
     se = np.sqrt(((sums - ratio * n) ** 2).sum()) / n.sum()
     assert replicates.std() == pytest.approx(se, rel=0.1)
+
+
+# ------------------------------------------------------------------------------ the reciprocity input
+class _Recorder:
+    """A random chooser that records what each agent's ``History.generosity[:, 0]`` said when it decided."""
+
+    def __new__(cls):
+        from hvae.agents.deciders import Decider, Decisions
+
+        class Recorder(Decider):
+            name = "recorder"
+            description = "uniform random; records the last generosity received"
+            seen: dict[tuple[int, int], float] = {}
+
+            def decide(self, request, rng):
+                history = request.history
+                for i, agent in enumerate(request.agent_ids.tolist()):
+                    last = history.generosity[i, 0] if history.length else np.nan
+                    type(self).seen[(request.round, agent)] = float(last)
+                k = len(request.options)
+                return Decisions(choice=rng.integers(0, k, request.n), valid=np.ones(request.n, dtype=bool), metadata={})
+
+        return Recorder()
+
+
+@pytest.mark.parametrize("matching", ["random", "all_edges"])
+def test_partner_gave_is_what_the_decider_saw_in_its_history(matching: str) -> None:
+    import hvae
+    from hvae.analysis.games import partner_gave
+
+    recorder = _Recorder()
+    sim = hvae.Simulation.build(
+        name="gave", rounds=10, seed=2, matching=matching, network={"kind": "ring_lattice", "k": 2} if matching == "all_edges" else {"kind": "complete"},
+        population=[{"name": "a", "count": 6, "value": 45, "decider": "random"}], deciders={"a": recorder})
+    res = sim.run()
+    decisions = res.decisions
+    got = partner_gave(decisions, res.run.menus())
+    expected = np.array([recorder.seen[(r, a)] for r, a in zip(decisions["round"], decisions["agent_id"])])
+    expected = np.nan_to_num(expected)  # unknown (first round): 0
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert (got > 0).any() and (got[decisions["round"].to_numpy() == 0] == 0).all()
+
+
+# ------------------------------------------------------------------------------ agents (policy on the LLM's displays)
+def _policy(units: dict, features=("utility", "position")):
+    from hvae.agents.surrogate import PolicyUnit, SurrogatePolicy
+
+    return SurrogatePolicy(by="group", features=features, units={k: PolicyUnit(**v) for k, v in units.items()})
+
+
+def _logit_run(theta: float, beta: float, position: float, seed: int, agents: int = 12, rounds: int = 24):
+    """A run of agents playing the policy itself (the surrogate decider), recorded like an LLM run."""
+    import hvae
+
+    return hvae.Simulation.build(
+        name="logit", rounds=rounds, seed=seed, network={"kind": "complete"}, menus={"kind": "slider"},
+        population=[{"name": "llm", "count": agents, "value": theta, "decider": "oracle"}],
+        deciders={"llm": _surrogate_decider(theta, beta, position)}).run().run
+
+
+def _surrogate_decider(theta: float, beta: float, position: float):
+    from hvae.agents.surrogate import SurrogateDecider
+
+    return SurrogateDecider(_policy({"llm": {"theta": theta, "beta": beta, "position": position}}), group="llm")
+
+
+def test_replay_uses_the_llms_displays_and_draws_from_the_policy() -> None:
+    run = _logit_run(45.0, 0.2, 1.5, seed=1)
+    decisions, menus = run.decisions(), run.menus()
+    policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.5}})
+    replayed = fidelity.replay(policy, decisions, menus, seed=3)
+    assert (replayed["shown_order"].to_numpy() == decisions["shown_order"].to_numpy()).all()
+    orders = [list(map(int, o.split(","))) for o in replayed["shown_order"]]
+    assert all(order[p] == c for order, p, c in zip(orders, replayed["chosen_position"], replayed["choice"]))
+    # the replayed choice frequencies are the policy's probabilities (chi-square goodness of fit)
+    p = fidelity.probabilities(policy, decisions, menus)
+    many = pd.concat([fidelity.replay(policy, decisions, menus, seed=s) for s in range(20)])
+    observed = np.bincount(many["choice"], minlength=p.shape[1])
+    expected = np.tile(p, (20, 1)).sum(axis=0)
+    keep = expected > 5
+    assert stats.chisquare(observed[keep], expected[keep] * observed[keep].sum() / expected[keep].sum()).pvalue > 1e-3
+
+
+def test_agents_check_passes_the_true_policy_and_fails_one_without_the_position_term() -> None:
+    run = _logit_run(30.0, 0.15, 2.0, seed=4, agents=16, rounds=36)
+    decisions, menus = run.decisions(), run.menus()
+    true = _policy({"llm": {"theta": 30.0, "beta": 0.15, "position": 2.0}})
+    check = fidelity.agents_check(true, decisions, menus, seed=1, n_boot=500)
+    assert check.verdict == "pass", check.table.T
+    blind = _policy({"llm": {"theta": 30.0, "beta": 0.15}}, features=("utility",))
+    check = fidelity.agents_check(blind, decisions, menus, seed=1, n_boot=500)
+    assert check.verdict == "fail"
+    row = check.table.iloc[0]
+    assert row["first share diff high"] < 0  # the blind surrogate takes the first option far less often
