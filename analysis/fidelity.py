@@ -65,10 +65,13 @@ Use :func:`fidelity` for all three; ``hvae fidelity POLICY RUN_DIR`` prints it::
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -76,6 +79,8 @@ import pandas as pd
 
 from hvae.analysis.rationality import behavioural, decision_scores, first_shown, menu_options
 from hvae.analysis.rundata import RunData
+from hvae.files.atomic import write_bytes_atomic
+from hvae.files.untrusted import one_line, read_regular
 
 if TYPE_CHECKING:
     from hvae.agents.surrogate import SurrogatePolicy
@@ -157,7 +162,7 @@ def _number(value: float) -> str:
 
 def _json_number(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.bool_):
@@ -594,3 +599,46 @@ def pooled_decisions(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFram
                                     decider=frame["decider"].astype(str), value_category=frame["value_category"].astype(str),
                                     options_shown=frame["options_shown"].astype(str)))
     return pd.concat(shifted, ignore_index=True), menus
+
+
+# ---------------------------------------------------------------------------------- the record beside the policy
+RECORD_FORMAT = "hvae-fidelity/1"
+MAX_RECORD_BYTES = 16 << 20  #: largest fidelity record read (the calibration table of a big policy stays far below)
+
+
+def record_path(policy_path: str | Path) -> Path:
+    """Where ``hvae fidelity`` keeps its result for a policy: ``policy.yaml`` → ``policy.fidelity.json``."""
+    policy_path = Path(policy_path)
+    return policy_path.with_name(f"{policy_path.stem}.fidelity.json")
+
+
+def policy_digest(policy_path: str | Path) -> str:
+    """SHA-256 of the policy file's bytes (a record applies only to the exact policy it measured)."""
+    from hvae.agents.surrogate import MAX_POLICY_BYTES
+
+    return hashlib.sha256(read_regular(policy_path, "policy file", MAX_POLICY_BYTES)).hexdigest()
+
+
+def save_record(result: Fidelity, policy_path: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``result`` as JSON (default: :func:`record_path`), tied to the policy file by its digest."""
+    target = Path(out) if out is not None else record_path(policy_path)
+    data = {"format": RECORD_FORMAT, "policy_sha256": policy_digest(policy_path), **result.to_dict()}
+    write_bytes_atomic(target, json.dumps(data, indent=1, allow_nan=False).encode("utf-8"))
+    return target
+
+
+def read_record(policy_path: str | Path) -> tuple[dict[str, Any] | None, str]:
+    """The fidelity record of a policy file, or None and why (none yet, another policy's, unreadable)."""
+    path = record_path(policy_path)
+    if not path.exists():
+        return None, f"no fidelity record ({path.name}) beside the policy"
+    try:
+        data = json.loads(read_regular(path, "fidelity record", MAX_RECORD_BYTES).decode("utf-8"))
+        digest = policy_digest(policy_path)
+    except (OSError, ValueError) as error:  # UnsafeFile, JSON and Unicode errors are ValueErrors
+        return None, f"{path.name}: unreadable ({one_line(error, 160)})"
+    if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
+        return None, f"{path.name} is not a fidelity record"
+    if data.get("policy_sha256") != digest:
+        return None, f"{path.name} measured another version of the policy (the file changed since)"
+    return data, ""

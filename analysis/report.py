@@ -11,7 +11,9 @@ or from the shell: ``hvae report runs/demo`` (``hvae run`` writes one at the end
 The page holds, in order: the scenario's settings (seeds, rounds, agents, network, matching,
 menus, groups with their decider and value); each run's status, with a warning when a run is not
 ``complete`` (its tables then cover only the rounds it finished); a caveat whenever an LLM group
-runs the embedded SmolLM2-135M-Instruct model, which is value-blind; the value-rationality table
+runs the embedded SmolLM2-135M-Instruct model, which is value-blind; whenever a surrogate played,
+the fidelity of its policy (the record ``hvae fidelity`` keeps beside the policy file,
+:mod:`hvae.analysis.fidelity`; "unmeasured" and a warning without one); the value-rationality table
 (decision VR beside chance and ceiling, slider VR beside chance); the revealed angle per group;
 the reciprocity index; LLM accounting from ``summary.json``; and the figures of
 :mod:`hvae.analysis.plots`. Figures are embedded as base64 PNG, so the file can be mailed or
@@ -297,6 +299,46 @@ def _reciprocity_section(analysis: Analysis) -> str:
     return f"<h2>Reciprocity</h2>{intro}" + page.table(headers, rows)
 
 
+def surrogate_policies(scenario: dict[str, Any]) -> dict[str, str]:
+    """Group name → policy file of every group a surrogate played (``decider: {kind: surrogate}``)."""
+    return {
+        g["name"]: str(g["decider"].get("policy"))
+        for g in scenario.get("population", [])
+        if isinstance(g.get("decider"), dict) and g["decider"].get("kind") == "surrogate"
+    }
+
+
+def _surrogate_section(scenario: dict[str, Any]) -> str:
+    """Fidelity of every surrogate that played: the record ``hvae fidelity`` left beside its policy."""
+    from hvae.analysis.fidelity import read_record
+
+    policies = surrogate_policies(scenario)
+    if not policies:
+        return ""
+    intro = ("<p>Surrogate groups play a policy distilled from LLM decisions (<code>hvae distil</code>). Their rows "
+             "are evidence about the LLM only as far as the surrogate keeps its behaviour: <code>hvae fidelity POLICY "
+             "RUN_DIR</code> measures that on three levels (decisions, agents, population; docs/fidelity.md), and a "
+             "surrogate failing any of them is <strong>failing</strong>.</p>")
+    rows = []
+    warnings = []
+    for policy in sorted(set(policies.values())):
+        groups = ", ".join(g for g, p in policies.items() if p == policy)
+        record, why = read_record(policy)
+        if record is None:
+            rows.append((groups, policy, "unmeasured", "–", "–", "–"))
+            warnings.append(f"{policy}: fidelity not measured ({why}); run hvae fidelity {policy} <LLM run folder>")
+            continue
+        verdicts = {c["name"]: c for c in record.get("checks", [])}
+        cells = [page.Raw(f'<span title="{page.esc(verdicts[n]["criterion"])}">{page.esc(verdicts[n]["verdict"])}</span>')
+                 if n in verdicts else "–" for n in ("decisions", "agents", "population")]
+        rows.append((groups, policy, str(record.get("label", "?")), *cells))
+        if record.get("label") != "passing":
+            warnings.append(f"{policy} is {record.get('label')}: its groups' rows may be artefacts of the surrogate")
+    box = "".join(f'<div class="warning">{page.esc(w)}</div>' for w in warnings)
+    headers = ["groups", "policy", "fidelity", "decisions", "agents", "population"]
+    return "<h2>Surrogate fidelity</h2>" + intro + box + page.table(headers, rows, numeric_from=6)
+
+
 def _llm_section(runs: list[RunData]) -> str:
     summaries = [r.summary for r in runs]
     llm_groups = any(
@@ -403,6 +445,7 @@ def write_report(run_dirs: Sequence[RunData | Path | str], out: Path | str) -> P
         f"<h1>{page.esc(title)}</h1>",
         f'<p class="note">{page.esc(scenario.get("description", ""))}</p>',
         _caveat_section(scenario),
+        _surrogate_section(scenario),
         _status_section(runs),
         _settings_section(runs),
     ]

@@ -11,13 +11,14 @@ decision and agent checks. The population check plays the first run's scenario w
 replaced by the surrogate over ``--seeds`` seeds (in memory) and compares them with the LLM runs
 given, plus ``--llm-seeds`` more runs of the LLM scenario played now (real LLM calls: meant for a
 local server such as ``hvae serve-oracle``). Prints each check's verdict and criterion and the
-surrogate's label (``PASSING``, ``FAILING`` or ``INCOMPLETE``); exit status 0 whatever the verdict,
-2 for bad input (an unreadable policy, a folder that is not a run).
+surrogate's label (``PASSING``, ``FAILING`` or ``INCOMPLETE``), and keeps the result beside the policy
+(``policy.fidelity.json``, tied to the policy file by its SHA-256), where the report of any run the
+surrogate plays finds it. Exit status 0 whatever the verdict, 2 for bad input (an unreadable policy,
+a folder that is not a run).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -36,7 +37,7 @@ from hvae.cli.errors import UserError, friendly_errors
               help="Parts the agents are split into for cross-validation (2: split halves).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds, bootstraps and replay.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the verdicts, criteria and figures to this JSON file.")
+              help="Where to write the record (verdicts, criteria, figures as JSON; default: POLICY's stem + .fidelity.json).")
 @friendly_errors
 def fidelity(policy: Path, run_dirs: tuple[Path, ...], seeds: int, llm_seeds: int, folds: int, seed: int,
              json_path: Path | None) -> None:
@@ -45,7 +46,6 @@ def fidelity(policy: Path, run_dirs: tuple[Path, ...], seeds: int, llm_seeds: in
     from hvae.analysis import fidelity as measure
     from hvae.analysis.runfolder import NotARunFolder, RunFolder
     from hvae.experiments.fidelity import llm_runs, surrogate_runs
-    from hvae.files.atomic import write_bytes_atomic
 
     try:
         surrogate = load_policy(policy)
@@ -64,6 +64,4 @@ def fidelity(policy: Path, run_dirs: tuple[Path, ...], seeds: int, llm_seeds: in
         raise UserError(str(error)) from None
     result = measure.fidelity(surrogate, [*runs, *extra], played, policy_label=str(policy), folds=folds, seed=seed)
     click.echo(result.text())
-    if json_path is not None:
-        write_bytes_atomic(json_path, json.dumps(result.to_dict(), indent=1).encode())
-        click.echo(f"written: {json_path}")
+    click.echo(f"record: {measure.save_record(result, policy, json_path)}")

@@ -210,3 +210,54 @@ def test_agents_check_passes_the_true_policy_and_fails_one_without_the_position_
     assert check.verdict == "fail"
     row = check.table.iloc[0]
     assert row["first share diff high"] < 0  # the blind surrogate takes the first option far less often
+
+
+# ------------------------------------------------------------------------------ the record and the report
+def _fake_result(verdicts: tuple[str, str, str]) -> fidelity.Fidelity:
+    checks = tuple(fidelity.Check(name, verdict, f"criterion of {name}", pd.DataFrame({"x": [1.0, np.inf]}),
+                                  {"p": float("nan")})
+                   for name, verdict in zip(("decisions", "agents", "population"), verdicts))
+    return fidelity.Fidelity(checks, "p.yaml", ("runs/x",))
+
+
+def test_label_is_failing_when_any_check_fails_and_passing_only_when_all_pass() -> None:
+    assert _fake_result(("pass", "pass", "pass")).label == "passing"
+    assert _fake_result(("pass", "fail", "untested")).label == "failing"
+    assert _fake_result(("pass", "pass", "untested")).label == "incomplete"
+
+
+def test_report_shows_the_record_of_the_policy_that_played_and_flags_a_missing_or_stale_one(tmp_path) -> None:
+    import hvae
+    from hvae.analysis.report import write_report
+
+    policy = _policy({"llm": {"theta": 30.0, "beta": 0.2, "position": 1.0}})
+    path = tmp_path / "policy.yaml"
+    policy.save(path)
+    sim = hvae.Simulation.build(name="sur", rounds=2, seed=1, population=[
+        {"name": "llm", "count": 4, "value": 30, "decider": {"kind": "surrogate", "policy": str(path), "group": "llm"}}])
+    run = sim.run().run
+
+    def section() -> str:
+        html = write_report([run], tmp_path / "report.html").read_text(encoding="utf-8")
+        start = html.index("<h2>Surrogate fidelity</h2>")
+        return html[start: html.index("<h2>", start + 5)]
+
+    assert "unmeasured" in section() and "no fidelity record" in section()
+    record = fidelity.save_record(_fake_result(("pass", "fail", "pass")), path)
+    assert record == tmp_path / "policy.fidelity.json"
+    text = section()
+    assert "failing" in text and "criterion of agents" in text and "may be artefacts" in text
+    fidelity.save_record(_fake_result(("pass", "pass", "pass")), path)
+    assert "passing" in section() and "warning" not in section()
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert "another version of the policy" in section()
+
+
+def test_fidelity_command_bad_input_is_one_line(cli, tmp_path) -> None:
+    from conftest import assert_user_error
+
+    (tmp_path / "bad.yaml").write_text("format: something-else\n")
+    assert_user_error(cli("fidelity", str(tmp_path / "bad.yaml"), str(tmp_path)), "not a surrogate policy file")
+    policy = _policy({"llm": {"theta": 30.0, "beta": 0.2}})
+    policy.save(tmp_path / "p.yaml")
+    assert_user_error(cli("fidelity", str(tmp_path / "p.yaml"), str(tmp_path / "nowhere")), "not an hvae run folder")
