@@ -275,7 +275,7 @@ def held_out(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFra
         test = fold == part
         train_ids = sorted({a for a, f in fold_of.items() if f != part}, key=str)
         train_rows = decisions[decisions["agent_id"].isin(train_ids)]
-        refit = distil_decisions(train_rows, by=policy.by, agents=train_ids, features=tuple(policy.features))
+        refit = distil_decisions(train_rows, by=policy.by, agents=train_ids, menus=menus, features=tuple(policy.features))
         predicted[test] = probabilities(refit, rows[test], menus)[:, :width]
         counts = pd.crosstab(cells[~test], choice[~test])
         table = counts.reindex(columns=range(width), fill_value=0)

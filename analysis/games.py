@@ -89,8 +89,8 @@ def partner_gave(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
     reciprocity input, :mod:`hvae.agents.surrogate`): in each round the mean amount its partners
     gave it (``received / n_partners``) placed in that round's menu range of "other" amounts (0 =
     the stingiest option, 1 = the most generous); carried to the agent's next decision row. 0 for an
-    agent's first decision, where the menu gives the other the same whatever is chosen, or where it
-    had no partner.
+    agent's first decision, where the menu gives the other the same whatever is chosen, or after a
+    round where it had no partner or its game was void (``pair_skipped``).
     """
     bounds = menu_generosity(menus)
     menu_ids = decisions["menu_id"].astype(str)
@@ -99,7 +99,8 @@ def partner_gave(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
     partners = decisions["n_partners"].to_numpy(dtype=float) if "n_partners" in decisions else np.ones(len(decisions))
     with np.errstate(divide="ignore", invalid="ignore"):
         got = (decisions["received"].to_numpy(dtype=float) / partners - low) / span
-    got = np.where((span > 0) & (partners > 0) & np.isfinite(got), np.clip(got, 0.0, 1.0), 0.0)
+    void = decisions["pair_skipped"].to_numpy(dtype=bool) if "pair_skipped" in decisions else np.zeros(len(decisions), bool)
+    got = np.where((span > 0) & (partners > 0) & ~void & np.isfinite(got), np.clip(got, 0.0, 1.0), 0.0)
     frame = pd.DataFrame({"agent_id": decisions["agent_id"].to_numpy(), "round": decisions["round"].to_numpy(),
                           "got": got, "at": np.arange(len(decisions))}).sort_values(["agent_id", "round"], kind="stable")
     previous = frame.groupby("agent_id", sort=False)["got"].shift(1).fillna(0.0)
