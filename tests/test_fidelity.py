@@ -261,3 +261,31 @@ def test_fidelity_command_bad_input_is_one_line(cli, tmp_path) -> None:
     policy = _policy({"llm": {"theta": 30.0, "beta": 0.2}})
     policy.save(tmp_path / "p.yaml")
     assert_user_error(cli("fidelity", str(tmp_path / "p.yaml"), str(tmp_path / "nowhere")), "not an hvae run folder")
+
+
+# ------------------------------------------------------------------------------ decisions: held out
+def test_split_half_agreement_is_the_other_halfs_smoothed_shares_counted_by_hand() -> None:
+    run = _logit_run(45.0, 0.2, 1.0, seed=6)
+    decisions, menus = run.decisions(), run.menus()
+    policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.0}})
+    frame, predicted = fidelity.held_out(policy, decisions, menus, folds=2, seed=3)
+    folds = fidelity.agent_folds(decisions["agent_id"], 2, seed=3)
+    rows = decisions.reset_index(drop=True)
+    first = [int(str(o).split(",")[0]) for o in rows["shown_order"]]
+    for i in range(0, len(rows), 7):
+        own = folds[rows.loc[i, "agent_id"]]
+        same = [j for j in range(len(rows)) if folds[rows.loc[j, "agent_id"]] != own
+                and rows.loc[j, "menu_id"] == rows.loc[i, "menu_id"] and first[j] == first[i]]
+        k = 9
+        hits = sum(int(rows.loc[j, "choice"]) == int(rows.loc[i, "choice"]) for j in same)
+        assert frame.loc[i, "ll_split"] == pytest.approx(np.log((hits + 0.5) / (len(same) + 0.5 * k)))
+        assert frame.loc[i, "ll_uniform"] == pytest.approx(-np.log(k))
+        assert frame.loc[i, "ll_surrogate"] == pytest.approx(np.log(predicted[i, rows.loc[i, "choice"]]))
+    assert np.allclose(predicted.sum(axis=1), 1.0)
+
+
+def test_decisions_check_says_why_it_is_untested() -> None:
+    run = _logit_run(45.0, 0.2, 1.0, seed=6, agents=3, rounds=12)
+    policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.0}})
+    check = fidelity.decisions_check(policy, run.decisions(), run.menus())
+    assert check.verdict == "untested" and "3 agents" in check.notes[0]

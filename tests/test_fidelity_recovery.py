@@ -69,16 +69,17 @@ def test_distillation_recovers_the_served_parameters_within_their_intervals(serv
 
 def test_the_true_surrogate_passes_and_one_without_the_position_term_fails(served, tmp_path) -> None:
     llm = served[:6]
-    decisions = llm[0].decisions()
-    policy = distil_decisions(decisions, by="group")
+    decisions, menus = fidelity.pooled_decisions(llm)  # the six seeds' agents, counted apart
+    policy = distil_decisions(decisions, by="group", menus=menus)
     path = tmp_path / "policy.yaml"
     policy.save(path)
     played = surrogate_runs(llm[0].scenario, path, seeds=range(6))
     result = fidelity.fidelity(policy, llm, played, policy_label="policy.yaml", n_boot=500)
     assert result.check("population").verdict == "pass", result.text()
     assert result.label == "passing", result.text()
+    print(result.text())
 
-    blind = distil_decisions(decisions, by="group", features=("utility", "reciprocity"))
+    blind = distil_decisions(decisions, by="group", menus=menus, features=("utility", "reciprocity"))
     assert all(u.position == 0.0 for u in blind.units.values())
     blind_path = tmp_path / "blind.yaml"
     blind.save(blind_path)
@@ -103,3 +104,31 @@ def test_population_check_flags_a_surrogate_with_the_wrong_value(served, tmp_pat
     check = fidelity.population_check(llm, played)
     assert check.verdict == "fail" and check.figures["p"] == pytest.approx(2 / 924)
     assert np.isfinite(check.table["llm low"]).all()
+
+
+@pytest.mark.slow
+def test_fidelity_command_measures_a_run_folder_and_keeps_the_record(cli, tmp_path) -> None:
+    import json
+
+    from hvae.experiments.runs import run_to_folder
+    from hvae.scenarios.loader import validate_data
+
+    with OracleServer(OracleModel(beta=BETA, position_bias=BIAS, seed=5)) as server:
+        run_dir = tmp_path / "llm"
+        run_to_folder(validate_data(served_scenario(server.base_url, 3), "test"), run_dir)
+        from hvae.analysis.runfolder import RunFolder
+
+        run = RunFolder(run_dir)
+        policy = tmp_path / "policy.yaml"
+        distil_decisions(run.decisions(), by="group", menus=run.menus()).save(policy)
+        # one LLM run against 3 surrogate seeds: the population test cannot reach 5% — incomplete, and said so
+        alone = cli("fidelity", str(policy), str(run_dir), "--seeds", "3")
+        assert alone.returncode == 0, alone.stderr
+        assert alone.stdout.startswith(f"surrogate {policy}: INCOMPLETE"), alone.stdout
+        assert "population: UNTESTED" in alone.stdout and "smallest attainable p 0.25" in alone.stdout
+        # four more LLM seeds played now against the same server: every level measured
+        full = cli("fidelity", str(policy), str(run_dir), "--seeds", "5", "--llm-seeds", "4")
+    assert full.returncode == 0, full.stderr
+    assert full.stdout.startswith(f"surrogate {policy}: PASSING"), full.stdout
+    record = json.loads((tmp_path / "policy.fidelity.json").read_text())
+    assert record["label"] == "passing" and [c["verdict"] for c in record["checks"]] == ["pass"] * 3
