@@ -83,6 +83,8 @@ from hvae.files.atomic import write_bytes_atomic
 from hvae.files.untrusted import one_line, read_regular
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from hvae.agents.surrogate import SurrogatePolicy
 
 Verdict = Literal["pass", "fail", "untested"]
@@ -642,3 +644,37 @@ def read_record(policy_path: str | Path) -> tuple[dict[str, Any] | None, str]:
     if data.get("policy_sha256") != digest:
         return None, f"{path.name} measured another version of the policy (the file changed since)"
     return data, ""
+
+
+# ---------------------------------------------------------------------------------- the figure
+def population_figure(check: Check) -> Figure | None:
+    """Value shares over time, LLM beside surrogate: mean over seeds with 95% t-interval bands.
+
+    None when the population check has no per-round shares (no runs, or no agent acts on its value).
+    """
+    from matplotlib.figure import Figure
+
+    from hvae.analysis.figure_tools import _lines_with_bands, _round_axis, _style
+    from hvae.analysis.palette import CATEGORY_COLORS
+
+    over_time = {side: frame for side, frame in check.extra.items() if side in ("llm", "surrogate") and not frame.empty}
+    if len(over_time) < 2:
+        return None
+    axes_style, context = _style()
+    with axes_style, context:
+        fig = Figure(figsize=(12.0, 4.4))
+        axes = fig.subplots(1, 2, sharey=True)
+    for axis, (side, frame) in zip(axes, over_time.items()):
+        frame = frame.rename(columns={"category": "group"})
+        names = [n for n in CATEGORY_COLORS if n in set(frame["group"])]
+        _lines_with_bands(axis, frame, "share", names, {n: CATEGORY_COLORS[n] for n in names})
+        seeds = int(frame["n_seeds"].max()) if len(frame) else 0
+        axis.set_title(f"{'LLM agents' if side == 'llm' else 'their surrogates'} ({seeds} seeds)", fontsize=10.5)
+        axis.set_ylim(0, 1)
+        axis.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        _round_axis(axis)
+    axes[0].set_ylabel("value share (agents that act on their value)")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="category")
+    fig.suptitle(f"Population fidelity: value shares over time, mean over seeds with 95% t-interval bands — "
+                 f"{check.verdict.upper()} (p = {_number(check.figures.get('p', math.nan))})", fontsize=11)
+    return fig

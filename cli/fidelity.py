@@ -13,7 +13,8 @@ given, plus ``--llm-seeds`` more runs of the LLM scenario played now (real LLM c
 local server such as ``hvae serve-oracle``). Prints each check's verdict and criterion and the
 surrogate's label (``PASSING``, ``FAILING`` or ``INCOMPLETE``), and keeps the result beside the policy
 (``policy.fidelity.json``, tied to the policy file by its SHA-256), where the report of any run the
-surrogate plays finds it. Exit status 0 whatever the verdict, 2 for bad input (an unreadable policy,
+surrogate plays finds it, with the value shares of both sides over time
+(``policy.fidelity_figures/value_shares.png`` and ``.svg``). Exit status 0 whatever the verdict, 2 for bad input (an unreadable policy,
 a folder that is not a run).
 """
 
@@ -64,4 +65,11 @@ def fidelity(policy: Path, run_dirs: tuple[Path, ...], seeds: int, llm_seeds: in
         raise UserError(str(error)) from None
     result = measure.fidelity(surrogate, [*runs, *extra], played, policy_label=str(policy), folds=folds, seed=seed)
     click.echo(result.text())
-    click.echo(f"record: {measure.save_record(result, policy, json_path)}")
+    record = measure.save_record(result, policy, json_path)
+    click.echo(f"record: {record}")
+    figure = measure.population_figure(result.check("population"))
+    if figure is not None:
+        from hvae.analysis.figure_tools import save_figure
+
+        paths = save_figure(figure, record.with_name(f"{record.stem}_figures"), "value_shares")
+        click.echo(f"figure: {paths[0]}")

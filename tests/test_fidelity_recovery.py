@@ -104,6 +104,12 @@ def test_population_check_flags_a_surrogate_with_the_wrong_value(served, tmp_pat
     check = fidelity.population_check(llm, played)
     assert check.verdict == "fail" and check.figures["p"] == pytest.approx(2 / 924)
     assert np.isfinite(check.table["llm low"]).all()
+    figure = fidelity.population_figure(check)
+    left, right = figure.axes[:2]
+    assert "FAIL" in figure._suptitle.get_text()
+    # one line per value category on each side (no dynamics: flat at the groups' halves)
+    assert [line.get_ydata().tolist() for line in left.lines] == [[0.5] * 24] * 2
+    assert len(right.lines) == 2
 
 
 @pytest.mark.slow
@@ -132,3 +138,4 @@ def test_fidelity_command_measures_a_run_folder_and_keeps_the_record(cli, tmp_pa
     assert full.stdout.startswith(f"surrogate {policy}: PASSING"), full.stdout
     record = json.loads((tmp_path / "policy.fidelity.json").read_text())
     assert record["label"] == "passing" and [c["verdict"] for c in record["checks"]] == ["pass"] * 3
+    assert (tmp_path / "policy.fidelity_figures" / "value_shares.png").stat().st_size > 0
