@@ -44,6 +44,7 @@ dynamics carry their own unit's behaviour) or per agent (``by: agent``; key = ag
         n_decisions: 1440
         intervals: {theta: [42.1, 47.6], beta: [0.26, 0.37], position: [0.31, 0.74]}
         dropped: {reciprocity: "partners' gifts do not vary"}
+        notes: {}                     # e.g. beta: "at its bound: choices perfectly separated"
     provenance: {run: runs/x, model: "openai:gpt-4o", decisions: 1440, log_likelihood: -2113.4, ...}
 
 A term listed in a unit's ``dropped`` (the data could not identify it) or missing from ``features``
@@ -125,6 +126,9 @@ class PolicyUnit(_Strict):
     intervals: dict[str, tuple[float, float]] = Field(default_factory=dict)
     #: Terms the data could not identify (term → why); their parameter is 0.0.
     dropped: dict[str, str] = Field(default_factory=dict)
+    #: What a reader must know about a kept parameter (parameter → note), e.g. a β at its bound
+    #: (perfectly separated choices: only a lower bound is known) or a θ that β ≈ 0 leaves unidentified.
+    notes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("intervals")
     @classmethod
