@@ -571,12 +571,34 @@ def fidelity(policy: SurrogatePolicy, llm_runs: Sequence[RunData], surrogate_run
     population check is ``untested``.
     """
     decisions, menus = pooled_decisions(llm_runs)
+    decisions = decisions[covered(policy, decisions)]
     checks = (
         decisions_check(policy, decisions, menus, folds=folds, seed=seed, n_boot=n_boot),
         agents_check(policy, decisions, menus, seed=seed, n_boot=n_boot),
         population_check(llm_runs, surrogate_runs, seed=seed),
     )
     return Fidelity(checks, policy_label, tuple(r.label for r in llm_runs))
+
+
+def covered(policy: SurrogatePolicy, decisions: pd.DataFrame) -> np.ndarray:
+    """Mask of the decisions the surrogate stands in for: the LLM's (``decider == "llm"``; every row
+    when no LLM decided, e.g. a run of another model-free stand-in) of the units the policy has.
+
+    A run mixes LLM groups with rule groups (oracles, reciprocal agents); those are not the
+    surrogate's to reproduce.
+    """
+    mask = np.ones(len(decisions), dtype=bool)
+    if "decider" in decisions:
+        llm = (decisions["decider"].astype(str) == "llm").to_numpy()
+        if llm.any():
+            mask &= llm
+    if policy.by != "value":
+        keys = unit_keys(policy, decisions)
+    else:
+        from hvae.agents.surrogate import value_key
+
+        keys = np.array([value_key(float(v)) for v in decisions["value_angle"]], dtype=object)
+    return mask & np.isin(keys.astype(str), list(policy.units))
 
 
 def pooled_decisions(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFrame]:

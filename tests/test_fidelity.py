@@ -289,3 +289,17 @@ def test_decisions_check_says_why_it_is_untested() -> None:
     policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.0}})
     check = fidelity.decisions_check(policy, run.decisions(), run.menus())
     assert check.verdict == "untested" and "3 agents" in check.notes[0]
+
+
+def test_only_the_llm_decisions_of_the_policys_units_are_measured() -> None:
+    decisions = pd.DataFrame({"decider": ["llm", "llm", "oracle", "llm"], "group": ["a", "b", "a", "c"],
+                              "value_angle": [45.0, 0.0, 45.0, -22.5], "agent_id": [1, 2, 3, 4]})
+    by_group = _policy({"a": {"theta": 45.0, "beta": 0.2}, "b": {"theta": 0.0, "beta": 0.2}})
+    assert fidelity.covered(by_group, decisions).tolist() == [True, True, False, False]
+    from hvae.agents.surrogate import PolicyUnit, SurrogatePolicy
+
+    by_value = SurrogatePolicy(by="value", features=("utility",),
+                               units={"-22.5": PolicyUnit(theta=-22.5, beta=0.1), "45": PolicyUnit(theta=45.0, beta=0.1)})
+    assert fidelity.covered(by_value, decisions).tolist() == [True, False, False, True]
+    # a run without LLM rows (a stand-in played the part): every row of the policy's units
+    assert fidelity.covered(by_group, decisions.assign(decider="oracle")).tolist() == [True, True, True, False]
