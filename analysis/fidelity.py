@@ -357,7 +357,12 @@ def decisions_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.
     if agents < max(MIN_AGENTS, 2 * folds):
         return Check("decisions", "untested", criterion, pd.DataFrame(),
                      notes=(f"{agents} agents with valid decisions: cross-validation by agent needs {max(MIN_AGENTS, 2 * folds)}",))
-    frame, predicted = held_out(policy, decisions, menus, folds=folds, seed=seed)
+    from hvae.analysis.distil import DistilError
+
+    try:
+        frame, predicted = held_out(policy, decisions, menus, folds=folds, seed=seed)
+    except DistilError as error:  # a part too small to refit a unit on
+        return Check("decisions", "untested", criterion, pd.DataFrame(), notes=(f"refit on a part failed: {error}",))
     per_agent = frame.groupby("agent_id")[["ll_surrogate", "ll_uniform", "ll_split"]].sum()
     n = frame.groupby("agent_id").size().loc[per_agent.index].to_numpy(dtype=float)
     sums = per_agent.to_numpy()

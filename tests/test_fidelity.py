@@ -303,3 +303,10 @@ def test_only_the_llm_decisions_of_the_policys_units_are_measured() -> None:
     assert fidelity.covered(by_value, decisions).tolist() == [True, False, False, True]
     # a run without LLM rows (a stand-in played the part): every row of the policy's units
     assert fidelity.covered(by_group, decisions.assign(decider="oracle")).tolist() == [True, True, True, False]
+
+
+def test_a_part_too_small_to_refit_leaves_the_decisions_check_untested() -> None:
+    run = _logit_run(45.0, 0.2, 1.0, seed=6, agents=4, rounds=4)  # 16 decisions: no part reaches distil's minimum
+    policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.0}})
+    check = fidelity.decisions_check(policy, run.decisions(), run.menus())
+    assert check.verdict == "untested" and "refit on a part failed" in check.notes[0]
