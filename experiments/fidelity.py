@@ -33,7 +33,8 @@ def surrogate_scenario(scenario: dict[str, Any], policy_path: str | Path, *, by_
     """``scenario`` (plain data, e.g. a run's ``scenario.yaml``) with its LLM groups played by the policy.
 
     ``groups`` limits the replacement to those group names (default: every group whose decider is
-    an LLM). ``by_group`` passes each group's name to the decider (policies fitted by group).
+    an LLM). ``by_group`` passes each group's name to the decider (policies fitted by group). The
+    policy is named by its absolute path: the scenario has no file a relative path could be read from.
 
     Raises:
         ValueError: no group to replace.
@@ -46,7 +47,7 @@ def surrogate_scenario(scenario: dict[str, Any], policy_path: str | Path, *, by_
         decider = group.get("decider")
         is_llm = isinstance(decider, dict) and decider.get("kind") == "llm"
         if (wanted is None and is_llm) or (wanted is not None and group.get("name") in wanted):
-            group["decider"] = {"kind": "surrogate", "policy": str(policy_path),
+            group["decider"] = {"kind": "surrogate", "policy": str(Path(policy_path).resolve()),
                                 "group": group["name"] if by_group else None}
             replaced.append(group["name"])
     if not replaced:
