@@ -170,3 +170,46 @@ def test_distil_command_errors(tmp_path, cli):
     assert_user_error(cli("distil", str(tmp_path / "nope"), "--out", str(tmp_path / "p.yaml")), "no such run or evaluation folder")
     assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "p.yaml")), "not an hvae run folder")
     assert not (tmp_path / "p.yaml").exists()
+
+
+class _Recorder:
+    """A uniform chooser (built on demand) that records ``History.generosity[:, 0]`` at every decision."""
+
+    def __new__(cls, skip_every: int = 0):
+        from hvae.agents.deciders import NO_CHOICE, Decider, Decisions
+
+        class Recorder(Decider):
+            name = "recorder"
+            description = "uniform random; records the last generosity each agent received"
+
+            def __init__(self) -> None:
+                self.seen: dict[tuple[int, int], float] = {}
+
+            def decide(self, request, rng):
+                history = request.history
+                for i, agent in enumerate(request.agent_ids.tolist()):
+                    self.seen[(request.round, agent)] = float(history.generosity[i, 0]) if history.length else float("nan")
+                choice = rng.integers(0, len(request.options), request.n)
+                if skip_every:  # some agents give no choice now and then: their partners' games are void
+                    choice = np.where((request.agent_ids + request.round) % skip_every == 0, NO_CHOICE, choice)
+                return Decisions(choice=choice, valid=choice >= 0, metadata={})
+
+        return Recorder()
+
+
+@pytest.mark.parametrize(("matching", "skip_every"), [("random", 0), ("all_edges", 0), ("random", 5), ("all_edges", 7)])
+def test_partner_gave_is_what_the_decider_saw_in_its_history(matching, skip_every):
+    """distil's reciprocity input, rebuilt from the decisions table, equals the History the agents decided with."""
+    import hvae
+    from hvae.analysis.distil import _partner_gave, _menu_lookup
+
+    recorder = _Recorder(skip_every)
+    network = {"kind": "ring_lattice", "k": 4} if matching == "all_edges" else {"kind": "complete"}
+    result = hvae.Simulation.build(name="gave", rounds=10, seed=2, matching=matching, network=network,
+                                   population=[{"name": "a", "count": 8, "value": 45, "decider": "random"}],
+                                   deciders={"a": recorder}).run()
+    decisions = result.decisions
+    got = _partner_gave(decisions, _menu_lookup(decisions, result.run.menus()))
+    seen = np.array([recorder.seen[(r, a)] for r, a in zip(decisions["round"], decisions["agent_id"])])
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(seen), atol=1e-12)
+    assert (np.nan_to_num(got) > 0).any()
