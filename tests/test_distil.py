@@ -162,6 +162,38 @@ def test_distil_recovers_the_serve_oracle_model_from_a_real_run(tmp_path, cli):
     assert unit.intervals["invalid_rate"][0] <= 0.1 <= unit.intervals["invalid_rate"][1]
     assert policy.provenance["models"] == {"llm": "llm: srv hvae-oracle"} and policy.provenance["kind"] == "run"
     assert policy.units == distil_run(run_dir, features=("utility", "position")).units
+    # the server has no reciprocity: fitted anyway (partners' gifts vary under random matching), ρ's interval holds 0
+    with_rho = distil_run(run_dir).units["llm"]
+    assert "reciprocity" not in with_rho.dropped
+    assert with_rho.intervals["reciprocity"][0] <= 0.0 <= with_rho.intervals["reciprocity"][1]
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_distil_reads_an_evaluate_folder(tmp_path, cli):
+    """``hvae evaluate`` against the oracle server, then ``hvae distil --by value`` on its folder."""
+    import yaml
+
+    from hvae.agents.llm.oracle_server import OracleModel, OracleServer
+
+    with OracleServer(OracleModel(beta=0.3, position_bias=1.0, seed=2)) as server:
+        config = {"name": "ev", "rounds": 1, "population": [{"name": "x", "count": 1, "value": "prosocial", "decider": "oracle"}],
+                  "backends": {"srv": {"kind": "openai", "base_url": server.base_url, "model": "hvae-oracle",
+                                       "structured": "json_schema", "temperature": 0}},
+                  "cache": {"enabled": False}}
+        (tmp_path / "backends.yaml").write_text(yaml.safe_dump(config))
+        result = cli("evaluate", "--scenario", str(tmp_path / "backends.yaml"), "--backend", "srv", "--repeats", "12",
+                     "--values", "prosocial,individualistic", "--goal-prompting", "on", "--out", str(tmp_path / "ev"))
+        assert result.returncode == 0, result.stderr
+    result = cli("distil", str(tmp_path / "ev"), "--out", str(tmp_path / "p.yaml"), "--by", "value")
+    assert result.returncode == 0, result.stderr
+    policy = load_policy(tmp_path / "p.yaml")
+    assert policy.provenance["kind"] == "evaluation" and sorted(policy.units) == ["0", "45"]
+    for key, unit in policy.units.items():
+        assert unit.dropped.keys() == {"reciprocity"}  # no partners in a questionnaire
+        assert unit.n_decisions == 12 * 6
+        assert unit.intervals["position"][0] <= 1.0 <= unit.intervals["position"][1], (key, unit)
+        assert unit.intervals["beta"][0] <= 0.3 <= unit.intervals["beta"][1], (key, unit)
 
 
 def test_distil_command_errors(tmp_path, cli):
