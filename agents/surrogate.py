@@ -15,8 +15,9 @@ the revealed-angle choice model (:mod:`hvae.agents.revealed`) with one more term
   the definition behind ``History.generosity``; 0 for every option of a menu that gives the other
   the same whatever is chosen);
 * ``partner_gave`` — the generosity the agent **received in its most recent game** (what its last
-  partner gave it, on that game's menu, 0..1; the mean over partners when it played several);
-  **0 when unknown** (its first round, or a partner without a choice). Under fixed pairs this is
+  partner gave it, on that game's menu, 0..1; the mean over partners when it played several; a round
+  whose games were all void leaves no entry): ``History.generosity[:, 0]``; **0 when unknown**
+  (before its first game, or on a menu that gives the other the same). Under fixed pairs this is
   what the current partner gave last time. ``ρ > 0`` is reciprocity: the more generous the last
   partner, the more generous options gain.
 
@@ -359,13 +360,25 @@ class SurrogateDecider(Decider):
         self._keys = np.array([float(k) for k in keys]) if policy.by == "value" else np.array([int(k) for k in keys], dtype=np.int64)
         self._table = np.array([_unit_row(policy.units[k]) for k in keys]).reshape(-1, 5)  # θ, β, b, ρ, invalid rate
         self._texts: dict[tuple[int, bool], str] = {}
+        self.where = "surrogate policy"  #: names the group and policy file in errors (set by from_config)
 
     @classmethod
     def from_config(cls, config: BaseModel, context: Any = None) -> Decider:
         assert isinstance(config, SurrogateConfig)
-        group = config.group or (getattr(getattr(context, "group", None), "name", None))
+        own = getattr(getattr(context, "group", None), "name", None)
+        group = config.group or own
         policy = load_policy(config.policy)
-        return cls(policy, group=group if policy.by == "group" else None, order=config.order, fallback=config.fallback)
+        where = f"group {own!r} (policy {config.policy})" if own else f"policy {config.policy}"
+        rule = getattr(getattr(getattr(context, "scenario", None), "dynamics", None), "rule", None)
+        if policy.by == "value" and rule == "influence":
+            raise PolicyError(f"{where}: a by-value policy cannot follow the influence dynamics, which move values "
+                              "to angles the policy has no unit for (distil --by group)")
+        try:
+            decider = cls(policy, group=group if policy.by == "group" else None, order=config.order, fallback=config.fallback)
+        except PolicyError as error:
+            raise PolicyError(f"{where}: {error}") from None
+        decider.where = where
+        return decider
 
     def setup(self, agent_ids: np.ndarray, thetas: np.ndarray) -> None:
         """Check that the policy has a unit for every agent (raises :class:`PolicyError` naming the first missing)."""
@@ -383,9 +396,12 @@ class SurrogateDecider(Decider):
         missing = self._keys[at] != wanted
         if missing.any():
             bad = wanted[np.flatnonzero(missing)[0]]
-            if self.policy.by == "value":
-                self.policy.unit_for(theta=float(bad))
-            self.policy.unit_for(agent_id=int(bad))
+            try:
+                if self.policy.by == "value":
+                    self.policy.unit_for(theta=float(bad))
+                self.policy.unit_for(agent_id=int(bad))
+            except PolicyError as error:
+                raise PolicyError(f"{self.where}: {error}") from None
         return self._table[at]
 
     def _order_text(self, k: int, reverse: bool) -> str:
