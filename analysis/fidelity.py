@@ -94,6 +94,9 @@ POPULATION_ALPHA = 0.05  #: the population test's level
 SMOOTHING = 0.5  #: added to every option's count in the split-half prediction (Jeffreys)
 MIN_AGENTS = 4  #: fewer agents than this: no cross-validation by agent (each part needs two)
 _PERMUTATIONS = 9999
+ITEMS_SHOWN = 12  #: calibration items outside the model's range printed by :meth:`Fidelity.text`
+#: Tables of a check's ``extra`` kept in the record: calibration per item, value shares over time per side.
+RECORDED_TABLES = ("calibration", "llm", "surrogate")
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,15 @@ class Fidelity:
             lines += [f"  note: {note}" for note in check.notes]
             if not check.table.empty:
                 lines += ["  " + line for line in check.table.to_string(index=False, float_format=_number).splitlines()]
+            items = check.extra.get("calibration")
+            if items is not None and len(items):
+                outside = items[(items["observed"] < items["low"]) | (items["observed"] > items["high"])]
+                lines.append(f"  calibration: {len(outside)} of {len(items)} items (menu, option) observed outside the "
+                             f"model's 95% range{':' if len(outside) else ''}")
+                shown = outside.head(ITEMS_SHOWN).to_string(index=False, float_format=_number).splitlines() if len(outside) else []
+                lines += ["    " + line for line in shown]
+                if len(outside) > ITEMS_SHOWN:
+                    lines.append(f"    … {len(outside) - ITEMS_SHOWN} more in the record (JSON)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,9 +163,14 @@ class Fidelity:
             "policy": self.policy, "runs": list(self.runs), "label": self.label,
             "checks": [{"name": c.name, "verdict": c.verdict, "criterion": c.criterion,
                         "figures": {k: _json_number(v) for k, v in c.figures.items()}, "notes": list(c.notes),
-                        "table": [{k: _json_number(v) for k, v in row.items()} for row in c.table.to_dict("records")]}
+                        "table": _records(c.table),
+                        **{name: _records(frame) for name, frame in c.extra.items() if name in RECORDED_TABLES}}
                        for c in self.checks],
         }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _json_number(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _number(value: float) -> str:

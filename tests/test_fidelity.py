@@ -228,7 +228,7 @@ def test_label_is_failing_when_any_check_fails_and_passing_only_when_all_pass() 
 
 def test_report_shows_the_record_of_the_policy_that_played_and_flags_a_missing_or_stale_one(tmp_path) -> None:
     import hvae
-    from hvae.analysis.report import write_report
+    from hvae.analysis.report import _surrogate_section, write_report
 
     policy = _policy({"llm": {"theta": 30.0, "beta": 0.2, "position": 1.0}})
     path = tmp_path / "policy.yaml"
@@ -238,10 +238,10 @@ def test_report_shows_the_record_of_the_policy_that_played_and_flags_a_missing_o
     run = sim.run().run
 
     def section() -> str:
-        html = write_report([run], tmp_path / "report.html").read_text(encoding="utf-8")
-        start = html.index("<h2>Surrogate fidelity</h2>")
-        return html[start: html.index("<h2>", start + 5)]
+        return _surrogate_section(run.scenario)
 
+    html = write_report([run], tmp_path / "report.html").read_text(encoding="utf-8")  # the page holds the section
+    assert section() in html
     assert "unmeasured" in section() and "no fidelity record" in section()
     record = fidelity.save_record(_fake_result(("pass", "fail", "pass")), path)
     assert record == tmp_path / "policy.fidelity.json"
@@ -310,3 +310,20 @@ def test_a_part_too_small_to_refit_leaves_the_decisions_check_untested() -> None
     policy = _policy({"llm": {"theta": 45.0, "beta": 0.2, "position": 1.0}})
     check = fidelity.decisions_check(policy, run.decisions(), run.menus())
     assert check.verdict == "untested" and "refit on a part failed" in check.notes[0]
+
+
+def test_text_lists_the_items_outside_the_models_range_and_the_record_keeps_every_item(tmp_path) -> None:
+    import json
+
+    items = pd.DataFrame({"menu_id": ["m0", "m0", "m1"], "option": [0, 1, 0], "n": [10, 10, 5],
+                          "observed": [0.9, 0.1, 0.2], "predicted": [0.5, 0.5, 0.2], "low": [0.2, 0.2, 0.0],
+                          "high": [0.8, 0.8, 0.5]})
+    check = fidelity.Check("decisions", "fail", "c", pd.DataFrame(), {}, (), {"calibration": items})
+    result = fidelity.Fidelity((check,), "p.yaml", ("r",))
+    text = result.text()
+    assert "2 of 3 items (menu, option) observed outside the model's 95% range:" in text
+    assert "m1" not in text.split("outside the model's 95% range:")[1]  # m1 option 0 lies inside
+    path = tmp_path / "p.yaml"
+    _policy({"llm": {"theta": 1.0, "beta": 0.1}}).save(path)
+    record = json.loads(fidelity.save_record(result, path).read_text())
+    assert [row["menu_id"] for row in record["checks"][0]["calibration"]] == ["m0", "m0", "m1"]
