@@ -145,13 +145,14 @@ class Fidelity:
             lines += [f"  {name}: {_number(value)}" for name, value in check.figures.items()]
             lines += [f"  note: {note}" for note in check.notes]
             if not check.table.empty:
-                lines += ["  " + line for line in check.table.to_string(index=False, float_format=_number).splitlines()]
+                lines += ["  " + line for line in _table_text(check.table)]
             items = check.extra.get("calibration")
             if items is not None and len(items):
-                outside = items[(items["observed"] < items["low"]) | (items["observed"] > items["high"])]
+                observed = items["observed"].to_numpy(dtype=float)
+                outside = items.loc[(observed < items["low"].to_numpy(dtype=float)) | (observed > items["high"].to_numpy(dtype=float))]
                 lines.append(f"  calibration: {len(outside)} of {len(items)} items (menu, option) observed outside the "
                              f"model's 95% range{':' if len(outside) else ''}")
-                shown = outside.head(ITEMS_SHOWN).to_string(index=False, float_format=_number).splitlines() if len(outside) else []
+                shown = _table_text(outside.head(ITEMS_SHOWN)) if len(outside) else []
                 lines += ["    " + line for line in shown]
                 if len(outside) > ITEMS_SHOWN:
                     lines.append(f"    … {len(outside) - ITEMS_SHOWN} more in the record (JSON)")
@@ -167,6 +168,12 @@ class Fidelity:
                         **{name: _records(frame) for name, frame in c.extra.items() if name in RECORDED_TABLES}}
                        for c in self.checks],
         }
+
+
+def _table_text(frame: pd.DataFrame) -> list[str]:
+    """A table's lines as printed: numbers to 4 significant digits, "–" for undefined."""
+    shown = frame.apply(lambda column: column.map(_number) if column.dtype.kind == "f" else column)
+    return shown.to_string(index=False).splitlines()
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -240,7 +247,7 @@ def probabilities(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.Da
 def menu_sizes(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
     """Options per decision's menu."""
     sizes = {m: len(o) for m, o in menu_options(menus).items()}
-    return decisions["menu_id"].astype(str).map(sizes).to_numpy(dtype=np.int64)
+    return np.array([sizes[m] for m in decisions["menu_id"].astype(str)], dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------- bootstrap
@@ -263,6 +270,12 @@ def _percentile(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.nd
 
 
 # ---------------------------------------------------------------------------------- decisions
+def _share_inside(items: pd.DataFrame) -> float:
+    """Share of calibration items whose observed share lies in the model's 95% range."""
+    observed, low, high = (items[c].to_numpy(dtype=float) for c in ("observed", "low", "high"))
+    return float(((observed >= low) & (observed <= high)).mean()) if len(items) else math.nan
+
+
 def agent_folds(agent_ids: Sequence[Any], folds: int, seed: int) -> dict[Any, int]:
     """Agents assigned at random (``seed``) to ``folds`` parts of (nearly) equal size."""
     agents = sorted(set(agent_ids), key=str)
@@ -280,9 +293,9 @@ def held_out(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFra
     """
     from hvae.analysis.distil import distil_decisions
 
-    rows = decisions[behavioural(decisions)].reset_index(drop=True)
+    rows = decisions.loc[behavioural(decisions)].reset_index(drop=True)
     fold_of = agent_folds(rows["agent_id"].tolist(), folds, seed)
-    fold = rows["agent_id"].map(fold_of).to_numpy(dtype=np.int64)
+    fold = np.array([fold_of[a] for a in rows["agent_id"]], dtype=np.int64)
     k = menu_sizes(rows, menus)
     choice = rows["choice"].to_numpy(dtype=np.int64)
     cells = pd.Series(unit_keys(policy, rows)).astype(str) + "|" + rows["menu_id"].astype(str) + "|" + pd.Series(
@@ -293,9 +306,9 @@ def held_out(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFra
     for part in range(folds):
         test = fold == part
         train_ids = sorted({a for a, f in fold_of.items() if f != part}, key=str)
-        train_rows = decisions[decisions["agent_id"].isin(train_ids)]
+        train_rows = decisions.loc[decisions["agent_id"].isin(train_ids).to_numpy()]
         refit = distil_decisions(train_rows, by=policy.by, agents=train_ids, menus=menus, features=tuple(policy.features))
-        predicted[test] = probabilities(refit, rows[test], menus)[:, :width]
+        predicted[test] = probabilities(refit, rows.loc[test], menus)[:, :width]
         counts = pd.crosstab(cells[~test], choice[~test])
         table = counts.reindex(columns=range(width), fill_value=0)
         seen = cells[test].isin(table.index).to_numpy()
@@ -366,8 +379,7 @@ def decisions_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.
     criterion = (f"held-out log-likelihood per decision ({folds}-fold by agent) above the uniform chooser's and not "
                  f"below the LLM's split-half agreement ({LEVEL:.0%} cluster-bootstrap intervals); calibration "
                  f"X² p ≥ {CALIBRATION_ALPHA}")
-    usable = decisions[behavioural(decisions)]
-    agents = usable["agent_id"].nunique()
+    agents = len(set(decisions.loc[behavioural(decisions), "agent_id"].tolist()))
     if policy.by == "agent":
         return Check("decisions", "untested", criterion, pd.DataFrame(),
                      notes=("a per-agent policy has no unit for a held-out agent: it cannot be cross-validated by agent",))
@@ -380,9 +392,10 @@ def decisions_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.
         frame, predicted = held_out(policy, decisions, menus, folds=folds, seed=seed)
     except DistilError as error:  # a part too small to refit a unit on
         return Check("decisions", "untested", criterion, pd.DataFrame(), notes=(f"refit on a part failed: {error}",))
-    per_agent = frame.groupby("agent_id")[["ll_surrogate", "ll_uniform", "ll_split"]].sum()
-    n = frame.groupby("agent_id").size().loc[per_agent.index].to_numpy(dtype=float)
-    sums = per_agent.to_numpy()
+    per_agent = frame.groupby("agent_id").agg(surrogate=("ll_surrogate", "sum"), uniform=("ll_uniform", "sum"),
+                                              split=("ll_split", "sum"), n=("ll_uniform", "size"))
+    n = per_agent["n"].to_numpy(dtype=float)
+    sums = per_agent[["surrogate", "uniform", "split"]].to_numpy(dtype=float)
     sums = np.column_stack([sums, sums[:, 0] - sums[:, 1], sums[:, 0] - sums[:, 2]])
     point = sums.sum(axis=0) / n.sum()
     low, high = _percentile(_cluster_means(sums, n, n_boot, np.random.default_rng(seed)), LEVEL)
@@ -392,7 +405,7 @@ def decisions_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.
     ok = bool(low[3] > 0) and bool(high[4] >= 0) and not (p_value < CALIBRATION_ALPHA)
     figures = {"held-out decisions": float(len(frame)), "agents": float(agents), "calibration X²": x2,
                "calibration p": p_value,
-               "items within the model's 95% range": float(((cal["observed"] >= cal["low"]) & (cal["observed"] <= cal["high"])).mean())}
+               "items within the model's 95% range": _share_inside(cal)}
     notes = []
     if not np.isfinite(point[0]):
         notes.append("the refitted surrogate gives probability 0 to an observed choice")
@@ -408,7 +421,7 @@ def replay(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFrame
     ``other_amount`` follow from it. Every row is valid (the LLM's invalid replies have no display
     to replay a behaviour on).
     """
-    rows = decisions[behavioural(decisions)].reset_index(drop=True)
+    rows = decisions.loc[behavioural(decisions)].reset_index(drop=True)
     p = probabilities(policy, rows, menus)
     rng = np.random.default_rng(seed)
     cumulative = np.cumsum(p, axis=1)
@@ -427,8 +440,9 @@ def replay(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFrame
 def _per_agent_sums(frame: pd.DataFrame, column: str, groups: pd.Series) -> pd.DataFrame:
     values = frame[column].astype(float)
     defined = values.notna()
-    return pd.DataFrame({"group": groups, "agent_id": frame["agent_id"], "sum": values.where(defined, 0.0),
-                         "n": defined.astype(float)}).groupby(["group", "agent_id"])[["sum", "n"]].sum()
+    table = pd.DataFrame({"group": groups, "agent_id": frame["agent_id"], "sum": values.where(defined, 0.0),
+                          "n": defined.astype(float)})
+    return table.groupby(["group", "agent_id"]).agg(sum=("sum", "sum"), n=("n", "sum"))
 
 
 def agents_check(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFrame, *, seed: int = 0,
@@ -499,11 +513,12 @@ def population_figures(run: RunData) -> dict[str, float]:
     out: dict[str, float] = {}
     shares = value_shares(run)
     for category in shares.columns:
-        out[f"final share {category}"] = float(shares[category].iloc[-1])
-        out[f"mean share {category}"] = float(shares[category].mean())
+        column = shares[category].to_numpy(dtype=float)
+        out[f"final share {category}"] = float(column[-1])
+        out[f"mean share {category}"] = float(column.mean())
     payoffs = per_round(run, "group")
     for group, part in payoffs.groupby("group", sort=True):
-        out[f"mean payoff {group}"] = float(part["mean_payoff"].mean())
+        out[f"mean payoff {group}"] = float(part["mean_payoff"].to_numpy(dtype=float).mean())
     return out
 
 
@@ -545,6 +560,13 @@ def max_t_permutation(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> tuple[f
     return observed, float((1 + (values >= observed - 1e-12).sum()) / (_PERMUTATIONS + 1)), 1.0 / (_PERMUTATIONS + 1)
 
 
+def _long_shares(wide: pd.DataFrame) -> pd.DataFrame:
+    """``round`` × category shares (wide) as rows of ``round``, ``category``, ``share``."""
+    return pd.DataFrame([{"round": r, "category": str(c), "share": float(v)}
+                         for r, row in zip(wide.index, wide.to_numpy(dtype=float)) for c, v in zip(wide.columns, row)],
+                        columns=["round", "category", "share"])
+
+
 def population_check(llm_runs: Sequence[RunData], surrogate_runs: Sequence[RunData], *, seed: int = 0) -> Check:
     """Value shares and payoffs of the LLM's runs vs the surrogates' runs (module docstring)."""
     from hvae.analysis.population import across_seeds, value_shares
@@ -570,9 +592,7 @@ def population_check(llm_runs: Sequence[RunData], surrogate_runs: Sequence[RunDa
                "largest standardised difference": statistic, "p": p_value, "smallest attainable p": smallest}
     over_time = {}
     for side, runs in (("llm", llm_runs), ("surrogate", surrogate_runs)):
-        frames = [value_shares(r).stack().rename("share").reset_index().rename(columns={"level_1": "category"})
-                  for r in runs]
-        frames = [f.rename(columns={f.columns[1]: "category"}) for f in frames]
+        frames = [_long_shares(value_shares(r)) for r in runs]
         over_time[side] = across_seeds(frames, ["round", "category"], ["share"])
     if smallest >= POPULATION_ALPHA:
         return Check("population", "untested", criterion, pd.DataFrame(rows), figures,
@@ -593,7 +613,7 @@ def fidelity(policy: SurrogatePolicy, llm_runs: Sequence[RunData], surrogate_run
     population check is ``untested``.
     """
     decisions, menus = pooled_decisions(llm_runs)
-    decisions = decisions[covered(policy, decisions)]
+    decisions = decisions.loc[covered(policy, decisions)]
     checks = (
         decisions_check(policy, decisions, menus, folds=folds, seed=seed, n_boot=n_boot),
         agents_check(policy, decisions, menus, seed=seed, n_boot=n_boot),
@@ -635,7 +655,7 @@ def pooled_decisions(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFram
     frames = [run.decisions() for run in runs]
     if len(frames) == 1:
         return frames[0], menus
-    stride = 1 + max(int(f["agent_id"].max()) for f in frames if len(f))
+    stride = 1 + max(int(f["agent_id"].to_numpy().max()) for f in frames if len(f))
     shifted = []
     for i, frame in enumerate(frames):
         partner = frame["partner_id"].to_numpy()
@@ -712,7 +732,7 @@ def population_figure(check: Check) -> Figure | None:
         frame = frame.rename(columns={"category": "group"})
         names = [n for n in CATEGORY_COLORS if n in set(frame["group"])]
         _lines_with_bands(axis, frame, "share", names, {n: CATEGORY_COLORS[n] for n in names})
-        seeds = int(frame["n_seeds"].max()) if len(frame) else 0
+        seeds = int(frame["n_seeds"].to_numpy().max()) if len(frame) else 0
         axis.set_title(f"{'LLM agents' if side == 'llm' else 'their surrogates'} ({seeds} seeds)", fontsize=10.5)
         axis.set_ylim(0, 1)
         axis.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
