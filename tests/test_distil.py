@@ -201,6 +201,7 @@ def test_distil_command_errors(tmp_path, cli):
 
     assert_user_error(cli("distil", str(tmp_path / "nope"), "--out", str(tmp_path / "p.yaml")), "no such run or evaluation folder")
     assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "p.yaml")), "not an hvae run folder")
+    assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "no" / "p.yaml")), "no folder")
     assert not (tmp_path / "p.yaml").exists()
 
 
