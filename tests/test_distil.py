@@ -196,6 +196,7 @@ def test_distil_reads_an_evaluate_folder(tmp_path, cli):
         assert unit.intervals["beta"][0] <= 0.3 <= unit.intervals["beta"][1], (key, unit)
 
 
+@pytest.mark.slow
 def test_distil_command_errors(tmp_path, cli):
     from conftest import assert_user_error
 
