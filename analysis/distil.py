@@ -64,7 +64,7 @@ from hvae.agents.revealed import BETA_SCALE, POSITION_MAX, fit_choice_model
 from hvae.agents.surrogate import FEATURES, PolicyUnit, SurrogatePolicy, value_key
 from hvae.files.untrusted import one_line
 
-__all__ = ["DistilError", "MIN_CLUSTERS", "MIN_DECISIONS", "distil_decisions", "distil_run", "evaluation_decisions"]
+__all__ = ["DistilError", "MIN_CLUSTERS", "MIN_DECISIONS", "distil_decisions", "distil_run", "evaluation_decisions", "partner_gave"]
 
 #: Fewest valid decisions a unit is fitted from.
 MIN_DECISIONS = 20
@@ -138,7 +138,7 @@ def _menu_lookup(decisions: pd.DataFrame, menus: pd.DataFrame | None) -> list[np
     return out
 
 
-def _partner_gave(decisions: pd.DataFrame, options: list[np.ndarray]) -> np.ndarray:
+def _received_last(decisions: pd.DataFrame, options: list[np.ndarray]) -> np.ndarray:
     """Per decision: the generosity the agent received in its most recent game played before it (NaN unknown).
 
     The table form of ``History.generosity[:, 0]``, what the decider saw: a round whose games were
@@ -176,6 +176,15 @@ def _partner_gave(decisions: pd.DataFrame, options: list[np.ndarray]) -> np.ndar
     previous = np.full(n, np.nan)
     previous[order[known]] = gift[order][before[known]]
     return previous
+
+
+def partner_gave(decisions: pd.DataFrame, menus: pd.DataFrame | None = None) -> np.ndarray:
+    """Per decision, the surrogate's ``partner_gave`` input rebuilt from a decisions table (0 when unknown).
+
+    What the deciding agent saw as ``History.generosity[:, 0]``: the generosity it received in the
+    most recent game it played before (module docstring); ``menus`` as for :func:`distil_decisions`.
+    """
+    return np.nan_to_num(_received_last(decisions.reset_index(drop=True), _menu_lookup(decisions, menus)))
 
 
 def _inputs(options: list[np.ndarray], choice: np.ndarray, first: np.ndarray, partner_gave: np.ndarray,
@@ -431,7 +440,7 @@ def distil_decisions(
 
     usable = behavioural(decisions)
     first = first_shown(decisions)
-    gave = _partner_gave(decisions, options)
+    gave = _received_last(decisions, options)
     keys = _unit_keys(decisions, by)
     valid = decisions["valid"].to_numpy(dtype=bool) if "valid" in decisions else np.ones(len(decisions), bool)
     agent_ids = decisions["agent_id"].to_numpy()

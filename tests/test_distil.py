@@ -196,11 +196,13 @@ def test_distil_reads_an_evaluate_folder(tmp_path, cli):
         assert unit.intervals["beta"][0] <= 0.3 <= unit.intervals["beta"][1], (key, unit)
 
 
+@pytest.mark.slow
 def test_distil_command_errors(tmp_path, cli):
     from conftest import assert_user_error
 
     assert_user_error(cli("distil", str(tmp_path / "nope"), "--out", str(tmp_path / "p.yaml")), "no such run or evaluation folder")
     assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "p.yaml")), "not an hvae run folder")
+    assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "no" / "p.yaml")), "no folder")
     assert not (tmp_path / "p.yaml").exists()
 
 
@@ -233,7 +235,7 @@ class _Recorder:
 def test_partner_gave_is_what_the_decider_saw_in_its_history(matching, skip_every):
     """distil's reciprocity input, rebuilt from the decisions table, equals the History the agents decided with."""
     import hvae
-    from hvae.analysis.distil import _partner_gave, _menu_lookup
+    from hvae.analysis.distil import partner_gave
 
     recorder = _Recorder(skip_every)
     network = {"kind": "ring_lattice", "k": 4} if matching == "all_edges" else {"kind": "complete"}
@@ -241,7 +243,7 @@ def test_partner_gave_is_what_the_decider_saw_in_its_history(matching, skip_ever
                                    population=[{"name": "a", "count": 8, "value": 45, "decider": "random"}],
                                    deciders={"a": recorder}).run()
     decisions = result.decisions
-    got = _partner_gave(decisions, _menu_lookup(decisions, result.run.menus()))
+    got = partner_gave(decisions, result.run.menus())
     seen = np.array([recorder.seen[(r, a)] for r, a in zip(decisions["round"], decisions["agent_id"])])
-    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(seen), atol=1e-12)
-    assert (np.nan_to_num(got) > 0).any()
+    np.testing.assert_allclose(got, np.nan_to_num(seen), atol=1e-12)  # unknown (no game yet): 0
+    assert (got > 0).any() and (got[decisions["round"].to_numpy() == 0] == 0).all()
