@@ -219,10 +219,10 @@ def probabilities(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.Da
 
     Each row uses its unit's parameters, the row's canonical menu, the option shown first
     (``shown_order``) and what the current partner gave the agent last time
-    (:func:`hvae.analysis.games.partner_gave`).
+    (:func:`hvae.analysis.distil.partner_gave`).
     """
     from hvae.agents.surrogate import choice_probabilities
-    from hvae.analysis.games import partner_gave
+    from hvae.analysis.distil import partner_gave
 
     options_by_menu = menu_options(menus)
     menu_ids = decisions["menu_id"].astype(str).to_numpy()

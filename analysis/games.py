@@ -82,33 +82,6 @@ def _decision_generosity(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.nda
         return np.where((span > 0) & behavioural(decisions), (given - low) / span, np.nan)
 
 
-def partner_gave(decisions: pd.DataFrame, menus: pd.DataFrame) -> np.ndarray:
-    """Per decision, the generosity the agent received in its most recent earlier game (0 when unknown).
-
-    The table form of what a decider sees as ``History.generosity[:, 0]`` (the surrogate's
-    reciprocity input, :mod:`hvae.agents.surrogate`): in each round the mean amount its partners
-    gave it (``received / n_partners``) placed in that round's menu range of "other" amounts (0 =
-    the stingiest option, 1 = the most generous); carried to the agent's next decision row. 0 for an
-    agent's first decision, where the menu gives the other the same whatever is chosen, or after a
-    round where it had no partner or its game was void (``pair_skipped``).
-    """
-    bounds = menu_generosity(menus)
-    menu_ids = decisions["menu_id"].astype(str)
-    low = menu_ids.map(lambda m: bounds[m][0]).to_numpy(dtype=float)
-    span = menu_ids.map(lambda m: bounds[m][1]).to_numpy(dtype=float)
-    partners = decisions["n_partners"].to_numpy(dtype=float) if "n_partners" in decisions else np.ones(len(decisions))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        got = (decisions["received"].to_numpy(dtype=float) / partners - low) / span
-    void = decisions["pair_skipped"].to_numpy(dtype=bool) if "pair_skipped" in decisions else np.zeros(len(decisions), bool)
-    got = np.where((span > 0) & (partners > 0) & ~void & np.isfinite(got), np.clip(got, 0.0, 1.0), 0.0)
-    frame = pd.DataFrame({"agent_id": decisions["agent_id"].to_numpy(), "round": decisions["round"].to_numpy(),
-                          "got": got, "at": np.arange(len(decisions))}).sort_values(["agent_id", "round"], kind="stable")
-    previous = frame.groupby("agent_id", sort=False)["got"].shift(1).fillna(0.0)
-    out = np.zeros(len(decisions))
-    out[frame["at"].to_numpy()] = previous.to_numpy()
-    return out
-
-
 def plays_every_edge(scenario: dict) -> bool:
     """Whether every neighbour is a partner in every round: ``matching: all_edges``, or a game played
     with every neighbour at once (``plays_every_neighbour``, e.g. the public goods game, where each

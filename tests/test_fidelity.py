@@ -118,47 +118,6 @@ def test_cluster_bootstrap_of_a_ratio_of_sums_centres_on_the_pooled_mean() -> No
     assert replicates.std() == pytest.approx(se, rel=0.1)
 
 
-# ------------------------------------------------------------------------------ the reciprocity input
-class _Recorder:
-    """A random chooser that records what each agent's ``History.generosity[:, 0]`` said when it decided."""
-
-    def __new__(cls):
-        from hvae.agents.deciders import Decider, Decisions
-
-        class Recorder(Decider):
-            name = "recorder"
-            description = "uniform random; records the last generosity received"
-            seen: dict[tuple[int, int], float] = {}
-
-            def decide(self, request, rng):
-                history = request.history
-                for i, agent in enumerate(request.agent_ids.tolist()):
-                    last = history.generosity[i, 0] if history.length else np.nan
-                    type(self).seen[(request.round, agent)] = float(last)
-                k = len(request.options)
-                return Decisions(choice=rng.integers(0, k, request.n), valid=np.ones(request.n, dtype=bool), metadata={})
-
-        return Recorder()
-
-
-@pytest.mark.parametrize("matching", ["random", "all_edges"])
-def test_partner_gave_is_what_the_decider_saw_in_its_history(matching: str) -> None:
-    import hvae
-    from hvae.analysis.games import partner_gave
-
-    recorder = _Recorder()
-    sim = hvae.Simulation.build(
-        name="gave", rounds=10, seed=2, matching=matching, network={"kind": "ring_lattice", "k": 2} if matching == "all_edges" else {"kind": "complete"},
-        population=[{"name": "a", "count": 6, "value": 45, "decider": "random"}], deciders={"a": recorder})
-    res = sim.run()
-    decisions = res.decisions
-    got = partner_gave(decisions, res.run.menus())
-    expected = np.array([recorder.seen[(r, a)] for r, a in zip(decisions["round"], decisions["agent_id"])])
-    expected = np.nan_to_num(expected)  # unknown (first round): 0
-    np.testing.assert_allclose(got, expected, atol=1e-12)
-    assert (got > 0).any() and (got[decisions["round"].to_numpy() == 0] == 0).all()
-
-
 # ------------------------------------------------------------------------------ agents (policy on the LLM's displays)
 def _policy(units: dict, features=("utility", "position")):
     from hvae.agents.surrogate import PolicyUnit, SurrogatePolicy
