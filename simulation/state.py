@@ -76,7 +76,7 @@ class PopulationState:
             return
         u, v = pairs[:, 0], pairs[:, 1]
         played = (choice[u] >= 0) & (choice[v] >= 0)
-        pu, pv = u[played], v[played]
+        pu, pv = (u, v) if played.all() else (u[played], v[played])
         n_played = outcome["n_played"]
         who = np.flatnonzero(n_played > 0)
         if who.size == 0:

@@ -21,12 +21,16 @@ if TYPE_CHECKING:
 def agents_table(model: HvaeModel) -> pa.Table:
     """One row per agent: identity, value, network position and running totals."""
     state = model.state
+
+    def per_group(names: list[str]) -> pa.Array:  # one text per group, spread over its agents
+        return pa.array(np.array(names, dtype=object)[state.group_code], pa.string())
+
     return pa.table(
         {
             "agent_id": np.arange(model.n_agents, dtype=np.int32),
-            "group": [model.group_names[c] for c in state.group_code],
-            "decider": [model.decider_kinds[c] for c in state.group_code],
-            "value_spec": [model.scenario.population[c].value_spec.label() for c in state.group_code],
+            "group": per_group(model.group_names),
+            "decider": per_group(model.decider_kinds),
+            "value_spec": per_group([group.value_spec.label() for group in model.scenario.population]),
             "value_angle": state.theta.copy(),
             "value_category": model.value_categories.astype(str),
             "initial_value_angle": model.initial_theta.copy(),
