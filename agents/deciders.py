@@ -472,6 +472,11 @@ DECIDERS.add_config(LLMConfig)
 RULE_DECIDERS: dict[str, type[Decider]] = {cls.name: cls for cls in (OracleDecider, RandomDecider, ReciprocalDecider, FixedDecider)}
 
 
+#: Kinds of the deciders that show each menu in a counterbalanced order and record it (``shown_order``):
+#: the first-position figures (share, display-adjusted test) exist for their groups.
+DISPLAYING_DECIDERS: frozenset[str] = frozenset({"llm", "surrogate"})
+
+
 #: Names of the deciders that ignore the agent's value (see :attr:`Decider.acts_on_value`).
 VALUE_BLIND_DECIDERS: frozenset[str] = frozenset(name for name, cls in RULE_DECIDERS.items() if not cls.acts_on_value)
 

@@ -128,6 +128,17 @@ def menu_utilities(theta_deg: float | np.ndarray, menu: np.ndarray) -> np.ndarra
     return np.outer(np.cos(theta), menu[:, 0]) + np.outer(np.sin(theta), menu[:, 1])
 
 
+def option_generosity(menu: np.ndarray) -> np.ndarray:
+    """Generosity of each option of ``menu`` (``(k, 2)``): where its "other" amount sits in the menu's
+    range of "other" amounts, 0 = the least generous option, 1 = the most generous; all NaN on a menu
+    whose options all give the other the same (the definition behind ``History.generosity``)."""
+    others = np.asarray(menu, dtype=float)[:, 1]
+    spread = others.max() - others.min()
+    if spread <= 0:
+        return np.full(others.shape, np.nan)
+    return (others - others.min()) / spread
+
+
 #: Two utilities closer than this count as equal (amounts are whole coins; this only absorbs
 #: floating-point noise of cos/sin).
 UTILITY_TOLERANCE = 1e-9

@@ -49,32 +49,38 @@ def headline_lines(groups: pd.DataFrame, bias: pd.DataFrame | None = None) -> li
         lines.append(f"Ceiling: value-rational oracles reach {_vr_phrase(by_decider['oracle'])}.")
     if "random" in by_decider:
         lines.append(f"Chance: uniform random choosers score {_vr_phrase(by_decider['random'])}.")
-    llm = by_decider.get("llm")
-    if llm is not None and not llm.empty:
-        sentence = f"LLM agents: {_vr_phrase(llm)}"
-        vr, position = _pooled(llm, "decision_vr"), _pooled(llm, "position_vr")
-        if not np.isnan(position):
-            sentence += f"; always taking the option shown first, whatever the value, would score {position:.3f} on the same displays"
-        if bias is not None and not bias.empty and "group" in bias:
-            rows = bias[bias["group"].isin(llm["group"])]
-            n = int(rows["n_valid"].sum())
-            if n:
-                share = float((rows["first_share"] * rows["n_valid"]).sum() / n)
-                expected = float((rows["first_expected"] * rows["n_valid"]).sum() / n)
-                # a value-rational chooser takes the first option often too (the best option of a slider item
-                # sits at an end, shown first half the time): "position drives" only when the VR is
-                # nearer the first-option chooser's than the ceiling
-                near_position = np.isnan(position) or (vr - position) < (1.0 - vr)
-                biased = bool((rows["p_value"] < ALPHA).any() and share > expected and near_position)
-                sentence += (
-                    f"; they chose the option shown first in {share:.0%} of {n} valid decisions "
-                    f"(the same choices with the order shown not mattering: {expected:.0%}"
-                )
-                if "first_chance" in rows and rows["first_chance"].notna().any():
-                    chance = float((rows["first_chance"] * rows["n_valid"]).sum() / n)
-                    sentence += f"; 1/k, for context: {chance:.0%}"
-                sentence += ")"
-                if biased:
-                    sentence += ", so where an option is shown, not what it gives, drives many of their choices"
-        lines.append(sentence + ".")
+    for kind, who in (("llm", "LLM agents"), ("surrogate", "Surrogate agents (distilled policies)")):
+        llm = by_decider.get(kind)
+        if llm is not None and not llm.empty:
+            lines.append(_displaying_sentence(who, llm, bias))
     return lines
+
+
+def _displaying_sentence(who: str, members: pd.DataFrame, bias: pd.DataFrame | None) -> str:
+    """The headline of groups whose deciders show a counterbalanced order (LLM, surrogate): VR and position."""
+    sentence = f"{who}: {_vr_phrase(members)}"
+    vr, position = _pooled(members, "decision_vr"), _pooled(members, "position_vr")
+    if not np.isnan(position):
+        sentence += f"; always taking the option shown first, whatever the value, would score {position:.3f} on the same displays"
+    if bias is not None and not bias.empty and "group" in bias:
+        rows = bias[bias["group"].isin(members["group"])]
+        n = int(rows["n_valid"].sum())
+        if n:
+            share = float((rows["first_share"] * rows["n_valid"]).sum() / n)
+            expected = float((rows["first_expected"] * rows["n_valid"]).sum() / n)
+            # a value-rational chooser takes the first option often too (the best option of a slider item
+            # sits at an end, shown first half the time): "position drives" only when the VR is
+            # nearer the first-option chooser's than the ceiling
+            near_position = np.isnan(position) or (vr - position) < (1.0 - vr)
+            biased = bool((rows["p_value"] < ALPHA).any() and share > expected and near_position)
+            sentence += (
+                f"; they chose the option shown first in {share:.0%} of {n} valid decisions "
+                f"(the same choices with the order shown not mattering: {expected:.0%}"
+            )
+            if "first_chance" in rows and rows["first_chance"].notna().any():
+                chance = float((rows["first_chance"] * rows["n_valid"]).sum() / n)
+                sentence += f"; 1/k, for context: {chance:.0%}"
+            sentence += ")"
+            if biased:
+                sentence += ", so where an option is shown, not what it gives, drives many of their choices"
+    return sentence + "."

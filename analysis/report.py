@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from hvae.agents.deciders import DISPLAYING_DECIDERS
 from hvae.analysis import population as pop
 from hvae.analysis import report_page as page
 from hvae.analysis.dataset import Analysis, check_same_scenario
@@ -173,7 +174,7 @@ def _headline_section(runs: list[RunData], population: str | None = None) -> str
     groups = labels.join(numeric).reset_index()
     decisions = pd.concat([r.decisions() for r in runs], ignore_index=True)
     bias = position_bias(decisions, ["group"])
-    bias = bias[bias["group"].isin(groups.loc[groups["decider"] == "llm", "group"])]
+    bias = bias[bias["group"].isin(groups.loc[groups["decider"].isin(DISPLAYING_DECIDERS), "group"])]
     lines = ([population] if population else []) + headline_lines(groups, bias)
     if not lines:
         return ""

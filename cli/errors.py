@@ -23,11 +23,12 @@ import click
 from hvae.agents.llm.backends import BackendError
 from hvae.agents.llm.health import BackendUnavailable
 from hvae.agents.llm.secrets import redact_text
+from hvae.agents.surrogate import PolicyError
 from hvae.files.untrusted import UnsafeFile, one_line
 from hvae.scenarios.errors import ScenarioError
 from hvae.simulation.store import RunFolderError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError, UnsafeFile)
+USER_ERRORS: tuple[type[Exception], ...] = (ScenarioError, RunFolderError, BackendError, UnsafeFile, PolicyError)
 EXIT_USER_ERROR = 2
 #: Longest error line printed (characters).
 ERROR_LINE_LIMIT = 1000

@@ -13,6 +13,7 @@
     hvae dashboard SCENARIO [--port PORT] [--host HOST] [--set ...]
     hvae slider --choices AIAAII [--json]
     hvae serve-oracle [--port 8765] [--beta B] [--position-bias P] [--invalid-rate R] [--seed S]
+    hvae distil RUN_OR_EVALUATION_DIR --out policy.yaml [--group G] [--by value|group|agent]
 
 User errors (a bad file, argument or value, a folder another process is writing) print one line
 ``hvae: error: …`` to stderr and exit with status 2, without a traceback and without leaving a run
@@ -37,6 +38,7 @@ from hvae.agents.llm.health import BackendUnhealthy
 from hvae.agents.llm.oracle_server import start_hint as oracle_start_hint
 from hvae.cli.dashboard import dashboard
 from hvae.cli.errors import EXIT_USER_ERROR, UserError, error_line, friendly_errors
+from hvae.cli.distil import distil
 from hvae.cli.evaluate import evaluate
 from hvae.cli.oracle import serve_oracle
 from hvae.cli.options import SET_HELP, cache_overrides, default_out_dir
@@ -338,6 +340,7 @@ cli.add_command(evaluate)
 cli.add_command(sweep)
 cli.add_command(dashboard)
 cli.add_command(serve_oracle)
+cli.add_command(distil)
 
 
 if __name__ == "__main__":  # pragma: no cover

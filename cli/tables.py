@@ -69,6 +69,7 @@ def _two_lines(text: str, width: int = REVEALED_WIDTH) -> str:
 
 def summary_table_data(run_dir: Path, table=None):
     """(run, the per-group table with the display-only columns added, the LLM groups' position bias)."""
+    from hvae.agents.deciders import DISPLAYING_DECIDERS
     from hvae.analysis.position import position_bias
     from hvae.analysis.revealed import format_revealed
     from hvae.analysis.runfolder import RunFolder
@@ -85,7 +86,7 @@ def summary_table_data(run_dir: Path, table=None):
     else:
         table["revealed"] = "–"
     bias = position_bias(run.decisions(), ["group"])
-    bias = bias[bias["group"].isin(set(table.loc[table["decider"] == "llm", "group"]))]
+    bias = bias[bias["group"].isin(set(table.loc[table["decider"].isin(DISPLAYING_DECIDERS), "group"]))]
     table = table.merge(bias[["group", "first_share", "first_expected", "p_value"]], on="group", how="left")
     table["decision_pair"] = [_pair(v, c) for v, c in zip(table["decision_vr"], table["chance_vr"])]
     if "slider_vr" in table:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hvae.files.safe_yaml import YamlProblem, parse_yaml
 from hvae.files.untrusted import UnsafeFile, one_line, read_regular
 from hvae.scenarios.errors import ScenarioError
 from hvae.agents.limits import MAX_YAML_DEPTH
@@ -71,61 +72,17 @@ def read_text(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
-    """Parse a scenario file into data and its node tree (for line numbers)."""
+    """Parse a scenario file into data and its node tree (for line numbers; :func:`~hvae.files.safe_yaml.parse_yaml`)."""
     text = read_text(path)
     try:
-        _check_depth(yaml.parse(text, Loader=yaml.SafeLoader), path)  # before composing, which recurses
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        _check_duplicate_keys(node, path)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ScenarioError(f"{path}{where}: YAML syntax error: {one_line(problem, 200)}") from None
-    except ScenarioError:
-        raise
-    except ValueError as error:  # an integer of more than 4,300 digits
-        raise ScenarioError(f"{path}: unreadable value ({one_line(error, 80)})") from None
+        data, node = parse_yaml(text, path, MAX_YAML_DEPTH)
+    except YamlProblem as error:
+        raise ScenarioError(str(error)) from None
     if data is None:
         raise ScenarioError(f"{path}: the file is empty")
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario must be a mapping of keys, got {type(data).__name__}")
     return data, node
-
-
-def _check_depth(events: Iterable[yaml.Event], path: Path) -> None:
-    """Refuse YAML nested deeper than :data:`~hvae.agents.limits.MAX_YAML_DEPTH` (the parser's events are flat)."""
-    depth = 0
-    for event in events:
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise ScenarioError(f"{path}:{line}: YAML nested more than {MAX_YAML_DEPTH} levels deep")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-
-
-def _check_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
-    """Refuse a mapping that gives the same key twice (YAML would silently keep the last one)."""
-    stack = [root] if root is not None else []
-    seen_nodes: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen_nodes:  # an alias points back at a node already checked
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                    if key.value in keys:
-                        raise ScenarioError(f"{path}:{key.start_mark.line + 1}: duplicate key {key.value[:60]!r}")
-                    keys.add(key.value)
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 import hvae.agents.deciders  # noqa: F401 - registers the shipped deciders' configs
+import hvae.agents.surrogate  # noqa: F401 - registers the surrogate decider (kind: surrogate)
 from hvae.agents.games import DictatorMenus, RingMenus, SliderMenus
 from hvae.agents.llm.backends import DEFAULT_BACKEND_NAME, BackendConfig
 from hvae.agents.limits import MAX_AGENTS, MAX_EDGES, MAX_ROUNDS, MAX_SEED, network_edges
