@@ -333,8 +333,11 @@ class RoundLog:
         menu_code = self._menu_code[menu.menu_id]
         if shown_order is None:
             return np.full(n, menu_code, np.int32), chosen
-        distinct: dict[str | None, int] = {}
-        which = np.fromiter((distinct.setdefault(text, len(distinct)) for text in shown_order), np.int64, n)
+        # each distinct text (None included), in order of first appearance, numbered without a Python loop
+        distinct = dict.fromkeys(shown_order)
+        for index, text in enumerate(distinct):
+            distinct[text] = index
+        which = np.fromiter(map(distinct.__getitem__, shown_order), np.int64, n)
         k = len(menu.options)
         inverse = np.tile(np.arange(k), (len(distinct), 1))
         codes = np.empty(len(distinct), np.int32)
