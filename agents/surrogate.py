@@ -359,13 +359,25 @@ class SurrogateDecider(Decider):
         self._keys = np.array([float(k) for k in keys]) if policy.by == "value" else np.array([int(k) for k in keys], dtype=np.int64)
         self._table = np.array([_unit_row(policy.units[k]) for k in keys]).reshape(-1, 5)  # θ, β, b, ρ, invalid rate
         self._texts: dict[tuple[int, bool], str] = {}
+        self.where = "surrogate policy"  #: names the group and policy file in errors (set by from_config)
 
     @classmethod
     def from_config(cls, config: BaseModel, context: Any = None) -> Decider:
         assert isinstance(config, SurrogateConfig)
-        group = config.group or (getattr(getattr(context, "group", None), "name", None))
+        own = getattr(getattr(context, "group", None), "name", None)
+        group = config.group or own
         policy = load_policy(config.policy)
-        return cls(policy, group=group if policy.by == "group" else None, order=config.order, fallback=config.fallback)
+        where = f"group {own!r} (policy {config.policy})" if own else f"policy {config.policy}"
+        rule = getattr(getattr(getattr(context, "scenario", None), "dynamics", None), "rule", None)
+        if policy.by == "value" and rule == "influence":
+            raise PolicyError(f"{where}: a by-value policy cannot follow the influence dynamics, which move values "
+                              "to angles the policy has no unit for (distil --by group)")
+        try:
+            decider = cls(policy, group=group if policy.by == "group" else None, order=config.order, fallback=config.fallback)
+        except PolicyError as error:
+            raise PolicyError(f"{where}: {error}") from None
+        decider.where = where
+        return decider
 
     def setup(self, agent_ids: np.ndarray, thetas: np.ndarray) -> None:
         """Check that the policy has a unit for every agent (raises :class:`PolicyError` naming the first missing)."""
@@ -383,9 +395,12 @@ class SurrogateDecider(Decider):
         missing = self._keys[at] != wanted
         if missing.any():
             bad = wanted[np.flatnonzero(missing)[0]]
-            if self.policy.by == "value":
-                self.policy.unit_for(theta=float(bad))
-            self.policy.unit_for(agent_id=int(bad))
+            try:
+                if self.policy.by == "value":
+                    self.policy.unit_for(theta=float(bad))
+                self.policy.unit_for(agent_id=int(bad))
+            except PolicyError as error:
+                raise PolicyError(f"{self.where}: {error}") from None
         return self._table[at]
 
     def _order_text(self, k: int, reverse: bool) -> str:
