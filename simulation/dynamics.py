@@ -115,7 +115,8 @@ class Neighbours:
 
     def __init__(self, edges: np.ndarray, n: int) -> None:
         both = np.concatenate([edges, edges[:, ::-1]])
-        order = np.lexsort((both[:, 1], both[:, 0]))
+        # by (u, v): one key per row (the pairs are distinct), so an unstable sort gives the same order
+        order = np.argsort(both[:, 0].astype(np.int64) * max(n, 1) + both[:, 1])
         both = both[order]
         self.indices = both[:, 1]
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(both[:, 0], minlength=n))])

@@ -425,7 +425,10 @@ class HvaeModel(mesa.Model):
     def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
         """Push what partners gave into each agent's bounded history (means over partners; what
         counts as a partner is the game's: :meth:`hvae.simulation.games.Game.memory`)."""
-        self.state.remember(pairs, choice, self.game.memory(pairs, choice, outcome, self.n_agents), self.round)
+        memory = self.game.memory(pairs, choice, outcome, self.n_agents)
+        # a game whose memory is its outcome already summed what partners gave: the payoffs' "received"
+        received = outcome["received"] if memory is outcome else None
+        self.state.remember(pairs, choice, memory, self.round, received)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, rounds: int | None = None) -> None:

@@ -513,5 +513,6 @@ def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:
         return None
     values: list = []
     for d in decisions:
-        values.extend(d.metadata.get(name, [None] * d.choice.shape[0]))
+        given = d.metadata.get(name)
+        values.extend([None] * d.choice.shape[0] if given is None else given)
     return values

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.svo import CATEGORY_ORDER, category_codes_of
+
 if TYPE_CHECKING:
     from hvae.simulation.model import HvaeModel
 
@@ -32,7 +34,7 @@ def agents_table(model: HvaeModel) -> pa.Table:
             "decider": per_group(model.decider_kinds),
             "value_spec": per_group([group.value_spec.label() for group in model.scenario.population]),
             "value_angle": state.theta.copy(),
-            "value_category": model.value_categories.astype(str),
+            "value_category": pa.array(np.array([*CATEGORY_ORDER, "None"], dtype=object)[category_codes_of(state.theta)], pa.string()),
             "initial_value_angle": model.initial_theta.copy(),
             "n_value_changes": model.n_value_changes.copy(),
             "degree": model.degree.astype(np.int32),
