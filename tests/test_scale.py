@@ -178,3 +178,15 @@ def test_the_million_agent_example_runs_small_with_a_sample(tmp_path) -> None:
     assert counts["n"].sum() == 2000 * 6
     shown_first = counts[counts["valid"] & (counts["chosen_position"] == 0)]["n"].sum() / counts[counts["valid"]]["n"].sum()
     assert 1 / 9 < shown_first < 0.5  # the policy's position bonus (b > 0) lifts the first option above 1/9
+    # the report is the report of any run, and says whose decisions it kept
+    from hvae.analysis.report import write_report
+
+    html = write_report([result.path], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Decisions of a sample." in html and "every decision of 50 agents" in html
+
+
+def test_a_full_record_report_has_no_sample_note(tmp_path) -> None:
+    from hvae.analysis.report import write_report
+
+    folder = play_scenario(_scenario(rounds=3), tmp_path / "run").path
+    assert "Decisions of a sample." not in write_report([folder], tmp_path / "report.html").read_text(encoding="utf-8")
