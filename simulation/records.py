@@ -356,7 +356,13 @@ class RoundLog:
         model = self.model
         k = self._max_options
         key = ((group_codes.astype(np.int64) * (k + 1) + (chosen + 1)) * (k + 1) + (position + 1)) * 2 + valid
-        values, counts = np.unique(key, return_counts=True)
+        size = len(model.group_names) * (k + 1) * (k + 1) * 2
+        if size <= 4 * max(key.size, 1):  # few possible keys (the slider: 800): count them directly
+            every = np.bincount(key, minlength=size)
+            values = np.flatnonzero(every)
+            counts = every[values]
+        else:
+            values, counts = np.unique(key, return_counts=True)
         rest, is_valid = np.divmod(values, 2)
         rest, shown = np.divmod(rest, k + 1)
         group, option = np.divmod(rest, k + 1)

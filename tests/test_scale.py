@@ -99,9 +99,15 @@ def test_sampled_records_are_the_full_runs_rows_of_the_sampled_agents(tmp_path) 
     assert sampled_run.summary["n_decision_rows"] == len(rows)
 
 
-def test_choice_counts_count_every_decision_by_group_option_position_and_validity(tmp_path) -> None:
-    full = RunFolder(play_scenario(_scenario(), tmp_path / "full").path).decisions()
-    folder = play_scenario(_scenario(records={"decisions": "sample", "sample_agents": 5}), tmp_path / "sample").path
+@pytest.mark.parametrize("count", [30, 300])  # few decisions a round: counted by sorting; many: by bincount
+def test_choice_counts_count_every_decision_by_group_option_position_and_validity(tmp_path, count: int) -> None:
+    population = [
+        {"name": "pro", "count": count, "value": "prosocial", "decider": {"kind": "oracle", "beta": 0.2}},
+        {"name": "ind", "count": count, "value": "individualistic", "decider": "random"},
+    ]
+    full = RunFolder(play_scenario(_scenario(population=population), tmp_path / "full").path).decisions()
+    sampled = _scenario(population=population, records={"decisions": "sample", "sample_agents": 5})
+    folder = play_scenario(sampled, tmp_path / "sample").path
     counts = pd.read_parquet(folder / "choice_counts.parquet")
     keys = ["round", "group", "menu_id", "choice", "chosen_position", "valid"]
     expected = full.groupby(keys, observed=True).size().rename("n").reset_index()
@@ -190,3 +196,22 @@ def test_a_full_record_report_has_no_sample_note(tmp_path) -> None:
 
     folder = play_scenario(_scenario(rounds=3), tmp_path / "run").path
     assert "Decisions of a sample." not in write_report([folder], tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_sampled_run_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path) -> None:
+    from hvae.simulation.runner import RunInterrupted, resume_run
+
+    scenario = _scenario(rounds=8, records={"decisions": "sample", "sample_agents": 7})
+    whole = play_scenario(scenario, tmp_path / "whole").path
+
+    def interrupt(model) -> None:
+        if model.round == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        play_scenario(scenario, tmp_path / "run", on_round=interrupt)
+    resume_run(tmp_path / "run")
+    for table in ("decisions", "rounds", "choice_counts", "value_changes", "agents"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "run" / f"{table}.parquet"), pd.read_parquet(whole / f"{table}.parquet")
+        )
