@@ -15,8 +15,9 @@ the revealed-angle choice model (:mod:`hvae.agents.revealed`) with one more term
   the definition behind ``History.generosity``; 0 for every option of a menu that gives the other
   the same whatever is chosen);
 * ``partner_gave`` — the generosity the agent **received in its most recent game** (what its last
-  partner gave it, on that game's menu, 0..1; the mean over partners when it played several);
-  **0 when unknown** (its first round, or a partner without a choice). Under fixed pairs this is
+  partner gave it, on that game's menu, 0..1; the mean over partners when it played several; a round
+  whose games were all void leaves no entry): ``History.generosity[:, 0]``; **0 when unknown**
+  (before its first game, or on a menu that gives the other the same). Under fixed pairs this is
   what the current partner gave last time. ``ρ > 0`` is reciprocity: the more generous the last
   partner, the more generous options gain.
 

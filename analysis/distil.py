@@ -37,10 +37,11 @@ parameter is 0.0):
   nothing else about the choices can be learnt). β is then kept at the bound — the sharpest the
   menus can show — and its note says that only a lower bound is known.
 
-``partner_gave`` of a decision is the generosity the agent received in its previous decision
-round (the mean gift of its partners that round, ``received / n_partners``, as a fraction of that
-menu's range of "other" amounts); unknown (0) in its first round and after a round whose game was
-void — the same quantity the surrogate decider reads from ``History.generosity``.
+``partner_gave`` of a decision is the generosity the agent received in the most recent game it
+played before (the mean gift of the partners it played that round, as a fraction of that menu's
+range of "other" amounts; a round whose games were all void leaves no entry); unknown (0) before
+its first game — exactly what the surrogate decider reads from ``History.generosity[:, 0]``
+(tested against it).
 
     >>> from hvae.analysis.distil import distil_run
     >>> policy = distil_run("runs/llm_demo", by="group")          # doctest: +SKIP
@@ -63,7 +64,7 @@ from hvae.agents.revealed import BETA_SCALE, POSITION_MAX, fit_choice_model
 from hvae.agents.surrogate import FEATURES, PolicyUnit, SurrogatePolicy, value_key
 from hvae.files.untrusted import one_line
 
-__all__ = ["DistilError", "MIN_CLUSTERS", "MIN_DECISIONS", "distil_decisions", "distil_run", "evaluation_decisions"]
+__all__ = ["DistilError", "MIN_CLUSTERS", "MIN_DECISIONS", "distil_decisions", "distil_run", "evaluation_decisions", "partner_gave"]
 
 #: Fewest valid decisions a unit is fitted from.
 MIN_DECISIONS = 20
@@ -137,33 +138,53 @@ def _menu_lookup(decisions: pd.DataFrame, menus: pd.DataFrame | None) -> list[np
     return out
 
 
-def _generosity_of(menu: np.ndarray, other_amount: float) -> float:
-    others = menu[:, 1]
-    spread = others.max() - others.min()
-    return (other_amount - others.min()) / spread if spread > 0 else math.nan
+def _received_last(decisions: pd.DataFrame, options: list[np.ndarray]) -> np.ndarray:
+    """Per decision: the generosity the agent received in its most recent game played before it (NaN unknown).
 
-
-def _partner_gave(decisions: pd.DataFrame, options: list[np.ndarray]) -> np.ndarray:
-    """Per decision: the generosity the agent received in its previous decision round (NaN unknown)."""
+    The table form of ``History.generosity[:, 0]``, what the decider saw: a round whose games were
+    all void leaves no entry (the one before counts); the mean over the partners whose game was
+    played (``received / n_played``, with ``n_played = (payoff − received) / self_amount`` when some
+    of several games were void), placed in that round's menu range of "other" amounts.
+    """
     n = len(decisions)
-    if not {"received", "n_partners", "round", "agent_id"} <= set(decisions.columns):
+    if n == 0 or not {"received", "n_partners", "round", "agent_id"} <= set(decisions.columns):
         return np.full(n, np.nan)
     received = decisions["received"].to_numpy(dtype=float)
     partners = decisions["n_partners"].to_numpy(dtype=float)
     void = decisions["pair_skipped"].to_numpy(dtype=bool) if "pair_skipped" in decisions else np.zeros(n, bool)
-    gift = np.full(n, np.nan)
-    for i in range(n):
-        if partners[i] > 0 and not void[i] and np.isfinite(received[i]):
-            gift[i] = _generosity_of(options[i], received[i] / partners[i])
+    own = decisions["choice"].to_numpy() >= 0
+    played = np.where(void, np.nan, partners)
+    if void.any() and {"payoff", "self_amount"} <= set(decisions.columns):  # some of several games were played
+        kept = decisions["self_amount"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            counted = np.round((decisions["payoff"].to_numpy(dtype=float) - received) / kept)
+        played = np.where(void & (kept > 0), counted, played)
+    played = np.where(own, played, 0.0)  # without its own choice every game of the agent was void
+    lows = np.array([menu[:, 1].min() for menu in options])
+    spans = np.array([np.ptp(menu[:, 1]) for menu in options])
+    has = played > 0  # NaN (unknown) compares False: such a round counts as without a game
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gift = np.where(has & (spans > 0), (received / np.where(has, played, 1.0) - lows) / np.where(spans > 0, spans, 1.0), np.nan)
     order = np.lexsort((decisions["round"].to_numpy(), decisions["agent_id"].to_numpy()))
     agents = decisions["agent_id"].to_numpy()[order]
+    new_agent = np.ones(n, dtype=bool)
+    new_agent[1:] = agents[1:] != agents[:-1]
+    start = np.maximum.accumulate(np.where(new_agent, np.arange(n), 0))  # first sorted row of each row's agent
+    last = np.maximum.accumulate(np.where(has[order], np.arange(n), -1))  # last played row up to here
+    before = np.concatenate([[-1], last[:-1]])
+    known = before >= start
     previous = np.full(n, np.nan)
-    same = np.zeros(n, dtype=bool)
-    same[1:] = agents[1:] == agents[:-1]
-    shifted = np.full(n, np.nan)
-    shifted[1:] = gift[order][:-1]
-    previous[order] = np.where(same, shifted, np.nan)
+    previous[order[known]] = gift[order][before[known]]
     return previous
+
+
+def partner_gave(decisions: pd.DataFrame, menus: pd.DataFrame | None = None) -> np.ndarray:
+    """Per decision, the surrogate's ``partner_gave`` input rebuilt from a decisions table (0 when unknown).
+
+    What the deciding agent saw as ``History.generosity[:, 0]``: the generosity it received in the
+    most recent game it played before (module docstring); ``menus`` as for :func:`distil_decisions`.
+    """
+    return np.nan_to_num(_received_last(decisions.reset_index(drop=True), _menu_lookup(decisions, menus)))
 
 
 def _inputs(options: list[np.ndarray], choice: np.ndarray, first: np.ndarray, partner_gave: np.ndarray,
@@ -419,7 +440,7 @@ def distil_decisions(
 
     usable = behavioural(decisions)
     first = first_shown(decisions)
-    gave = _partner_gave(decisions, options)
+    gave = _received_last(decisions, options)
     keys = _unit_keys(decisions, by)
     valid = decisions["valid"].to_numpy(dtype=bool) if "valid" in decisions else np.ones(len(decisions), bool)
     agent_ids = decisions["agent_id"].to_numpy()

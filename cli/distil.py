@@ -38,6 +38,8 @@ def distil(source: Path, out_file: Path, groups: tuple[str, ...], by: str, no_po
 
     if not source.is_dir():
         raise UserError(f"{source}: no such run or evaluation folder")
+    if not out_file.parent.is_dir():
+        raise UserError(f"--out {out_file}: no folder {out_file.parent} to write the policy in")
     features = tuple(f for f, off in (("utility", False), ("position", no_position), ("reciprocity", no_reciprocity)) if not off)
     try:
         policy = distil_run(source, by=by, groups=list(groups) or None, features=features)  # type: ignore[arg-type]

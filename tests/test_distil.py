@@ -162,11 +162,88 @@ def test_distil_recovers_the_serve_oracle_model_from_a_real_run(tmp_path, cli):
     assert unit.intervals["invalid_rate"][0] <= 0.1 <= unit.intervals["invalid_rate"][1]
     assert policy.provenance["models"] == {"llm": "llm: srv hvae-oracle"} and policy.provenance["kind"] == "run"
     assert policy.units == distil_run(run_dir, features=("utility", "position")).units
+    # the server has no reciprocity: fitted anyway (partners' gifts vary under random matching), ρ's interval holds 0
+    with_rho = distil_run(run_dir).units["llm"]
+    assert "reciprocity" not in with_rho.dropped
+    assert with_rho.intervals["reciprocity"][0] <= 0.0 <= with_rho.intervals["reciprocity"][1]
 
 
+@pytest.mark.slow
+@pytest.mark.llm
+def test_distil_reads_an_evaluate_folder(tmp_path, cli):
+    """``hvae evaluate`` against the oracle server, then ``hvae distil --by value`` on its folder."""
+    import yaml
+
+    from hvae.agents.llm.oracle_server import OracleModel, OracleServer
+
+    with OracleServer(OracleModel(beta=0.3, position_bias=1.0, seed=2)) as server:
+        config = {"name": "ev", "rounds": 1, "population": [{"name": "x", "count": 1, "value": "prosocial", "decider": "oracle"}],
+                  "backends": {"srv": {"kind": "openai", "base_url": server.base_url, "model": "hvae-oracle",
+                                       "structured": "json_schema", "temperature": 0}},
+                  "cache": {"enabled": False}}
+        (tmp_path / "backends.yaml").write_text(yaml.safe_dump(config))
+        result = cli("evaluate", "--scenario", str(tmp_path / "backends.yaml"), "--backend", "srv", "--repeats", "12",
+                     "--values", "prosocial,individualistic", "--goal-prompting", "on", "--out", str(tmp_path / "ev"))
+        assert result.returncode == 0, result.stderr
+    result = cli("distil", str(tmp_path / "ev"), "--out", str(tmp_path / "p.yaml"), "--by", "value")
+    assert result.returncode == 0, result.stderr
+    policy = load_policy(tmp_path / "p.yaml")
+    assert policy.provenance["kind"] == "evaluation" and sorted(policy.units) == ["0", "45"]
+    for key, unit in policy.units.items():
+        assert unit.dropped.keys() == {"reciprocity"}  # no partners in a questionnaire
+        assert unit.n_decisions == 12 * 6
+        assert unit.intervals["position"][0] <= 1.0 <= unit.intervals["position"][1], (key, unit)
+        assert unit.intervals["beta"][0] <= 0.3 <= unit.intervals["beta"][1], (key, unit)
+
+
+@pytest.mark.slow
 def test_distil_command_errors(tmp_path, cli):
     from conftest import assert_user_error
 
     assert_user_error(cli("distil", str(tmp_path / "nope"), "--out", str(tmp_path / "p.yaml")), "no such run or evaluation folder")
     assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "p.yaml")), "not an hvae run folder")
+    assert_user_error(cli("distil", str(tmp_path), "--out", str(tmp_path / "no" / "p.yaml")), "no folder")
     assert not (tmp_path / "p.yaml").exists()
+
+
+class _Recorder:
+    """A uniform chooser (built on demand) that records ``History.generosity[:, 0]`` at every decision."""
+
+    def __new__(cls, skip_every: int = 0):
+        from hvae.agents.deciders import NO_CHOICE, Decider, Decisions
+
+        class Recorder(Decider):
+            name = "recorder"
+            description = "uniform random; records the last generosity each agent received"
+
+            def __init__(self) -> None:
+                self.seen: dict[tuple[int, int], float] = {}
+
+            def decide(self, request, rng):
+                history = request.history
+                for i, agent in enumerate(request.agent_ids.tolist()):
+                    self.seen[(request.round, agent)] = float(history.generosity[i, 0]) if history.length else float("nan")
+                choice = rng.integers(0, len(request.options), request.n)
+                if skip_every:  # some agents give no choice now and then: their partners' games are void
+                    choice = np.where((request.agent_ids + request.round) % skip_every == 0, NO_CHOICE, choice)
+                return Decisions(choice=choice, valid=choice >= 0, metadata={})
+
+        return Recorder()
+
+
+@pytest.mark.parametrize(("matching", "skip_every"), [("random", 0), ("all_edges", 0), ("random", 5), ("all_edges", 7)])
+def test_partner_gave_is_what_the_decider_saw_in_its_history(matching, skip_every):
+    """distil's reciprocity input, rebuilt from the decisions table, equals the History the agents decided with."""
+    import hvae
+    from hvae.analysis.distil import partner_gave
+
+    recorder = _Recorder(skip_every)
+    network = {"kind": "ring_lattice", "k": 4} if matching == "all_edges" else {"kind": "complete"}
+    result = hvae.Simulation.build(name="gave", rounds=10, seed=2, matching=matching, network=network,
+                                   population=[{"name": "a", "count": 8, "value": 45, "decider": "random"}],
+                                   deciders={"a": recorder}).run()
+    decisions = result.decisions
+    got = partner_gave(decisions, result.run.menus())
+    seen = np.array([recorder.seen[(r, a)] for r, a in zip(decisions["round"], decisions["agent_id"])])
+    np.testing.assert_allclose(got, np.nan_to_num(seen), atol=1e-12)  # unknown (no game yet): 0
+    assert (got > 0).any() and (got[decisions["round"].to_numpy() == 0] == 0).all()

@@ -227,3 +227,12 @@ def test_by_agent_policies_and_same_seed_same_decisions():
     assert a.choice.tolist() == b.choice.tolist() and a.metadata == b.metadata
     with pytest.raises(PolicyError, match="no unit for agent '9'"):
         decider.setup(np.array([0, 9]), np.zeros(2))
+
+
+@pytest.mark.parametrize("module", ["hvae.agents.surrogate", "hvae.files.safe_yaml"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, result

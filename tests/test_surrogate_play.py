@@ -90,6 +90,7 @@ def test_surrogate_groups_get_the_first_position_figures(policy_file, tmp_path):
     assert table.set_index("group").loc[list(ANGLES), "first_share"].notna().all()
 
 
+@pytest.mark.slow
 def test_unusable_policies_are_one_line_errors(policy_file, tmp_path, cli):
     import yaml
 
