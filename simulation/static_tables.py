@@ -24,8 +24,11 @@ def agents_table(model: HvaeModel) -> pa.Table:
     """One row per agent: identity, value, network position and running totals."""
     state = model.state
 
-    def per_group(names: list[str]) -> pa.Array:  # one text per group, spread over its agents
-        return pa.array(np.array(names, dtype=object)[state.group_code], pa.string())
+    def spread(codes: np.ndarray, names: list[str]) -> pa.Array:  # one text per code, as a plain string column
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string())).cast(pa.string())
+
+    def per_group(names: list[str]) -> pa.Array:
+        return spread(state.group_code, names)
 
     return pa.table(
         {
@@ -34,7 +37,7 @@ def agents_table(model: HvaeModel) -> pa.Table:
             "decider": per_group(model.decider_kinds),
             "value_spec": per_group([group.value_spec.label() for group in model.scenario.population]),
             "value_angle": state.theta.copy(),
-            "value_category": pa.array(np.array([*CATEGORY_ORDER, "None"], dtype=object)[category_codes_of(state.theta)], pa.string()),
+            "value_category": spread(category_codes_of(state.theta) % (len(CATEGORY_ORDER) + 1), [*CATEGORY_ORDER, "None"]),
             "initial_value_angle": model.initial_theta.copy(),
             "n_value_changes": model.n_value_changes.copy(),
             "degree": model.degree.astype(np.int32),
