@@ -384,10 +384,10 @@ class SurrogateDecider(Decider):
         """Check that the policy has a unit for every agent (raises :class:`PolicyError` naming the first missing)."""
         self._parameters(np.asarray(agent_ids), np.asarray(thetas, dtype=float))
 
-    def _parameters(self, agent_ids: np.ndarray, thetas: np.ndarray) -> np.ndarray:
-        """``(n, 5)`` unit parameters (θ, β, b, ρ, invalid rate) of each agent."""
+    def _parameters(self, agent_ids: np.ndarray, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each agent's unit (an index ``(n,)``) into a table of unit parameters ``(units, 5)``: θ, β, b, ρ, invalid rate."""
         if self._fixed is not None:
-            return np.broadcast_to(self._fixed, (agent_ids.shape[0], 5))
+            return np.zeros(agent_ids.shape[0], dtype=np.int64), self._fixed[None, :]
         if self.policy.by == "value":
             wanted = np.round(thetas, 6)
         else:
@@ -402,7 +402,7 @@ class SurrogateDecider(Decider):
                 self.policy.unit_for(agent_id=int(bad))
             except PolicyError as error:
                 raise PolicyError(f"{self.where}: {error}") from None
-        return self._table[at]
+        return at, self._table
 
     def _order_text(self, k: int, reverse: bool) -> str:
         key = (k, reverse)
@@ -423,24 +423,33 @@ class SurrogateDecider(Decider):
         return orders[:, 0].astype(np.int64), [",".join(map(str, row)) for row in orders.tolist()]
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
+        """One round's choices: the units' utilities once per unit, then one draw per decision."""
         options = np.asarray(request.options, dtype=float)
         n, k = request.n, len(options)
-        params = self._parameters(request.agent_ids, request.thetas)
+        unit, table = self._parameters(request.agent_ids, request.thetas)
         first, shown_order = self._display(n, k, rng)
-        reciprocity = params[:, 3]
-        if np.any(reciprocity != 0) and request.history.length > 0:
-            partner_gave = request.history.generosity[:, 0]
-        else:
-            partner_gave = np.zeros(n)
-        logits = _logits(params[:, 0], params[:, 1], params[:, 2], reciprocity, options, first, partner_gave)
-        gumbel = -np.log(-np.log(rng.random((n, k))))
-        choice = (logits + gumbel).argmax(axis=1)
-        invalid = rng.random(n) < params[:, 4]
+        # β·U_θ of every option, per unit (a few rows), then per agent by indexing
+        rad = np.radians(table[:, 0])
+        base = table[:, 1:2] * (np.cos(rad)[:, None] * options[None, :, 0] + np.sin(rad)[:, None] * options[None, :, 1])
+        logits = base[unit]
+        logits[np.arange(n), first] += table[unit, 2]
+        rho = table[unit, 3]
+        if np.any(rho != 0) and request.history.length > 0:
+            gave = np.nan_to_num(request.history.generosity[:, 0])
+            logits += (rho * gave)[:, None] * np.nan_to_num(option_generosity(options))[None, :]
+        # inverse-CDF draw: one uniform per decision (P(i) ∝ exp(logit i), the model of choice_probabilities)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cumulative = np.cumsum(weights, axis=1)
+        threshold = rng.random(n) * cumulative[:, -1]
+        choice = np.minimum((cumulative < threshold[:, None]).sum(axis=1), k - 1)
+        invalid = rng.random(n) < table[unit, 4]
         fallback_options = rng.integers(0, k, size=n)
         metadata: dict[str, list[Any]] = {"shown_order": shown_order}
         if invalid.any():
             choice = np.where(invalid, NO_CHOICE if self.fallback == "skip" else fallback_options, choice)
-            metadata["fallback"] = [self.fallback if bad else None for bad in invalid.tolist()]
+            fallback = np.full(n, None, dtype=object)
+            fallback[invalid] = self.fallback
+            metadata["fallback"] = fallback.tolist()
         return Decisions(choice=choice.astype(np.int64), valid=~invalid, metadata=metadata)
 
 
