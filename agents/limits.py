@@ -26,7 +26,7 @@ limit                      value           what it bounds
 
 from __future__ import annotations
 
-MAX_AGENTS = 100_000
+MAX_AGENTS = 1_000_000
 MAX_ROUNDS = 1_000_000
 MAX_SEED = 2**63 - 1
 MAX_AMOUNT = 1e9

@@ -157,11 +157,29 @@ def _status_section(runs: list[RunData]) -> str:
 
 
 def _caveat_section(scenario: dict[str, Any]) -> str:
+    return _value_blind_caveat(scenario) + _sampled_records_note(scenario)
+
+
+def _value_blind_caveat(scenario: dict[str, Any]) -> str:
     groups = value_blind_groups(scenario)
     if not groups:
         return ""
     names = ", ".join(f"<code>{page.esc(g)}</code>" for g in groups)
     return f'<div class="caveat"><strong>Caveat — value-blind model.</strong> {VALUE_BLIND_CAVEAT.format(groups=names)}</div>'
+
+
+def _sampled_records_note(scenario: dict[str, Any]) -> str:
+    """Where a run kept the decisions of a sample of agents (``records: {decisions: sample}``), say so."""
+    records = scenario.get("records") or {}
+    if records.get("decisions") != "sample":
+        return ""
+    return (
+        f'<div class="caveat"><strong>Decisions of a sample.</strong> This run kept every decision of '
+        f'{int(records.get("sample_agents", 0)):,} agents drawn from its seed (<code>records: {{decisions: sample}}</code>): '
+        "value rationality, revealed angles, first-position shares and the group table below are estimated "
+        "from them. Value shares, payoffs and Gini cover every agent; <code>choice_counts.parquet</code> counts "
+        "every decision.</div>"
+    )
 
 
 def _headline_section(runs: list[RunData], population: str | None = None) -> str:

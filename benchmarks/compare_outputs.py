@@ -39,6 +39,10 @@ VARIANTS = {
     for rule in ("imitation", "moran", "influence")
 }
 
+#: Shipped scenarios too large to replay whole for a comparison: played small (their tables are
+#: compared all the same). The million-agent example is its own benchmark (bench_million.py).
+SMALL = {"surrogate_million": ["size=20000", "rounds=10", "records.sample_agents=500"]}
+
 #: Scripted replies for every LLM backend: each agent's replay client answers them in order (two
 #: setup answers, then letters), more than a shipped scenario asks, so no run exhausts its script.
 REPLIES = ", ".join(['"I value what my value says."', '"Choose by my value."'] + ['"%s"' % letter for letter in "ACBADEBICFGH" * 5])
@@ -62,7 +66,7 @@ def runs() -> dict[str, tuple[str, list[str]]]:
     """Run name -> (shipped scenario, overrides): every shipped scenario, then the variants."""
     plan = {}
     for name in scenario_names():
-        overrides = ["cache.enabled=false"]
+        overrides = ["cache.enabled=false", *SMALL.get(name, [])]
         backends = replay_backends(shipped_scenarios()[name])
         if backends is not None:
             overrides.append(f"backends={backends}")
@@ -87,6 +91,9 @@ def compare(out: Path, base: Path) -> list[str]:
     """Every difference between the parquet tables of ``out`` and ``base`` (empty: identical)."""
     problems = []
     for name in runs():
+        if not (base / name).exists() and (out / name).exists():
+            print(f"{name}: new in this code (no run in {base}): not compared")
+            continue
         tables = sorted(p.relative_to(base / name) for p in (base / name).rglob("*.parquet"))
         if not tables:
             problems.append(f"{name}: no tables in {base / name}")

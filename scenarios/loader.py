@@ -230,6 +230,12 @@ def load_scenario(
         network_path = Path(str(network["path"]))
         if not network_path.is_absolute():
             network["path"] = str((file_path.parent / network_path).resolve())
+    for group in data.get("population") or []:  # a decider's policy file (surrogate), likewise
+        decider = group.get("decider") if isinstance(group, dict) else None
+        if isinstance(decider, dict) and isinstance(decider.get("policy"), str) and decider["policy"]:
+            policy_path = Path(decider["policy"])
+            if not policy_path.is_absolute():
+                decider["policy"] = str((file_path.parent / policy_path).resolve())
     return validate_data(data, str(file_path), node)
 
 

@@ -110,15 +110,23 @@ class CompleteNetwork(_Network):
     kind: Literal["complete"]
 
 
+#: How a sparse network is built: ``networkx`` (the graph Mesa's space wraps, built at start) or
+#: ``arrays`` (edges generated straight into numpy arrays; Mesa's space and agent objects are built
+#: only when first asked for — the path for a million agents, see :mod:`hvae.simulation.network`).
+NetworkBuilder = Literal["networkx", "arrays"]
+
+
 class RingLatticeNetwork(_Network):
     kind: Literal["ring_lattice"]
     k: int = Field(default=4, le=MAX_AGENTS)
+    builder: NetworkBuilder = "networkx"
 
 
 class WattsStrogatzNetwork(_Network):
     kind: Literal["watts_strogatz"]
     k: int = Field(default=4, le=MAX_AGENTS)
     p: float = Field(default=0.1, ge=0, le=1)
+    builder: NetworkBuilder = "networkx"
 
 
 class BarabasiAlbertNetwork(_Network):
@@ -178,6 +186,18 @@ class OutputConfig(_Model):
 
     flush_every: int = Field(default=1, ge=1, le=MAX_ROUNDS)
     checkpoint_every: int | None = Field(default=None, ge=1, le=MAX_ROUNDS)
+
+
+class RecordsConfig(_Model):
+    """What a run keeps of its decisions (``records:``). ``full`` (default): one row per decision.
+    ``sample``: the rows of ``sample_agents`` agents drawn once from the seed (all their decisions),
+    so per-agent figures (value rationality, revealed angle, first-position share) are estimated
+    from that sample; ``rounds.parquet`` (value shares, payoffs, Gini) and ``choice_counts.parquet``
+    (decisions per round, group, menu, option, position shown and validity) still count every
+    decision. A million agents for 100 rounds make 10^8 decisions: ~10 GB as rows."""
+
+    decisions: Literal["full", "sample"] = "full"
+    sample_agents: int = Field(default=10_000, ge=1, le=MAX_AGENTS)
 
 
 #: Default selection strength of ``imitation`` and ``moran``, per payoff range of one game (see
@@ -313,6 +333,7 @@ class Scenario(_Model):
     menus: MenuConfig = Field(default_factory=lambda: SliderMenus(kind="slider"))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
     dynamics: RuleConfig = Field(default_factory=NoDynamicsConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)

@@ -87,12 +87,36 @@ class ValueChange:
     source_agent: int  # whose value was copied (−1 for influence)
 
 
+@dataclass
+class ValueChanges:
+    """The value changes of one update, as arrays in agent order (a million agents may change at once).
+
+    ``len()`` counts them; iterating yields one :class:`ValueChange` per agent.
+    """
+
+    round: int  # the round after which they happened (0-based, as ``decisions.round``)
+    agent_id: np.ndarray
+    old_angle: np.ndarray
+    new_angle: np.ndarray
+    source_agent: np.ndarray  # whose value was copied (−1 for influence)
+
+    def __len__(self) -> int:
+        return int(self.agent_id.size)
+
+    def __iter__(self):
+        for agent, old, new, source in zip(
+            self.agent_id.tolist(), self.old_angle.tolist(), self.new_angle.tolist(), self.source_agent.tolist()
+        ):
+            yield ValueChange(self.round, agent, old, new, source)
+
+
 class Neighbours:
     """Adjacency as CSR arrays (``indptr``, ``indices``) for fast random neighbour draws."""
 
     def __init__(self, edges: np.ndarray, n: int) -> None:
         both = np.concatenate([edges, edges[:, ::-1]])
-        order = np.lexsort((both[:, 1], both[:, 0]))
+        # by (u, v): one key per row (the pairs are distinct), so an unstable sort gives the same order
+        order = np.argsort(both[:, 0].astype(np.int64) * max(n, 1) + both[:, 1])
         both = both[order]
         self.indices = both[:, 1]
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(both[:, 0], minlength=n))])
@@ -248,7 +272,7 @@ class Rule:
         """The new angles of every agent and whose value each copied (−1: none)."""
         raise NotImplementedError(f"rule {self.name!r} must implement propose()")
 
-    def update(self, model: HvaeModel) -> list[ValueChange]:
+    def update(self, model: HvaeModel) -> ValueChanges:
         """Apply the rule now; returns the changes (already applied to the model)."""
         state = model.state
         old = state.theta.copy()
@@ -259,7 +283,10 @@ class Rule:
         state.n_games_at_update[:] = state.n_games
         # the change follows the round just played (``model.round - 1`` in the 0-based numbering of
         # ``decisions.round``) and holds from the next round on
-        return [ValueChange(model.round - 1, int(i), float(old[i]), float(new[i]), int(source[i])) for i in changed]
+        return ValueChanges(
+            model.round - 1, changed, old[changed].astype(float), new[changed].astype(float),
+            np.asarray(source)[changed].astype(np.int64),
+        )
 
     # ---------------------------------------------------------------- checkpoint
     def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -391,6 +418,9 @@ def build_rule(config: DynamicsConfig, n_agents: int) -> Rule:
     return RULES.plugin(config.rule)(config, n_agents)
 
 
-def apply_dynamics(model: HvaeModel) -> list[ValueChange]:
+def apply_dynamics(model: HvaeModel) -> ValueChanges:
     """Apply the model's update rule now; returns the changes (already applied to the model)."""
-    return model.dynamics.update(model) if model.dynamics.active else []
+    if model.dynamics.active:
+        return model.dynamics.update(model)
+    none = np.zeros(0, dtype=np.int64)
+    return ValueChanges(model.round - 1, none, none.astype(float), none.astype(float), none)

@@ -34,12 +34,12 @@ def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int
     u, v = pairs[:, 0], pairs[:, 1]
     played = (choice[u] >= 0) & (choice[v] >= 0)
     self_amount, other_amount, generosity = chosen_amounts(menu, choice)
-    pu, pv = u[played], v[played]
+    pu, pv = (u, v) if played.all() else (u[played], v[played])
     received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
-    n_played = np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
+    n_partners = np.bincount(pairs.ravel(), minlength=n)
+    n_played = n_partners if pu is u else np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
     payoff = received + n_played * np.nan_to_num(self_amount)
     partner = np.full(n, -1, dtype=np.int64)
-    n_partners = np.bincount(pairs.ravel(), minlength=n)
     single = n_partners[u] == 1
     partner[u[single]] = v[single]
     single = n_partners[v] == 1

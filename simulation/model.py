@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import mesa
+from mesa.agent import AgentSet
 import numpy as np
 from mesa.discrete_space import Network
 
@@ -66,7 +67,7 @@ from hvae.simulation.event_loop import PrivateLoop
 from hvae.simulation.games import build_game
 from hvae.simulation.matching import random_maximal_matching, random_permutation_pairs
 from hvae.simulation.menus import Menu, MenuSchedule
-from hvae.simulation.network import NetworkError, build_graph, edge_array, is_complete
+from hvae.simulation.network import NetworkError, build_edges, build_graph, edge_array, graph_of_edges, is_complete
 from hvae.simulation.records import RoundLog
 from hvae.simulation.state import PopulationState
 
@@ -104,10 +105,17 @@ class HvaeModel(mesa.Model):
         n = sum(counts.values())
 
         graph_seed = int(self.streams["graph"].integers(2**31 - 1))
+        network = scenario.network.model_dump()
         # The network is held once, as Mesa's space; edges, degrees, completeness and neighbour
-        # lists are arrays derived from its graph (see network_changed()).
-        self.space = Network(build_graph(scenario.network.model_dump(), n, graph_seed), capacity=1, random=self.random)
-        self._derive_network_arrays()
+        # lists are arrays derived from its graph (see network_changed()). An arrays-built network
+        # (builder: arrays, for a million agents) starts as the arrays alone: Mesa's space and the
+        # agent objects are built from them when first asked for (see the space property).
+        self._space: Network | None = None
+        if network.get("builder") == "arrays":
+            self._set_network_arrays(build_edges(network, n, graph_seed), n)
+        else:
+            self._space = Network(build_graph(network, n, graph_seed), capacity=1, random=self.random)
+            self._derive_network_arrays()
 
         self.state = PopulationState.empty(n, scenario.history.length)
         # Agents of each group are spread over the nodes in a random order.
@@ -138,10 +146,9 @@ class HvaeModel(mesa.Model):
         self.decider_kinds = [self.deciders[g].name for g in self.group_names]
         self._check_fixed_options()
 
-        # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
-        self._agents_by_index = [
-            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self._cell(node)) for node in range(n)
-        ]
+        self._agents_by_index: list[SVOAgent] = []
+        if self._space is not None:
+            self._create_agents()
 
         self.log = RoundLog(self)
         self.event_loop = PrivateLoop()  # LLM coroutines run here (see hvae.simulation.event_loop)
@@ -191,19 +198,45 @@ class HvaeModel(mesa.Model):
         a network's cells are keyed by node)."""
         return self.space[cast(Any, node)]
 
+    def _create_agents(self) -> None:
+        # created node by node: Mesa's unique_id (from 1) is agent_id + 1 (see hvae.simulation.agent)
+        self._agents_by_index = [
+            SVOAgent(self, node, self.group_names[self.state.group_code[node]], self._cell(node))
+            for node in range(self.n_agents)
+        ]
+
+    @property
+    def space(self) -> Network:
+        """Mesa's network space (its cells hold the agents). For an arrays-built network it is built
+        from the edge arrays, with the agent objects, the first time it is asked for (about 20 s and
+        a few GB at a million agents: the rounds never need it)."""
+        if self._space is None:
+            self._space = Network(graph_of_edges(self.edges, self.n_agents), capacity=1, random=self.random)
+            self._create_agents()
+        return self._space
+
+    @property
+    def agents(self) -> AgentSet:
+        """Mesa's set of every agent (built with :attr:`space` when the network was built as arrays)."""
+        if self._space is None:
+            self.space  # noqa: B018 - builds the Mesa layer
+        return self._all_agents
+
     @property
     def graph(self):
         """The network (a networkx graph): the graph of Mesa's space, ``model.space.G``."""
         return self.space.G
 
     def _derive_network_arrays(self) -> None:
-        n = self.graph.number_of_nodes()
-        self.edges = edge_array(self.graph)
+        self._set_network_arrays(edge_array(self.graph), self.graph.number_of_nodes(), is_complete(self.graph))
+
+    def _set_network_arrays(self, edges: np.ndarray, n: int, complete: bool | None = None) -> None:
+        self.edges = edges
         if len(self.edges) == 0:
             raise NetworkError(
                 f"the {self.scenario.network.kind} network of {n} agents has no edges: nobody can be matched"
             )
-        self.complete_graph = is_complete(self.graph)
+        self.complete_graph = len(edges) == n * (n - 1) // 2 if complete is None else complete
         self.degree = np.bincount(self.edges.ravel(), minlength=n)
         self.neighbours = Neighbours(self.edges, n)
 
@@ -220,6 +253,8 @@ class HvaeModel(mesa.Model):
 
     def agent_by_id(self, agent_id: int) -> SVOAgent:
         """The Mesa agent of a table's ``agent_id`` (0-based; its ``unique_id`` is ``agent_id + 1``)."""
+        if self._space is None:
+            self.space  # noqa: B018 - builds the Mesa layer
         return self._agents_by_index[agent_id]
 
     @property
@@ -267,7 +302,7 @@ class HvaeModel(mesa.Model):
         changes = self.dynamics.update(self)
         if not changes:
             return
-        changed = np.array([c.agent_id for c in changes])
+        changed = changes.agent_id
         self.n_value_changes[changed] += 1
         for code, name in enumerate(self.group_names):
             members = changed[self.state.group_code[changed] == code]
@@ -390,7 +425,10 @@ class HvaeModel(mesa.Model):
     def remember(self, menu: Menu, pairs: np.ndarray, choice: np.ndarray, outcome: dict) -> None:
         """Push what partners gave into each agent's bounded history (means over partners; what
         counts as a partner is the game's: :meth:`hvae.simulation.games.Game.memory`)."""
-        self.state.remember(pairs, choice, self.game.memory(pairs, choice, outcome, self.n_agents), self.round)
+        memory = self.game.memory(pairs, choice, outcome, self.n_agents)
+        # a game whose memory is its outcome already summed what partners gave: the payoffs' "received"
+        received = outcome["received"] if memory is outcome else None
+        self.state.remember(pairs, choice, memory, self.round, received)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, rounds: int | None = None) -> None:

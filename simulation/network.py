@@ -14,6 +14,16 @@ Families (the scenario's ``network.kind``):
 
 Nodes are relabelled ``0..n-1`` so that node ``i`` holds agent ``i``; agents are spread over the
 nodes in a random order, so groups are mixed unless the scenario asks otherwise.
+
+**Two builders.** By default (``builder: networkx``) the graph is a networkx graph, which Mesa's
+``Network`` space wraps. networkx keeps a dict per node and per edge: at a million nodes a
+Watts–Strogatz graph takes ~20 s and over a gigabyte before Mesa adds a cell object per node. With
+``builder: arrays`` (``ring_lattice`` and ``watts_strogatz``) :func:`build_edges` generates the edges
+straight into an ``(E, 2)`` array — the same families, drawn with numpy (so a given seed gives
+another graph than networkx's); the model then builds Mesa's space only when something asks for it::
+
+    edges = build_edges({"kind": "watts_strogatz", "k": 4, "p": 0.1}, 1_000_000, seed=1)
+    edges.shape   # (2000000, 2), each row (u, v) with u < v, rows sorted
 """
 
 from __future__ import annotations
@@ -65,6 +75,72 @@ def build_graph(config: dict, n_agents: int, seed: int) -> nx.Graph:
     else:
         raise NetworkError(f"unknown network kind {kind!r}")
     return nx.convert_node_labels_to_integers(graph, ordering="sorted")
+
+
+#: Times a rewired edge whose new end made a self-loop or a duplicate is drawn again before it
+#: is dropped (each draw fails with probability about k / n: at n = 1,000 and k = 6 one edge in
+#: 10^38 is dropped).
+MAX_REDRAWS = 16
+
+
+def build_edges(config: dict, n_agents: int, seed: int) -> np.ndarray:
+    """The edges of a ``builder: arrays`` network as an ``(E, 2)`` int64 array (module docstring).
+
+    ``ring_lattice``: node ``i`` links to ``i + 1 … i + k/2`` (mod n). ``watts_strogatz``: that
+    lattice, then each edge (u, v) is rewired with probability ``p`` to (u, w), w uniform among the
+    other nodes, as networkx does; a w that makes a self-loop or an edge already present is drawn
+    again (:data:`MAX_REDRAWS` times, then the edge is dropped). Rows are ``(min, max)``, sorted.
+    """
+    kind = config["kind"]
+    k = _even_k(config, n_agents)
+    nodes = np.arange(n_agents, dtype=np.int64)
+    edges = np.concatenate([np.stack([nodes, (nodes + j) % n_agents], axis=1) for j in range(1, k // 2 + 1)])
+    if kind == "watts_strogatz" and config["p"] > 0:
+        edges = _rewire(edges, n_agents, config["p"], np.random.default_rng(seed))
+    elif kind not in ("ring_lattice", "watts_strogatz"):
+        raise NetworkError(f"network kind {kind!r} has no arrays builder (use builder: networkx)")
+    return _canonical(edges, n_agents)
+
+
+def _rewire(edges: np.ndarray, n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Watts–Strogatz rewiring of a lattice's edges, vectorised (see :func:`build_edges`)."""
+    pending = np.flatnonzero(rng.random(len(edges)) < p)
+    keep = np.ones(len(edges), dtype=bool)
+    for _ in range(MAX_REDRAWS):
+        if pending.size == 0:
+            break
+        u = edges[pending, 0]
+        w = rng.integers(0, n - 1, pending.size)
+        edges[pending, 1] = w + (w >= u)  # uniform over the nodes other than u: never a self-loop
+        pending = _duplicates(edges, n, pending)
+    keep[pending] = False
+    return edges[keep]
+
+
+def _duplicates(edges: np.ndarray, n: int, new: np.ndarray) -> np.ndarray:
+    """Which of the ``new`` edges duplicate another edge (an old one wins, then the lower row)."""
+    low, high = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+    key = low * n + high
+    is_new = np.zeros(len(edges), dtype=np.int8)
+    is_new[new] = 1
+    order = np.lexsort((np.arange(len(edges)), is_new, key))
+    repeated = np.zeros(len(edges), dtype=bool)
+    repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
+    return np.flatnonzero(repeated)
+
+
+def _canonical(edges: np.ndarray, n: int) -> np.ndarray:
+    low, high = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+    order = np.argsort(low * n + high, kind="stable")
+    return np.stack([low[order], high[order]], axis=1)
+
+
+def graph_of_edges(edges: np.ndarray, n_agents: int) -> nx.Graph:
+    """A networkx graph of nodes ``0..n-1`` and the given edges (Mesa's space of an arrays network)."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n_agents))
+    graph.add_edges_from(edges.tolist())
+    return graph
 
 
 def _even_k(config: dict, n_agents: int) -> int:

@@ -49,10 +49,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from hvae.agents.svo import CATEGORY_ORDER, category_codes_of
+from hvae.agents.svo import CATEGORY_ORDER, categories, category_codes_of
 
 if TYPE_CHECKING:
     from hvae.agents.deciders import Decisions
+    from hvae.simulation.dynamics import ValueChanges
     from hvae.simulation.menus import Menu
     from hvae.simulation.model import HvaeModel
 
@@ -144,11 +145,23 @@ MESSAGE_SCHEMA = pa.schema(
     ]
 )
 
+CHOICE_COUNT_SCHEMA = pa.schema(
+    [
+        ("round", pa.int32()),
+        ("group", _DICT),
+        ("menu_id", _DICT),
+        ("choice", pa.int16()),
+        ("chosen_position", pa.int16()),
+        ("valid", pa.bool_()),
+        ("n", pa.int64()),
+    ]
+)
+
 #: Every table the log produces, with its fixed schema (the run store appends each).
 TABLE_SCHEMAS: dict[str, pa.Schema] = {}
 
 #: Tables written only when a run produced rows for them (no empty ``messages.parquet`` without talk).
-OPTIONAL_TABLES = frozenset({"messages"})
+OPTIONAL_TABLES = frozenset({"messages", "choice_counts"})
 
 _LLM_COLUMNS = ("fallback", "raw_reply", "reason", "latency_s", "tokens_in", "tokens_out", "cache_hit", "attempts")
 
@@ -166,11 +179,14 @@ def grouped_gini(
     Uses ``G = Σ (2i − n − 1) x_(i) / (n Σ x)`` over each group's sorted values; a group with a
     negative value is shifted so its minimum is 0 (the weights sum to zero, so only the
     denominator changes). Empty or all-zero groups give NaN. ``order`` (``argsort(values)``)
-    may be passed to share one sort between several groupings.
+    may be passed to share one sort between several groupings; it need not be stable: tied values
+    are equal, so the sorted values, and every sum over them, are the same whichever tie comes first.
     """
     if order is None:
-        order = np.argsort(values, kind="stable")
-    order = order[np.argsort(key[order], kind="stable")]  # by group, ascending values within
+        order = np.argsort(values)  # any sort: tied values are equal, so the sorted values are the same
+    if n_groups > 1:
+        small = np.int16 if n_groups < 2**15 else np.int64  # a stable sort of small ints is a radix sort: O(n)
+        order = order[np.argsort(key[order].astype(small), kind="stable")]  # by group, ascending values within
     sorted_key, sorted_values = key[order], values[order]
     counts = np.bincount(sorted_key, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -221,8 +237,19 @@ class RoundLog:
         self._shown_texts = [m.describe() for m in model.schedule.menus]
         self._shown_code: dict[str, int] = {text: i for i, text in enumerate(self._shown_texts)}
         self._labels: list[list[tuple[str, str]]] = []
-        self._value_changes: list[dict[str, Any]] = []
+        self._value_changes: list[pa.Table] = []
         self._messages: list[dict[str, Any]] = []
+        self._max_options = max(len(m.options) for m in model.schedule.menus)
+        # records: {decisions: sample} keeps the rows of a fixed random set of agents (drawn from
+        # the seed's stream after the model's own, so no other draw moves) and counts every decision
+        self._counts: list[pa.Table] = []
+        self.sampled: np.ndarray | None = None
+        records = model.scenario.records
+        if records.decisions == "sample":
+            rng = np.random.default_rng(np.random.SeedSequence(model.seed).spawn(len(model.streams) + 1)[-1])
+            chosen = rng.choice(model.n_agents, size=min(records.sample_agents, model.n_agents), replace=False)
+            self.sampled = np.zeros(model.n_agents, dtype=bool)
+            self.sampled[chosen] = True
 
     # ------------------------------------------------------------------ collect
     def collect_messages(self, rows: list[dict[str, Any]]) -> None:
@@ -260,24 +287,18 @@ class RoundLog:
 
         optional = {name: _concat_metadata(decisions, name) for name in _OPTIONAL}
         menu_code = self._menu_code[menu.menu_id]
-        shown_order = optional["shown_order"]
-        if shown_order is None:
-            shown_codes = np.full(n, menu_code, np.int32)
-            position = chosen
-        else:
-            shown_codes = np.empty(n, np.int32)
-            position = np.empty(n, dtype=np.int64)
-            for i, order_text in enumerate(shown_order):
-                order = None if order_text is None else np.array(order_text.split(","), dtype=int)
-                text = menu.describe(order)
-                shown_codes[i] = self._shown_code.setdefault(text, len(self._shown_code))
-                if order is None or chosen[i] < 0:
-                    position[i] = chosen[i]
-                else:
-                    position[i] = int(np.flatnonzero(order == chosen[i])[0])
-            self._shown_texts = list(self._shown_code)
-        theta = state.theta[ids]
+        shown_codes, position = self._shown(menu, chosen, optional["shown_order"])
         group_codes = state.group_code[ids]
+        self._rounds.append(self._round_figures(deciding, ids, valid, outcome))
+        if self.sampled is not None:  # records: {decisions: sample}: count every decision, keep the sample's rows
+            self._counts.append(self._choice_counts(menu_code, group_codes, chosen, position, valid))
+            keep = np.flatnonzero(self.sampled[ids])
+            ids, chosen, valid, position, shown_codes, group_codes = (
+                a[keep] for a in (ids, chosen, valid, position, shown_codes, group_codes)
+            )
+            optional = {name: None if v is None else [v[i] for i in keep.tolist()] for name, v in optional.items()}
+            n = ids.size
+        theta = state.theta[ids]
         row = {
             "n": n,
             "round": np.full(n, model.round, np.int32),
@@ -301,7 +322,63 @@ class RoundLog:
         }
         row.update({name: values for name, values in optional.items() if values is not None})
         self._decisions.append(row)
-        self._rounds.append(self._round_figures(deciding, ids, valid, outcome))
+
+    def _shown(self, menu: Menu, chosen: np.ndarray, shown_order: list | None) -> tuple[np.ndarray, np.ndarray]:
+        """Each decision's ``options_shown`` code and the display position of its choice.
+
+        Display orders repeat (a counterbalanced decider shows a few orders), so each distinct
+        ``shown_order`` text is parsed once and positions are looked up in its inverse permutation.
+        """
+        n = chosen.size
+        menu_code = self._menu_code[menu.menu_id]
+        if shown_order is None:
+            return np.full(n, menu_code, np.int32), chosen
+        # each distinct text (None included), in order of first appearance, numbered without a Python loop
+        distinct = dict.fromkeys(shown_order)
+        for index, text in enumerate(distinct):
+            distinct[text] = index
+        which = np.fromiter(map(distinct.__getitem__, shown_order), np.int64, n)
+        k = len(menu.options)
+        inverse = np.tile(np.arange(k), (len(distinct), 1))
+        codes = np.empty(len(distinct), np.int32)
+        for text, index in distinct.items():
+            order = None if text is None else np.array(text.split(","), dtype=int)
+            described = menu.describe(order)
+            codes[index] = self._shown_code.setdefault(described, len(self._shown_code))
+            if order is not None:
+                inverse[index, order] = np.arange(order.size)
+        self._shown_texts = list(self._shown_code)
+        position = np.where(chosen >= 0, inverse[which, np.maximum(chosen, 0)], chosen)
+        return codes[which], position
+
+    def _choice_counts(self, menu_code: int, group_codes, chosen, position, valid) -> pa.Table:
+        """Decisions of the round per group, option, display position and validity (every decision)."""
+        model = self.model
+        k = self._max_options
+        key = ((group_codes.astype(np.int64) * (k + 1) + (chosen + 1)) * (k + 1) + (position + 1)) * 2 + valid
+        size = len(model.group_names) * (k + 1) * (k + 1) * 2
+        if size <= 4 * max(key.size, 1):  # few possible keys (the slider: 800): count them directly
+            every = np.bincount(key, minlength=size)
+            values = np.flatnonzero(every)
+            counts = every[values]
+        else:
+            values, counts = np.unique(key, return_counts=True)
+        rest, is_valid = np.divmod(values, 2)
+        rest, shown = np.divmod(rest, k + 1)
+        group, option = np.divmod(rest, k + 1)
+        m = values.size
+        return pa.table(
+            {
+                "round": np.full(m, model.round, np.int32),
+                "group": _dictionary(group, model.group_names),
+                "menu_id": _dictionary(np.full(m, menu_code), self._menu_ids),
+                "choice": (option - 1).astype(np.int16),
+                "chosen_position": (shown - 1).astype(np.int16),
+                "valid": is_valid.astype(bool),
+                "n": counts.astype(np.int64),
+            },
+            schema=CHOICE_COUNT_SCHEMA,
+        )
 
     def _groupings(self) -> list[tuple[str, np.ndarray, list[str]]]:
         state = self.model.state
@@ -320,7 +397,7 @@ class RoundLog:
         invalid = np.zeros(n)
         invalid[ids[~valid]] = 1
         blocks, labels = [], []
-        payoff_order = np.argsort(state.cumulative_payoff, kind="stable")
+        payoff_order = np.argsort(state.cumulative_payoff)  # ties need no stable order (grouped_gini)
         for grouping, key, names in self._groupings():
             k = len(names)
             count = np.bincount(key, minlength=k).astype(float)
@@ -394,41 +471,46 @@ class RoundLog:
             data[name] = column.astype(np.int32) if ROUND_SCHEMA.field(name).type == pa.int32() else column
         return pa.Table.from_pydict({name: data[name] for name in ROUND_SCHEMA.names}, schema=ROUND_SCHEMA)
 
-    def collect_value_changes(self, changes, rule: str) -> None:
-        """Record value changes made by the dynamics (see :mod:`hvae.simulation.dynamics`)."""
-        from hvae.agents.svo import category
-
-        codes = self.model.state.group_code
-        for change in changes:
-            self._value_changes.append(
+    def collect_value_changes(self, changes: ValueChanges, rule: str) -> None:
+        """Record value changes made by the dynamics (see :mod:`hvae.simulation.dynamics`), as columns."""
+        if not len(changes):
+            return
+        n = len(changes)
+        groups = np.array(self.model.group_names, dtype=object)
+        self._value_changes.append(
+            pa.table(
                 {
-                    "round": change.round,
-                    "agent_id": change.agent_id,
-                    "group": self.model.group_names[codes[change.agent_id]],
-                    "rule": rule,
-                    "old_angle": change.old_angle,
-                    "new_angle": change.new_angle,
-                    "old_category": category(change.old_angle),
-                    "new_category": category(change.new_angle),
-                    "source_agent": change.source_agent,
-                }
+                    "round": np.full(n, changes.round, np.int32),
+                    "agent_id": changes.agent_id.astype(np.int32),
+                    "group": groups[self.model.state.group_code[changes.agent_id]],
+                    "rule": np.full(n, rule, dtype=object),
+                    "old_angle": changes.old_angle,
+                    "new_angle": changes.new_angle,
+                    "old_category": categories(changes.old_angle),
+                    "new_category": categories(changes.new_angle),
+                    "source_agent": changes.source_agent.astype(np.int32),
+                },
+                schema=VALUE_CHANGE_SCHEMA,
             )
+        )
 
     def drain(self) -> dict[str, pa.Table]:
         """Return and forget the buffered tables, by name (see :data:`TABLE_SCHEMAS`)."""
         tables = {
             "decisions": self.decision_rows(),
             "rounds": self.round_rows(),
-            "value_changes": pa.Table.from_pylist(self._value_changes, schema=VALUE_CHANGE_SCHEMA),
+            "value_changes": pa.concat_tables([VALUE_CHANGE_SCHEMA.empty_table(), *self._value_changes]),
             "messages": pa.Table.from_pylist(self._messages, schema=MESSAGE_SCHEMA),
+            "choice_counts": pa.concat_tables([CHOICE_COUNT_SCHEMA.empty_table(), *self._counts]),
         }
         self._decisions, self._rounds, self._labels, self._value_changes = [], [], [], []
-        self._messages = []
+        self._messages, self._counts = [], []
         return tables
 
 
 TABLE_SCHEMAS.update(
-    decisions=DECISION_SCHEMA, rounds=ROUND_SCHEMA, value_changes=VALUE_CHANGE_SCHEMA, messages=MESSAGE_SCHEMA
+    decisions=DECISION_SCHEMA, rounds=ROUND_SCHEMA, value_changes=VALUE_CHANGE_SCHEMA, messages=MESSAGE_SCHEMA,
+    choice_counts=CHOICE_COUNT_SCHEMA,
 )
 
 
@@ -437,5 +519,6 @@ def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:
         return None
     values: list = []
     for d in decisions:
-        values.extend(d.metadata.get(name, [None] * d.choice.shape[0]))
+        given = d.metadata.get(name)
+        values.extend([None] * d.choice.shape[0] if given is None else given)
     return values

@@ -68,15 +68,21 @@ class PopulationState:
             round=self.hist_round[ids],
         )
 
-    def remember(self, pairs: np.ndarray, choice: np.ndarray, outcome: dict, round_: int) -> None:
-        """Push what partners gave into each agent's bounded history (means over partners)."""
+    def remember(
+        self, pairs: np.ndarray, choice: np.ndarray, outcome: dict, round_: int, received: np.ndarray | None = None
+    ) -> None:
+        """Push what partners gave into each agent's bounded history (means over partners).
+
+        ``received`` may pass the sum over partners of ``outcome["other_amount"]`` when it is
+        already known (the decomposed game's payoffs computed exactly that sum), to save a pass.
+        """
         state = self
         n = state.theta.size
         if state.hist_given.shape[1] == 0:
             return
         u, v = pairs[:, 0], pairs[:, 1]
         played = (choice[u] >= 0) & (choice[v] >= 0)
-        pu, pv = u[played], v[played]
+        pu, pv = (u, v) if played.all() else (u[played], v[played])
         n_played = outcome["n_played"]
         who = np.flatnonzero(n_played > 0)
         if who.size == 0:
@@ -86,7 +92,7 @@ class PopulationState:
             total = np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n)
             return total[who] / n_played[who]
 
-        given = mean_from_partners(outcome["other_amount"])
+        given = mean_from_partners(outcome["other_amount"]) if received is None else received[who] / n_played[who]
         kept = mean_from_partners(outcome["self_amount"])
         generosity = mean_from_partners(outcome["generosity"])
         everyone = who.size == n

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.svo import CATEGORY_ORDER, category_codes_of
+
 if TYPE_CHECKING:
     from hvae.simulation.model import HvaeModel
 
@@ -21,14 +23,21 @@ if TYPE_CHECKING:
 def agents_table(model: HvaeModel) -> pa.Table:
     """One row per agent: identity, value, network position and running totals."""
     state = model.state
+
+    def spread(codes: np.ndarray, names: list[str]) -> pa.Array:  # one text per code, as a plain string column
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string())).cast(pa.string())
+
+    def per_group(names: list[str]) -> pa.Array:
+        return spread(state.group_code, names)
+
     return pa.table(
         {
             "agent_id": np.arange(model.n_agents, dtype=np.int32),
-            "group": [model.group_names[c] for c in state.group_code],
-            "decider": [model.decider_kinds[c] for c in state.group_code],
-            "value_spec": [model.scenario.population[c].value_spec.label() for c in state.group_code],
+            "group": per_group(model.group_names),
+            "decider": per_group(model.decider_kinds),
+            "value_spec": per_group([group.value_spec.label() for group in model.scenario.population]),
             "value_angle": state.theta.copy(),
-            "value_category": model.value_categories.astype(str),
+            "value_category": spread(category_codes_of(state.theta) % (len(CATEGORY_ORDER) + 1), [*CATEGORY_ORDER, "None"]),
             "initial_value_angle": model.initial_theta.copy(),
             "n_value_changes": model.n_value_changes.copy(),
             "degree": model.degree.astype(np.int32),

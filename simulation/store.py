@@ -10,6 +10,8 @@ Layout of a run folder::
     decisions.parquet      one row per decision   } consolidated from parts/ when the run ends;
     rounds.parquet         per-round figures      } while it runs they live in parts/<table>/
     messages.parquet       pre-play talk, one row per message (only with communication.turns > 0)
+    choice_counts.parquet  decisions per round, group, option and position shown (only with
+                           records: {decisions: sample}, whose decisions.parquet holds a sample)
     checkpoint.json        the last checkpoint and its arrays file (hvae.simulation.checkpoint)
     .hvae.lock             while a process writes the folder (hvae.simulation.lock)
 
@@ -43,7 +45,7 @@ from hvae.simulation.errors import RunFolderError
 
 __all__ = ["PART_TABLES", "MemoryStore", "RunFolderError", "RunStore", "write_parquet_atomic"]
 
-PART_TABLES = ("decisions", "rounds", "value_changes", "messages")
+PART_TABLES = ("decisions", "rounds", "value_changes", "messages", "choice_counts")
 #: Largest JSON file (``summary.json``) a store reads back.
 MAX_JSON_BYTES = 64 << 20
 
