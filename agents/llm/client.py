@@ -299,6 +299,10 @@ class HvaeClient:
         self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
+        #: a dry run's replay against the cache alone (hvae.agents.llm.estimate.CacheTally): every
+        #: call is reported to it, and one the cache does not hold raises CacheMiss unsent
+        self.cache_only: Any = None
+        self.name = ""  # the backend's name, for the replay's tally
 
     @property
     def raw(self) -> ChatCompletionClient:
@@ -346,6 +350,13 @@ class HvaeClient:
         cached = self.cache.get(key) if self.cache is not None else None
         retries = 0
         retries_before = record.retries
+        if self.cache_only is not None:
+            if cached is None:
+                from hvae.agents.llm.estimate import CacheMiss
+
+                self.cache_only.missed(self.name, settings)
+                raise CacheMiss("not in the response cache (dry run)")
+            self.cache_only.answered(self.name, settings, cached)
         if cached is not None:
             result = CreateResult(
                 finish_reason=cached["finish_reason"],
