@@ -267,14 +267,16 @@ class RoundLog:
         else:
             shown_codes = np.empty(n, np.int32)
             position = np.empty(n, dtype=np.int64)
+            # a round shows few distinct orders (two with reverse_half): each is read once
+            seen: dict[str | None, tuple[int, np.ndarray | None]] = {}
             for i, order_text in enumerate(shown_order):
-                order = None if order_text is None else np.array(order_text.split(","), dtype=int)
-                text = menu.describe(order)
-                shown_codes[i] = self._shown_code.setdefault(text, len(self._shown_code))
-                if order is None or chosen[i] < 0:
-                    position[i] = chosen[i]
-                else:
-                    position[i] = int(np.flatnonzero(order == chosen[i])[0])
+                known = seen.get(order_text)
+                if known is None:
+                    order = None if order_text is None else np.array(order_text.split(","), dtype=int)
+                    code = self._shown_code.setdefault(menu.describe(order), len(self._shown_code))
+                    known = seen[order_text] = (code, None if order is None else np.argsort(order))  # option -> position
+                shown_codes[i], where = known
+                position[i] = chosen[i] if where is None or chosen[i] < 0 else where[chosen[i]]
             self._shown_texts = list(self._shown_code)
         theta = state.theta[ids]
         group_codes = state.group_code[ids]
