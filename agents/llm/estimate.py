@@ -7,14 +7,18 @@ same for every model/value cell, one decision per questionnaire item (no history
 
 * **calls**: per LLM agent its setup calls (value description, and the goal unless
   ``goal_prompting: false``), then one decision per round — an upper bound on the deciding agents
-  (every LLM agent with a partner), and without re-asks (their number depends on the model);
+  (every LLM agent with a partner), and without re-asks (their number depends on the model); with
+  pre-play talk (``communication.turns``) each LLM agent speaks ``turns / 2`` messages a round
+  (rounded up over the run), seeing on average ``(turns - 1) / 2`` earlier messages, and each
+  decision prompt shows the pair's ``turns`` messages;
 * **replies are not known before the run**, so each is counted twice: at the length its prompt
   asks for (the **expected** figures) and at its cap (the **at most** figures). The expectation
   is read from the wording, never fitted to a model: the value description is asked for "in two
   or three sentences" (:data:`DESCRIPTION_SENTENCES` = 2.5), the goal "with one sentence"
   (:data:`GOAL_SENTENCES` = 1), each sentence :data:`TOKENS_PER_SENTENCE` tokens (about 19
   English words at 0.75 words a token); a JSON decision is the reply format the prompt shows, with
-  "a few words" of reason (:data:`JSON_DECISION_EXAMPLE`); a letter is one token. Each is capped
+  "a few words" of reason (:data:`JSON_DECISION_EXAMPLE`); a letter is one token; a talk message
+  "one or two short sentences" (:data:`TALK_SENTENCES` = 1.5). Each is capped
   by its ``max_tokens``. A decision's prompt holds the agent's setup conversation, so the two
   setup replies (the goal twice: it is restated in every decision) enter every decision prompt;
   later rounds add the history lines (``history.length`` entries at most), from a filled example;
@@ -35,6 +39,7 @@ tokens (``--price-in``, ``--price-out``); the cost is given for the expected tok
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +55,7 @@ TOKENS_PER_MESSAGE = 4  # role and separators of one chat message (estimate)
 TOKENS_PER_SENTENCE = 25  # an English sentence of about 19 words, at 0.75 words a token
 DESCRIPTION_SENTENCES = 2.5  # prompts.DESCRIBE_PROMPT asks for "two or three sentences"
 GOAL_SENTENCES = 1.0  # prompts.goal_prompt asks to "Answer with one sentence."
+TALK_SENTENCES = 1.5  # talk.talk_prompt asks for "One or two short sentences."
 #: the reply format a JSON decision prompt shows (prompts.answer_instruction), "a few words" filled in
 JSON_DECISION_EXAMPLE = '{"choice": "A", "reason": "best for my goal"}'
 #: kinds of calls, as the client's call settings name their phase
@@ -207,6 +213,7 @@ class BackendEstimate:
     prompt_tokens_max: int = 0
     completion_tokens_max: int = 0
     first_round_prompt_tokens: int = 0
+    talk_calls: int = 0
     cached: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CALL_KINDS, 0))
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
@@ -216,7 +223,7 @@ class BackendEstimate:
 
     @property
     def calls(self) -> int:
-        return self.setup_calls + self.decision_calls
+        return self.setup_calls + self.decision_calls + self.talk_calls
 
     @property
     def cached_calls(self) -> int:
@@ -229,11 +236,16 @@ class BackendEstimate:
     def add(self, key: tuple[str, int, str, int], tokens: CallTokens, count: int = 1) -> None:
         """Count ``count`` calls of ``key``'s kind, each with ``tokens``."""
         self.per_call[key] = tokens
-        if key[2] == "decision":
+        self._calls(key[2], count)
+        self._tokens(tokens, count)
+
+    def _calls(self, kind: str, count: int) -> None:
+        if kind == "decision":
             self.decision_calls += count
+        elif kind == "talk":
+            self.talk_calls += count
         else:
             self.setup_calls += count
-        self._tokens(tokens, count)
 
     def _tokens(self, tokens: CallTokens, count: int) -> None:
         self.prompt_tokens += tokens[0] * count
@@ -244,20 +256,17 @@ class BackendEstimate:
     def answered_by_cache(self, group: str, agent: int, phase: str, round_index: int | None, tokens_in: int, tokens_out: int) -> None:
         """One call the cache will answer: counted apart, and out of the paid calls where they hold it.
 
-        (Re-asks and talk turns are not in the paid calls, so they are only counted apart.)
+        (Re-asks are not in the paid calls, so they are only counted apart.)
         """
         self.cached[phase if phase in self.cached else "decision"] += 1
         self.cached_prompt_tokens += tokens_in
         self.cached_completion_tokens += tokens_out
         last = self.last_round_key.get(group, 0)
-        key = (group, agent, phase, 0 if phase in ("value", "goal") else min(round_index or 0, last))
+        key = (group, agent, phase, 0 if phase in ("value", "goal", "talk") else min(round_index or 0, last))
         tokens = self.per_call.get(key)
-        if tokens is None or phase not in ("value", "goal", "decision"):
+        if tokens is None or phase not in ("value", "goal", "decision", "talk"):
             return
-        if phase == "decision":
-            self.decision_calls -= 1
-        else:
-            self.setup_calls -= 1
+        self._calls(phase, -1)
         self._tokens(tokens, -1)
 
     def to_json(self) -> dict[str, Any]:
@@ -318,9 +327,10 @@ class RunEstimate:
         out = [f"dry run: {self.rounds} {self.unit}; nothing was sent to a model"]
         for b in self.backends:
             cached = ", ".join(f"{kind} {b.cached[kind]:,}" for kind in CALL_KINDS)
+            talk = f", {b.talk_calls:,} talk messages" if b.talk_calls else ""
             out += [
                 f"  backend {b.backend}: {b.agents} LLM agents, {b.calls:,} calls to pay ({b.setup_calls:,} setup, "
-                f"{b.decision_calls:,} decisions); answered by the cache, not paid: {b.cached_calls:,} ({cached})",
+                f"{b.decision_calls:,} decisions{talk}); answered by the cache, not paid: {b.cached_calls:,} ({cached})",
                 f"    expected {b.prompt_tokens:,} prompt + {b.completion_tokens:,} completion tokens "
                 f"(at most {b.prompt_tokens_max:,} + {b.completion_tokens_max:,}); first {self.unit.removesuffix('s')} "
                 f"{b.first_round_prompt_tokens:,} prompt tokens; tokens {b.tokens_counted}",
@@ -331,8 +341,8 @@ class RunEstimate:
         if cost is not None and most is not None:
             out.append(f"  cost at {self.price_in or 0:g} / {self.price_out or 0:g} per million tokens in / out: "
                        f"{cost:,.4f} expected, at most {most:,.4f}")
-        out.append(f"  (re-asks are not counted; replies at the length their prompts ask for, at most at their caps; "
-                   f"cache: {self.cache_replayed})")
+        out.append(f"  (re-asks are not counted; replies at the length their prompts ask for, "
+                   f"at most at their caps; cache: {self.cache_replayed})")
         return out
 
 
@@ -376,6 +386,18 @@ def estimate_decider(decider: Any, estimate: BackendEstimate, counter: TokenCoun
     ]
     group = decider.group
     estimate.last_round_key[group] = max(index for index, _, _ in decision_prompts)
+    talk = decider.talk_config if decider.game is None else None  # n-player games have no pairs, so no talk
+    turns = talk.turns if talk is not None else 0
+    if talk is not None and turns:
+        from hvae.agents.llm import talk as talking
+
+        message = (expected_reply(talk.max_tokens, TALK_SENTENCES), talk.max_tokens)
+        line = counter.text('Your partner: ""')  # who said it, and the quotes, of one message line
+        said = talking.decision_conversation_part((talking.Utterance(-1, 0, "x"),), 0)  # the header around the messages
+        shown = [(m, message[m] + line) for m in (0, 1)]  # per message shown: (expected, at most) tokens
+        conversation = [counter.text(said) + turns * tokens for _, tokens in shown]
+        talk_calls = math.ceil(turns * sum(count for _, _, count in decision_prompts) / 2)
+        context = talking.TalkContext(0, -1, decisions[0][1], turns, "x" * 60 if talk.visible_values else None)
     for agent_id, setup in sorted(decider.setups.items()):
         estimate.agents += 1
         system = decider._system_message(agent_id)
@@ -398,4 +420,11 @@ def estimate_decider(decider: Any, estimate: BackendEstimate, counter: TokenCoun
             if k == 0:
                 estimate.first_round_prompt_tokens += sent + replies[0]
             tokens = (sent + replies[0], decision_reply, sent + replies[1], decision_cap)
+            if turns:
+                tokens = (tokens[0] + conversation[0], tokens[1], tokens[2] + conversation[1], tokens[3])
             estimate.add((group, agent_id, "decision", index), tokens, count)
+        if talk is not None and turns:  # a speaker sees (turns - 1) / 2 earlier messages on average, turns - 1 at most
+            sent = counter.count([*prefix, ("user", talking.talk_prompt(context, goal, (), agent_id))])
+            tokens = (sent + replies[0] + round((turns - 1) / 2 * shown[0][1]), message[0],
+                      sent + replies[1] + (turns - 1) * shown[1][1], message[1])
+            estimate.add((group, agent_id, "talk", 0), tokens, talk_calls)
