@@ -38,6 +38,8 @@ def estimate_run(
     finally:
         if own:
             model.close()
+    if cache is not None and estimate.backends:
+        estimate.cache_replayed = "the cache is empty"
     if _holds_anything(cache) and estimate.backends:
         tally, rounds = replay_run(scenario)
         exact = "every round" if rounds == scenario.rounds and not tally.misses else f"{rounds} of {scenario.rounds} rounds"
@@ -87,6 +89,8 @@ def estimate_evaluation(evaluation: Any, price_in: float | None = None, price_ou
     cache = evaluation.pool.cache if evaluation.pool is not None else None
     estimate = RunEstimate(len(evaluation.schedule.menus), price_in=price_in, price_out=price_out, unit="questionnaire items")
     estimate.backends = _count(cells, cache)
+    if cache is not None and estimate.backends:
+        estimate.cache_replayed = "the cache is empty"
     if _holds_anything(cache) and estimate.backends:
         replay = type(evaluation)(evaluation.plan)  # its own deciders: the evaluation itself stays unplayed
         tally = CacheTally()
@@ -116,7 +120,7 @@ def _count(deciders: Iterable[tuple[Any, list[Decision]]], cache: Any) -> list[B
 
 
 def estimate_vs_actual(summary: dict[str, Any]) -> str | None:
-    """Two lines after a run: the dry run's estimate beside what the run used (at most 100 columns)."""
+    """Three lines after a run: the dry run's estimate beside what the run used (at most 100 columns)."""
     estimate = summary.get("llm_estimate")
     if not estimate or summary.get("status") != "complete":
         return None
@@ -126,7 +130,7 @@ def estimate_vs_actual(summary: dict[str, Any]) -> str | None:
     at_most = f"{estimate.get('prompt_tokens_at_most', 0):,} + {estimate.get('completion_tokens_at_most', 0):,}"
     return (
         f"LLM use: estimated {estimate['calls']:,} calls + {cached:,} from the cache, {estimate['prompt_tokens']:,} prompt + "
-        f"{estimate['completion_tokens']:,} completion tokens (at most {at_most})\n"
+        f"{estimate['completion_tokens']:,} completion tokens\n         (at most {at_most} with every reply at its cap)\n"
         f"         actual {calls:,} calls + {hits:,} from the cache, {summary.get('tokens_in', 0):,} prompt + "
         f"{summary.get('tokens_out', 0):,} completion"
     )
