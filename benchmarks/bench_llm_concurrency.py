@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -77,6 +78,13 @@ class ProcessStub:
                 self.process.kill()
                 self.process.wait(timeout=10)
             self.process = None
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the stub process has used so far."""
+        import psutil
+
+        times = psutil.Process(self.process.pid).cpu_times() if self.process is not None else None
+        return times.user + times.system if times is not None else 0.0
 
     def log(self) -> list[dict]:
         with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stub/stats", timeout=30) as reply:
@@ -134,18 +142,20 @@ def measure(spec: dict) -> dict:
             if spec.get("show_setup"):
                 print(file=sys.stderr)
             setup_s = time.perf_counter() - started
-            walls, cpus, spans = [], [], []
+            walls, cpus, spans, stub_cpus = [], [], [], []
             for _ in range(rounds):
                 before = len(stub.log()) if spec.get("span") else 0
+                stub_cpu = stub.cpu_s()
                 cpu, wall = time.process_time(), time.perf_counter()
                 model.step()
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
+                stub_cpus.append(stub.cpu_s() - stub_cpu)
                 if spec.get("span"):
                     entries = [e for e in stub.log()[before:] if e.get("finished") is not None]
                     spans.append(max(e["finished"] for e in entries) - min(e["started"] for e in entries))
             gc.collect()
-            return {"setup_s": setup_s, "walls": walls, "cpus": cpus, "spans": spans, "rss": _rss(),
+            return {"setup_s": setup_s, "walls": walls, "cpus": cpus, "spans": spans, "stub_cpus": stub_cpus, "rss": _rss(),
                     "invalid": model.log.totals["invalid"], "decisions": n}
         finally:
             model.close()
@@ -234,9 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         ideal = math.ceil(n / c) * latency
         best = min(r["walls"])
         ratio = ideal / best
+        k = r["walls"].index(best)
         print(f"4. {label:<19} N={n}, C={c}, max_concurrency {c}, {1000 * latency:.0f} ms: best {best:.3f} s vs ideal {ideal:.3f} s "
               f"= {ratio:.2f} of ideal (server span {min(r['spans']):.3f} s; invalid {r['invalid']}) "
               f"[goal >= {goal}: {verdict(ratio >= goal)}]")
+        # the CPU arithmetic: what the round's two processes used, and the share of a core each got
+        print(f"   {'':<19} CPU in that round: client {r['cpus'][k]:.3f} s ({1000 * r['cpus'][k] / n:.2f} ms/decision, "
+              f"{r['cpus'][k] / best:.0%} of a core), stub {r['stub_cpus'][k]:.3f} s ({1000 * r['stub_cpus'][k] / n:.2f} ms/request, "
+              f"{r['stub_cpus'][k] / best:.0%} of a core); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     if args.embedded:
         e = time_embedded(4, 2)

@@ -263,6 +263,21 @@ class Evaluation:
             store.close()  # releases the folder's lock
         return store.path
 
+    def replay_from_cache(self, tally: Any) -> None:
+        """Answer every item from the response cache alone, each call reported to ``tally``.
+
+        What ``hvae evaluate --dry-run`` counts as answered by the cache
+        (:class:`~hvae.agents.llm.estimate.CacheTally`); close the evaluation afterwards.
+        """
+        if self.pool is None:
+            return
+        self.pool.answer_from_cache_only(tally)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._answer_all(None))
+        finally:
+            loop.close()
+
     def close(self) -> None:
         """Close the LLM clients of an evaluation that will not :meth:`run` (``hvae evaluate --dry-run``)."""
         if self.pool is not None:

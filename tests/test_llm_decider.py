@@ -204,3 +204,23 @@ def test_llm_agents_never_have_two_calls_in_flight() -> None:
         model.close()
     assert peak and max(peak.values()) == 1
     assert np.array_equal(sorted(peak), sorted(a.index for a in model.agents if a.group == "llm"))
+
+
+def test_collection_pause_restores_the_collector_after_the_last_overlapping_round() -> None:
+    import gc
+
+    from hvae.agents.llm.decider import collection_paused
+
+    assert gc.isenabled()
+    with collection_paused():
+        with collection_paused():  # two deciders' rounds overlapping on one event loop
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first round is still in flight
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # a collector the user turned off stays off
+    finally:
+        gc.enable()

@@ -299,6 +299,10 @@ class HvaeClient:
         self._jitter = random.Random()  # backoff timing only; never part of a request
         self._identity = model_identity(config)
         self._in_process = isinstance(config, EmbeddedBackend)
+        #: a dry run's replay against the cache alone (hvae.agents.llm.estimate.CacheTally): every
+        #: call is reported to it, and one the cache does not hold raises CacheMiss unsent
+        self.cache_only: Any = None
+        self.name = ""  # the backend's name, for the replay's tally
 
     @property
     def raw(self) -> ChatCompletionClient:
@@ -340,12 +344,19 @@ class HvaeClient:
         record = settings.record if settings else CallRecord()
         request = self.describe(messages, settings, extra_create_args)
         args = request["args"]
-        key = request_key(request)
+        key = request_key(request) if self.cache is not None else ""  # hashing the request costs ~0.1 ms: only for a cache
         started = time.perf_counter()
         latency_before = record.latency_s
         cached = self.cache.get(key) if self.cache is not None else None
         retries = 0
         retries_before = record.retries
+        if self.cache_only is not None:
+            if cached is None:
+                from hvae.agents.llm.estimate import CacheMiss
+
+                self.cache_only.missed(self.name, settings)
+                raise CacheMiss("not in the response cache (dry run)")
+            self.cache_only.answered(self.name, settings, cached)
         if cached is not None:
             result = CreateResult(
                 finish_reason=cached["finish_reason"],

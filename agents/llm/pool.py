@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from hvae.agents.llm.backends import (
     BackendConfig,
@@ -46,6 +47,7 @@ class BackendPool:
         self._semaphores: dict[str, Slots] = {}
         self._agent_slots: dict[str, Slots] = {}
         self._stats: dict[str, CallStats] = {}
+        self._cache_only: Any = None
 
     def config(self, name: str) -> BackendConfig:
         if name not in self.configs:
@@ -98,7 +100,16 @@ class BackendPool:
                 build_raw_client(config), config, semaphore=semaphore, cache=self.cache, transcript=self.transcript,
                 health=self.health(name), stats=self._stats.setdefault(name, CallStats()),
             )
+            self._clients[key].name = name
+            self._clients[key].cache_only = self._cache_only
         return self._clients[key]
+
+    def answer_from_cache_only(self, tally: Any) -> None:
+        """Replay mode of a dry run: calls the cache holds are answered from it and reported to
+        ``tally`` (:class:`~hvae.agents.llm.estimate.CacheTally`), the others fail unsent."""
+        self._cache_only = tally
+        for client in self._clients.values():
+            client.cache_only = tally
 
     def traffic(self) -> dict[str, dict]:
         """Per backend used so far: calls, cache hits, in flight, calls/s, p50/p95 latency, replicas.

@@ -23,6 +23,7 @@ paper's description and were **not** tuned to any model.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from hvae.agents.svo import CATEGORY_ANGLES, category
@@ -109,6 +110,11 @@ def system_message(description: str, goal: str) -> str:
 
 def format_options(options_shown: list[tuple[float, float]]) -> str:
     """``A: 85, 85`` lines for options in display order."""
+    return _format_options(tuple(options_shown))
+
+
+@functools.lru_cache(maxsize=1024)  # a round shows every agent one of a few orders of one menu
+def _format_options(options_shown: tuple[tuple[float, float], ...]) -> str:
     return "\n".join(f"{LETTERS[i]}: {_amount(s)}, {_amount(o)}" for i, (s, o) in enumerate(options_shown))
 
 
