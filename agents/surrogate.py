@@ -320,7 +320,7 @@ def choice_probabilities(
 class SurrogateConfig(_Strict):
     """``decider: {kind: surrogate, policy: policy.yaml, group: G}`` in a scenario.
 
-    ``policy`` is the policy file (a path, relative to the working directory); ``group`` the unit
+    ``policy`` is the policy file (a path; in a scenario file, relative to that file, as network files are); ``group`` the unit
     of a ``by: group`` policy these agents play (default: the scenario group's own name); ``order``
     and ``fallback`` as for ``llm`` deciders (display counterbalancing; what an invalid reply becomes).
     """
