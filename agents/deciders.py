@@ -44,7 +44,7 @@ decision, with progress), :class:`RecordsSetup` (setup texts for the run folder)
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -188,17 +188,76 @@ METADATA_FIELDS = (
 )
 
 
+class CodedColumn(Sequence[Any]):
+    """A per-decision metadata column held as codes into a few distinct values.
+
+    A vectorised decider that shows a million decisions one of two display orders need not build a
+    million strings: ``CodedColumn(codes, ["0,1,2", "2,1,0"])`` reads as that list (indexing,
+    iteration, ``len``), and the run's records use the codes directly. ``codes`` index ``values``.
+    """
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, codes: np.ndarray, values: Sequence[Any]) -> None:
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.values = list(values)
+        if self.codes.size and (self.codes.min() < 0 or self.codes.max() >= len(self.values)):
+            raise ValueError(f"codes must index the {len(self.values)} values")
+
+    @classmethod
+    def concat(cls, parts: Sequence[CodedColumn | None], lengths: Sequence[int]) -> CodedColumn:
+        """One column of ``parts`` in order; a part that is None holds ``lengths[i]`` Nones."""
+        index: dict[Any, int] = {}
+        codes = []
+        for part, length in zip(parts, lengths, strict=True):
+            part = part if part is not None else cls(np.zeros(length, np.int64), [None])
+            remap = np.array([index.setdefault(v, len(index)) for v in part.values], dtype=np.int64)
+            codes.append(remap[part.codes])
+        return cls(np.concatenate(codes) if codes else np.zeros(0, np.int64), list(index))
+
+    def take(self, indices: np.ndarray) -> CodedColumn:
+        """The entries at ``indices`` (same values table)."""
+        return CodedColumn(self.codes[indices], self.values)
+
+    def tolist(self) -> list[Any]:
+        table = np.empty(len(self.values), dtype=object)
+        table[:] = self.values
+        return table[self.codes].tolist()
+
+    def __len__(self) -> int:
+        return int(self.codes.size)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.tolist())
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self.values[c] for c in self.codes[i].tolist()]
+        return self.values[int(self.codes[i])]
+
+    def __eq__(self, other: object) -> bool:  # equal to any sequence of the same entries
+        if isinstance(other, CodedColumn) and other.values == self.values:
+            return bool(np.array_equal(other.codes, self.codes))
+        return isinstance(other, Sequence) and not isinstance(other, str) and self.tolist() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking, like a list
+
+    def __repr__(self) -> str:
+        return f"CodedColumn({len(self)} entries of {len(self.values)} values)"
+
+
 @dataclass
 class Decisions:
     """Decisions for the agents of one :class:`DecisionRequest`, in request order.
 
     ``choice`` holds canonical option indices (``NO_CHOICE`` = no decision). ``metadata`` maps a
-    name from :data:`METADATA_FIELDS` to a per-agent list; missing names mean "not applicable".
+    name from :data:`METADATA_FIELDS` to a per-agent list (or a :class:`CodedColumn`, which reads
+    as one); missing names mean "not applicable".
     """
 
     choice: np.ndarray
     valid: np.ndarray
-    metadata: dict[str, list[Any]]
+    metadata: dict[str, Sequence[Any]]
 
     @classmethod
     def from_choices(cls, choice: np.ndarray) -> Decisions:
@@ -207,7 +266,7 @@ class Decisions:
 
     @classmethod
     def from_list(cls, decisions: list[Decision]) -> Decisions:
-        metadata = {
+        metadata: dict[str, Sequence[Any]] = {
             name: [getattr(d, name) for d in decisions]
             for name in METADATA_FIELDS
             if any(getattr(d, name) is not None for d in decisions)

@@ -62,6 +62,7 @@ first problem as one :class:`PolicyError` line naming the file and the field.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,7 +70,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hvae.agents.deciders import NO_CHOICE, Decider, DecisionRequest, Decisions, register_decider
+from hvae.agents.deciders import NO_CHOICE, CodedColumn, Decider, DecisionRequest, Decisions, register_decider
 from hvae.agents.limits import MAX_YAML_DEPTH
 from hvae.agents.svo import option_generosity
 from hvae.files.atomic import write_bytes_atomic
@@ -411,46 +412,64 @@ class SurrogateDecider(Decider):
             self._texts[key] = ",".join(map(str, order))
         return self._texts[key]
 
-    def _display(self, n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-        """The option shown first per decision and the recorded display orders."""
+    def _display(self, n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, CodedColumn]:
+        """The option shown first per decision and the recorded display orders (coded: a round
+        shows a few distinct orders, so no string is built per decision)."""
         if self.order == "fixed":
-            return np.zeros(n, dtype=np.int64), [self._order_text(k, False)] * n
+            return np.zeros(n, dtype=np.int64), CodedColumn(np.zeros(n, np.int64), [self._order_text(k, False)])
         if self.order == "reverse_half":
-            flips = rng.random(n) < 0.5
-            texts = np.array([self._order_text(k, False), self._order_text(k, True)], dtype=object)
-            return np.where(flips, k - 1, 0).astype(np.int64), texts[flips.astype(np.int64)].tolist()
+            flips = (rng.random(n) < 0.5).astype(np.int64)
+            texts = [self._order_text(k, False), self._order_text(k, True)]
+            return flips * (k - 1), CodedColumn(flips, texts)
         orders = rng.random((n, k)).argsort(axis=1)
-        return orders[:, 0].astype(np.int64), [",".join(map(str, row)) for row in orders.tolist()]
+        distinct, codes = np.unique(orders, axis=0, return_inverse=True)
+        return orders[:, 0].astype(np.int64), CodedColumn(codes.ravel(), [",".join(map(str, row)) for row in distinct.tolist()])
 
     def decide(self, request: DecisionRequest, rng: np.random.Generator) -> Decisions:
-        """One round's choices: the units' utilities once per unit, then one draw per decision."""
+        """One round's choices: the units' utilities once per unit, then one draw per decision.
+
+        The arithmetic runs option by option over all decisions (arrays of shape ``(k, n)``), so
+        every pass is over contiguous memory: a million decisions of a 9-option menu take a few
+        tenths of a second.
+        """
         options = np.asarray(request.options, dtype=float)
         n, k = request.n, len(options)
         unit, table = self._parameters(request.agent_ids, request.thetas)
+        if table.shape[0] > 1 and n and unit.min() == unit.max():  # one unit for all (a by-value group of one value)
+            table, unit = table[unit[:1]], np.zeros(n, dtype=np.int64)
         first, shown_order = self._display(n, k, rng)
-        # β·U_θ of every option, per unit (a few rows), then per agent by indexing
+        # β·U_θ of every option, per unit (a few rows), then per decision by indexing
         rad = np.radians(table[:, 0])
         base = table[:, 1:2] * (np.cos(rad)[:, None] * options[None, :, 0] + np.sin(rad)[:, None] * options[None, :, 1])
-        logits = base[unit]
-        logits[np.arange(n), first] += table[unit, 2]
-        rho = table[unit, 3]
+        single = table.shape[0] == 1
+        logits = np.empty((k, n))
+        logits[:] = base.T if single else base.T[:, unit]  # (k, n): option-major
+        position = table[:, 2] if single else table[unit, 2]
+        for j in np.flatnonzero(np.bincount(first, minlength=k)).tolist():  # the options shown first (two, reversing)
+            shown_first = first == j
+            logits[j] += np.where(shown_first, position, 0.0) if not single else shown_first * position[0]
+        rho = table[:, 3] if single else table[unit, 3]
         if np.any(rho != 0) and request.history.length > 0:
-            gave = np.nan_to_num(request.history.generosity[:, 0])
-            logits += (rho * gave)[:, None] * np.nan_to_num(option_generosity(options))[None, :]
+            gave = rho * np.nan_to_num(request.history.generosity[:, 0])
+            for j, generosity in enumerate(np.nan_to_num(option_generosity(options)).tolist()):
+                if generosity:
+                    logits[j] += generosity * gave
         # inverse-CDF draw: one uniform per decision (P(i) ∝ exp(logit i), the model of choice_probabilities)
-        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-        cumulative = np.cumsum(weights, axis=1)
-        threshold = rng.random(n) * cumulative[:, -1]
-        choice = np.minimum((cumulative < threshold[:, None]).sum(axis=1), k - 1)
-        invalid = rng.random(n) < table[unit, 4]
+        logits -= logits.max(axis=0)
+        np.exp(logits, out=logits)
+        for j in range(1, k):
+            logits[j] += logits[j - 1]
+        threshold = rng.random(n) * logits[k - 1]
+        choice = np.zeros(n, dtype=np.int64)
+        for j in range(k - 1):
+            choice += logits[j] < threshold
+        invalid = rng.random(n) < (table[:, 4] if single else table[unit, 4])
         fallback_options = rng.integers(0, k, size=n)
-        metadata: dict[str, list[Any]] = {"shown_order": shown_order}
+        metadata: dict[str, Sequence[Any]] = {"shown_order": shown_order}
         if invalid.any():
             choice = np.where(invalid, NO_CHOICE if self.fallback == "skip" else fallback_options, choice)
-            fallback = np.full(n, None, dtype=object)
-            fallback[invalid] = self.fallback
-            metadata["fallback"] = fallback.tolist()
-        return Decisions(choice=choice.astype(np.int64), valid=~invalid, metadata=metadata)
+            metadata["fallback"] = CodedColumn(invalid.astype(np.int64), [None, self.fallback])
+        return Decisions(choice=choice, valid=~invalid, metadata=metadata)
 
 
 def _unit_row(unit: PolicyUnit) -> np.ndarray:

@@ -322,9 +322,10 @@ class HvaeModel(mesa.Model):
     def requests(self, menu: Menu, deciding: np.ndarray) -> dict[str, DecisionRequest]:
         """One :class:`DecisionRequest` per group that has agents deciding this round."""
         requests = {}
-        codes = self.state.group_code[deciding]
+        everyone = deciding.size == self.n_agents  # deciding is sorted and unique: every agent decides
+        codes = None if everyone else self.state.group_code[deciding]
         for code, name in enumerate(self.group_names):
-            ids = deciding[codes == code]
+            ids = self.group_members[code] if codes is None else deciding[codes == code]
             if ids.size:
                 requests[name] = DecisionRequest(
                     round=self.round,

@@ -44,11 +44,13 @@ on), then agent, rule, old and new angle and category, whose value was copied or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 
+from hvae.agents.deciders import CodedColumn
 from hvae.agents.svo import CATEGORY_ORDER, categories, category_codes_of
 
 if TYPE_CHECKING:
@@ -184,23 +186,29 @@ def grouped_gini(
     """
     if order is None:
         order = np.argsort(values)  # any sort: tied values are equal, so the sorted values are the same
-    if n_groups > 1:
-        small = np.int16 if n_groups < 2**15 else np.int64  # a stable sort of small ints is a radix sort: O(n)
-        order = order[np.argsort(key[order].astype(small), kind="stable")]  # by group, ascending values within
-    sorted_key, sorted_values = key[order], values[order]
-    counts = np.bincount(sorted_key, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.arange(values.size) - starts[sorted_key] + 1
-    weights = 2 * rank - counts[sorted_key] - 1
-    numerator = np.bincount(sorted_key, weights * sorted_values, n_groups)
-    minimum = np.where(counts > 0, sorted_values[np.minimum(starts, max(values.size - 1, 0))] if values.size else 0.0, 0.0)
-    shift = np.minimum(minimum, 0.0)
-    raw_total = np.bincount(sorted_key, sorted_values, n_groups)
-    total = raw_total - counts * shift
-    scale = np.abs(raw_total) + counts * np.abs(shift) + 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = numerator / (counts * total)
-    result[(counts == 0) | (total <= 1e-12 * scale)] = np.nan
+    sorted_key = None if n_groups == 1 else np.asarray(key)[order]
+    return sorted_gini(np.asarray(values, dtype=float)[order], sorted_key, n_groups)
+
+
+def sorted_gini(sorted_values: np.ndarray, sorted_key: np.ndarray | None, n_groups: int) -> np.ndarray:
+    """:func:`grouped_gini` of values already sorted ascending, with their keys in the same order
+    (None: one group). Selecting a group's entries keeps them sorted, so one sort serves every grouping."""
+    if sorted_key is None:
+        members = [sorted_values]
+    else:
+        members = [sorted_values[sorted_key == g] for g in range(n_groups)]
+    result = np.full(n_groups, np.nan)
+    for g, x in enumerate(members):
+        m = x.size
+        if m == 0:
+            continue
+        shift = min(float(x[0]), 0.0)
+        raw_total = float(x.sum())
+        total = raw_total - m * shift
+        if total <= 1e-12 * (abs(raw_total) + m * abs(shift) + 1.0):
+            continue
+        weights = np.arange(1 - m, m, 2, dtype=float)  # 2i − m − 1 for i = 1..m
+        result[g] = float(np.multiply(weights, x).sum()) / (m * total)  # not BLAS: its threads would spin on 2 cores
     return result
 
 
@@ -296,7 +304,8 @@ class RoundLog:
             ids, chosen, valid, position, shown_codes, group_codes = (
                 a[keep] for a in (ids, chosen, valid, position, shown_codes, group_codes)
             )
-            optional = {name: None if v is None else [v[i] for i in keep.tolist()] for name, v in optional.items()}
+            optional = {name: None if v is None else v.take(keep) if isinstance(v, CodedColumn) else [v[i] for i in keep.tolist()]
+                        for name, v in optional.items()}
             n = ids.size
         theta = state.theta[ids]
         row = {
@@ -323,7 +332,7 @@ class RoundLog:
         row.update({name: values for name, values in optional.items() if values is not None})
         self._decisions.append(row)
 
-    def _shown(self, menu: Menu, chosen: np.ndarray, shown_order: list | None) -> tuple[np.ndarray, np.ndarray]:
+    def _shown(self, menu: Menu, chosen: np.ndarray, shown_order: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
         """Each decision's ``options_shown`` code and the display position of its choice.
 
         Display orders repeat (a counterbalanced decider shows a few orders), so each distinct
@@ -333,15 +342,19 @@ class RoundLog:
         menu_code = self._menu_code[menu.menu_id]
         if shown_order is None:
             return np.full(n, menu_code, np.int32), chosen
-        # each distinct text (None included), in order of first appearance, numbered without a Python loop
-        distinct = dict.fromkeys(shown_order)
-        for index, text in enumerate(distinct):
-            distinct[text] = index
-        which = np.fromiter(map(distinct.__getitem__, shown_order), np.int64, n)
+        if isinstance(shown_order, CodedColumn):  # already coded by the decider
+            numbered = [(text, index) for index, text in enumerate(shown_order.values)]
+            which = shown_order.codes
+        else:  # each distinct text (None included), in order of first appearance, numbered without a Python loop
+            distinct = dict.fromkeys(shown_order)
+            for index, text in enumerate(distinct):
+                distinct[text] = index
+            which = np.fromiter(map(distinct.__getitem__, shown_order), np.int64, n)
+            numbered = list(distinct.items())
         k = len(menu.options)
-        inverse = np.tile(np.arange(k), (len(distinct), 1))
-        codes = np.empty(len(distinct), np.int32)
-        for text, index in distinct.items():
+        inverse = np.tile(np.arange(k), (len(numbered), 1))
+        codes = np.empty(len(numbered), np.int32)
+        for text, index in numbered:
             order = None if text is None else np.array(text.split(","), dtype=int)
             described = menu.describe(order)
             codes[index] = self._shown_code.setdefault(described, len(self._shown_code))
@@ -380,12 +393,14 @@ class RoundLog:
             schema=CHOICE_COUNT_SCHEMA,
         )
 
-    def _groupings(self) -> list[tuple[str, np.ndarray, list[str]]]:
+    def _groupings(self) -> list[tuple[str, np.ndarray | None, list[str]]]:
+        """The round table's groupings: name, each agent's key (narrow ints; None: one group), names."""
         state = self.model.state
+        names = self.model.group_names
         return [
-            ("all", np.zeros(self.model.n_agents, dtype=np.int64), ["all"]),
-            ("group", state.group_code.astype(np.int64), self.model.group_names),
-            ("category", category_codes_of(state.theta), list(CATEGORY_ORDER)),
+            ("all", None, ["all"]),
+            ("group", state.group_code.astype(np.int8 if len(names) < 128 else np.int32), names),
+            ("category", category_codes_of(state.theta).astype(np.int8), list(CATEGORY_ORDER)),
         ]
 
     def _round_figures(self, deciding, ids, valid, outcome) -> np.ndarray:
@@ -398,11 +413,18 @@ class RoundLog:
         invalid[ids[~valid]] = 1
         blocks, labels = [], []
         payoff_order = np.argsort(state.cumulative_payoff)  # ties need no stable order (grouped_gini)
+        sorted_payoff = state.cumulative_payoff[payoff_order]  # one sort for every grouping's Gini
         for grouping, key, names in self._groupings():
             k = len(names)
-            count = np.bincount(key, minlength=k).astype(float)
-            n_decided = np.bincount(key, decided, k)
-            welfare = np.bincount(key, outcome["payoff"], k)
+
+            def sums(weights: np.ndarray | None, key=key, k=k) -> np.ndarray:
+                if key is None:
+                    return np.array([float(n) if weights is None else float(weights.sum())])
+                return np.bincount(key, weights, k).astype(float)
+
+            count = sums(None)
+            n_decided = sums(decided)
+            welfare = sums(outcome["payoff"])
             with np.errstate(divide="ignore", invalid="ignore"):
                 figures = {
                     "round": np.full(k, model.round),
@@ -410,12 +432,12 @@ class RoundLog:
                     "share": count / n,
                     "n_decided": n_decided,
                     "n_idle": count - n_decided,
-                    "n_invalid": np.bincount(key, invalid, k),
+                    "n_invalid": sums(invalid),
                     "welfare": welfare,
                     "mean_payoff": welfare / n_decided,
-                    "mean_cumulative_payoff": np.bincount(key, state.cumulative_payoff, k) / count,
-                    "gini_cumulative_payoff": grouped_gini(state.cumulative_payoff, key, k, payoff_order),
-                    "mean_value_angle": np.bincount(key, state.theta, k) / count,
+                    "mean_cumulative_payoff": sums(state.cumulative_payoff) / count,
+                    "gini_cumulative_payoff": sorted_gini(sorted_payoff, None if key is None else key[payoff_order], k),
+                    "mean_value_angle": sums(state.theta) / count,
                 }
             block = np.stack([figures[name] for name in ROUND_FIGURES], axis=1)
             keep = count > 0 if grouping == "category" else np.ones(k, dtype=bool)
@@ -514,9 +536,12 @@ TABLE_SCHEMAS.update(
 )
 
 
-def _concat_metadata(decisions: list[Decisions], name: str) -> list | None:
+def _concat_metadata(decisions: list[Decisions], name: str) -> Sequence[Any] | None:
     if not any(name in d.metadata for d in decisions):
         return None
+    given = [d.metadata.get(name) for d in decisions]
+    if all(g is None or isinstance(g, CodedColumn) for g in given):  # codes stay codes (vectorised deciders)
+        return CodedColumn.concat(cast(list[CodedColumn | None], given), [d.choice.shape[0] for d in decisions])
     values: list = []
     for d in decisions:
         given = d.metadata.get(name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hvae.agents.deciders import History
+from hvae.simulation.game import played_pairs
 
 
 @dataclass
@@ -80,9 +81,7 @@ class PopulationState:
         n = state.theta.size
         if state.hist_given.shape[1] == 0:
             return
-        u, v = pairs[:, 0], pairs[:, 1]
-        played = (choice[u] >= 0) & (choice[v] >= 0)
-        pu, pv = (u, v) if played.all() else (u[played], v[played])
+        pu, pv = played_pairs(pairs, choice)
         n_played = outcome["n_played"]
         who = np.flatnonzero(n_played > 0)
         if who.size == 0:

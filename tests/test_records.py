@@ -43,3 +43,15 @@ def test_grouped_gini_matches_reference(values: np.ndarray, seed: int) -> None:
     result = grouped_gini(values, key, 5)
     expected = np.array([reference_gini(values[key == j]) for j in range(5)])
     np.testing.assert_allclose(result, expected, rtol=1e-7, atol=1e-9, equal_nan=True)
+
+
+def test_coded_column_reads_as_the_list_it_codes() -> None:
+    from hvae.agents.deciders import CodedColumn
+
+    a = CodedColumn(np.array([1, 0, 1]), ["x", "y"])
+    assert list(a) == ["y", "x", "y"] and a[0] == "y" and a[1:] == ["x", "y"] and len(a) == 3
+    assert a == ["y", "x", "y"] and a != ["y", "x"] and a.take(np.array([2, 1])) == ["y", "x"]
+    joined = CodedColumn.concat([a, None, CodedColumn(np.array([0, 0]), ["y"])], [3, 2, 2])
+    assert joined.tolist() == ["y", "x", "y", None, None, "y", "y"] and len(joined.values) == 3
+    with pytest.raises(ValueError, match="index"):
+        CodedColumn(np.array([2]), ["x", "y"])

@@ -110,3 +110,28 @@ def test_unusable_policies_are_one_line_errors(policy_file, tmp_path, cli):
     assert_user_error(cli("validate", scenario_file(population=missing)), "no such policy file")
     influence = {"rule": "influence", "every": 4, "strength": 0.5}
     assert_user_error(cli("validate", scenario_file(dynamics=influence)), "cannot follow the influence dynamics")
+
+
+def test_coded_display_orders_record_the_same_rows_as_plain_lists(policy_file, tmp_path, monkeypatch):
+    """The surrogate returns its display orders and fallbacks as codes (no string per decision);
+    the run's tables must be exactly those of the same decisions given as plain lists."""
+    from hvae.agents.deciders import CodedColumn
+    from hvae.agents.surrogate import SurrogateDecider
+
+    scenario = _scenario(policy_file, rounds=6)
+    coded = RunFolder(play_scenario(scenario, tmp_path / "coded").path)
+    decide = SurrogateDecider.decide
+
+    def as_lists(self, request, rng):
+        decisions = decide(self, request, rng)
+        assert all(isinstance(v, CodedColumn) for v in decisions.metadata.values())
+        decisions.metadata = {name: list(values) for name, values in decisions.metadata.items()}
+        return decisions
+
+    monkeypatch.setattr(SurrogateDecider, "decide", as_lists)
+    plain = RunFolder(play_scenario(scenario, tmp_path / "plain").path)
+    for table in ("decisions", "rounds"):
+        a, b = getattr(coded, table)(), getattr(plain, table)()
+        assert len(a) and a.columns.tolist() == b.columns.tolist()
+        pd.testing.assert_frame_equal(a, b)
+    assert coded.decisions()["shown_order"].nunique() == 2 and not coded.decisions()["fallback"].dropna().empty
