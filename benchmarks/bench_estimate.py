@@ -10,8 +10,10 @@ the script prints it beside what the run used (``llm_calls``, ``tokens_in``, ``t
    which the dry run expects at the length their prompts ask for.
 2. **1,000 LLM agents** — ``validity_demo``'s population scaled to 250 LLM agents per value (plus
    its 4 rule agents) on a small-world network, ``all_edges``, against ``hvae serve-oracle`` in
-   its own process. That server counts 1 token per 4 characters, the same rule as the dry run's
-   estimate for an ``openai`` backend, so this comparison checks the calls and the replies' length,
+   its own process. That server bills as a ChatML chat server does (1 token per 4 characters
+   plus 5 template tokens a message and 3 for the reply; the dry run's estimate for an ``openai``
+   backend assumes 4 a message), and answers each prompt at the length it asks for (the value
+   description in three sentences), so this comparison checks the calls and the replies' length,
    not a tokenizer.
 
     python benchmarks/bench_estimate.py                      # both (about 5 minutes on 2 cores)

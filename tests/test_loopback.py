@@ -275,3 +275,12 @@ def test_stub_script_mode_prints_the_base_url_first_and_takes_the_model_flags() 
     assert process.returncode == 0
     bad = subprocess.run([sys.executable, str(script), "--latency-per-inflight", "nan"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "latency_per_inflight_s must be" in bad.stderr
+
+
+def test_usage_is_billed_as_a_chatml_server_bills_it() -> None:
+    """Text at 4 characters a token plus the template's tokens: 5 a message and 3 opening the reply."""
+    from hvae.agents.llm.loopback import chat_completion
+
+    body = {"messages": [{"role": "system", "content": "x" * 41}, {"role": "user", "content": [{"type": "text", "text": "y" * 20}]}]}
+    usage = chat_completion(body, "z" * 9, model="m", completion_id="c", fingerprint="f")["usage"]
+    assert usage == {"prompt_tokens": (41 + 20) // 4 + 2 * 5 + 3, "completion_tokens": 2, "total_tokens": 15 + 13 + 2}

@@ -498,10 +498,20 @@ def message_text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+CHAT_TEMPLATE_TOKENS_PER_MESSAGE = 5  # ChatML: <|im_start|> role \n ... <|im_end|> \n
+CHAT_TEMPLATE_TOKENS_PER_REPLY = 3  # the assistant turn the template opens: <|im_start|> assistant \n
+
+
 def chat_completion(body: dict[str, Any], text: str | None, *, model: str, completion_id: str, fingerprint: str) -> dict[str, Any]:
-    """A ``chat.completion`` reply body with ``text`` (None: ``content: null``; tokens estimated as characters / 4)."""
-    prompt_chars = sum(len(message_text(m.get("content"))) for m in body.get("messages") or [])
-    prompt_tokens, completion_tokens = max(1, prompt_chars // 4), max(1, len(text or "") // 4)
+    """A ``chat.completion`` reply body with ``text`` (None: ``content: null``).
+
+    ``usage`` is billed as a chat server bills it: the text at four characters a token, plus the
+    tokens a ChatML chat template (SmolLM2's, Qwen's) wraps around each message and the reply.
+    """
+    messages = body.get("messages") or []
+    prompt_chars = sum(len(message_text(m.get("content"))) for m in messages)
+    template_tokens = CHAT_TEMPLATE_TOKENS_PER_MESSAGE * len(messages) + CHAT_TEMPLATE_TOKENS_PER_REPLY
+    prompt_tokens, completion_tokens = prompt_chars // 4 + template_tokens, max(1, len(text or "") // 4)
     return {
         "id": completion_id,
         "object": "chat.completion",
