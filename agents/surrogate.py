@@ -390,6 +390,9 @@ class SurrogateDecider(Decider):
         if self._fixed is not None:
             return np.zeros(agent_ids.shape[0], dtype=np.int64), self._fixed[None, :]
         if self.policy.by == "value":
+            if thetas.size > 1 and thetas.min() == thetas.max():  # one value (a category group): look it up once
+                at, table = self._parameters(agent_ids[:1], thetas[:1])
+                return np.zeros(agent_ids.shape[0], dtype=np.int64), table[at]
             wanted = np.round(thetas, 6)
         else:
             wanted = agent_ids.astype(np.int64)

@@ -222,8 +222,11 @@ CATEGORY_ORDER: tuple[str, ...] = ("altruistic", "prosocial", "individualistic",
 def category_codes_of(angles_deg: np.ndarray) -> np.ndarray:
     """Vectorised category as an index into :data:`CATEGORY_ORDER` (same boundary rule); −1 for NaN."""
     angles = np.asarray(angles_deg, dtype=float)
-    bounds = -np.array([lower for _, lower in CATEGORY_LOWER_BOUNDS])
-    return np.where(np.isnan(angles), -1, np.searchsorted(bounds, -angles, side="left"))
+    codes = np.zeros(angles.shape, dtype=np.int64)
+    for _, lower in CATEGORY_LOWER_BOUNDS:  # the index counts the lower bounds an angle is below
+        codes += angles < lower
+    codes[np.isnan(angles)] = -1
+    return codes
 
 
 def categories(angles_deg: np.ndarray) -> np.ndarray:

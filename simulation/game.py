@@ -56,6 +56,11 @@ def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int
         partner[u[single]] = v[single]
         single = n_partners[v] == 1
         partner[v[single]] = u[single]
+    # Σ over partners of their generosity: generosity is (other − min) / spread per option, so the
+    # sum follows from what they gave without another pass over the pairs (NaN where undefined)
+    others = menu.options[:, 1]
+    spread = float(others.max() - others.min())
+    generosity_received = (received - n_played * others.min()) / spread if spread > 0 else np.full(n, np.nan)
     return {
         "self_amount": self_amount,
         "other_amount": other_amount,
@@ -65,4 +70,5 @@ def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int
         "n_played": n_played,
         "partner": partner,
         "generosity": generosity,
+        "generosity_received": generosity_received,
     }

@@ -284,14 +284,19 @@ class RoundLog:
             valid = np.concatenate([d.valid for d in decisions])
         n = ids.size
         chosen = choice[ids]
-        state.n_decisions[ids] += 1
-        state.n_invalid[ids] += ~valid
-        idle = np.ones(model.n_agents, dtype=bool)
-        idle[deciding] = False
-        state.n_idle[idle] += 1
+        n_invalid = int(n - valid.sum())
+        if deciding.size == n == model.n_agents:  # everyone decided once (deciding: sorted, unique)
+            state.n_decisions += 1
+            state.n_invalid[ids[~valid]] += 1
+        else:
+            state.n_decisions[ids] += 1
+            state.n_invalid[ids] += ~valid
+            idle = np.ones(model.n_agents, dtype=bool)
+            idle[deciding] = False
+            state.n_idle[idle] += 1
         self.totals["decisions"] += n
-        self.totals["invalid"] += int(n - valid.sum())
-        self.totals["idle"] += int(idle.sum())
+        self.totals["invalid"] += n_invalid
+        self.totals["idle"] += model.n_agents - deciding.size
 
         optional = {name: _concat_metadata(decisions, name) for name in _OPTIONAL}
         menu_code = self._menu_code[menu.menu_id]
@@ -394,14 +399,17 @@ class RoundLog:
         )
 
     def _groupings(self) -> list[tuple[str, np.ndarray | None, list[str]]]:
-        """The round table's groupings: name, each agent's key (narrow ints; None: one group), names."""
+        """The round table's groupings: name, each agent's key (None: one group), names."""
         state = self.model.state
-        names = self.model.group_names
         return [
             ("all", None, ["all"]),
-            ("group", state.group_code.astype(np.int8 if len(names) < 128 else np.int32), names),
-            ("category", category_codes_of(state.theta).astype(np.int8), list(CATEGORY_ORDER)),
+            ("group", state.group_code.astype(np.intp), self.model.group_names),
+            ("category", category_codes_of(state.theta), list(CATEGORY_ORDER)),
         ]
+
+    @staticmethod
+    def _narrow(key: np.ndarray) -> np.ndarray:
+        return key.astype(np.int8) if key.size and key.max() < 128 else key  # a cheaper gather
 
     def _round_figures(self, deciding, ids, valid, outcome) -> np.ndarray:
         """One round's figures: an (n_rows, len(ROUND_FIGURES)) float array, columns named by ROUND_FIGURES."""
@@ -436,7 +444,7 @@ class RoundLog:
                     "welfare": welfare,
                     "mean_payoff": welfare / n_decided,
                     "mean_cumulative_payoff": sums(state.cumulative_payoff) / count,
-                    "gini_cumulative_payoff": sorted_gini(sorted_payoff, None if key is None else key[payoff_order], k),
+                    "gini_cumulative_payoff": sorted_gini(sorted_payoff, None if key is None else self._narrow(key)[payoff_order], k),
                     "mean_value_angle": sums(state.theta) / count,
                 }
             block = np.stack([figures[name] for name in ROUND_FIGURES], axis=1)

@@ -75,7 +75,8 @@ class PopulationState:
         """Push what partners gave into each agent's bounded history (means over partners).
 
         ``received`` may pass the sum over partners of ``outcome["other_amount"]`` when it is
-        already known (the decomposed game's payoffs computed exactly that sum), to save a pass.
+        already known (the decomposed game's payoffs computed exactly that sum), to save a pass;
+        likewise ``outcome["generosity_received"]``, the sum over partners of their generosity.
         """
         state = self
         n = state.theta.size
@@ -93,7 +94,8 @@ class PopulationState:
 
         given = mean_from_partners(outcome["other_amount"]) if received is None else received[who] / n_played[who]
         kept = mean_from_partners(outcome["self_amount"])
-        generosity = mean_from_partners(outcome["generosity"])
+        generosity = (outcome["generosity_received"][who] / n_played[who] if "generosity_received" in outcome
+                      else mean_from_partners(outcome["generosity"]))
         everyone = who.size == n
         for array, new in (
             (state.hist_given, given),

@@ -417,3 +417,32 @@ def test_an_interrupted_public_goods_run_resumes_to_the_same_tables(tmp_path) ->
         pd.testing.assert_frame_equal(RunFolder(full).frame(name), RunFolder(tmp_path / "run").frame(name), obj=name)
     changed = RunFolder(full).frame("value_changes")["round"]
     assert changed.min() < 5 < changed.max()  # the dynamics changed values on both sides of the stop
+
+
+@pytest.mark.parametrize("skip_some", [False, True])
+def test_histories_hold_the_mean_over_partners_of_what_each_gave_kept_and_how_generous(skip_some) -> None:
+    """The payoffs derive the partners' mean generosity from what they gave (an affine map per menu);
+    it must equal the mean of each partner's own generosity, computed here pair by pair."""
+    from hvae.agents.svo import option_generosity
+    from hvae.simulation.game import decomposed_payoffs
+    from hvae.simulation.menus import slider_schedule
+    from hvae.simulation.state import PopulationState
+
+    rng = np.random.default_rng(3)
+    n, menu = 40, slider_schedule(secondary=False).menus[1]
+    pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.15])
+    choice = rng.integers(0, len(menu.options), n)
+    if skip_some:
+        choice[rng.random(n) < 0.2] = -1
+    state = PopulationState.empty(n, 1)
+    outcome = decomposed_payoffs(menu, pairs, choice, n)
+    state.remember(pairs, choice, outcome, 0, outcome["received"])
+    generosity = option_generosity(menu.options)
+    for agent in range(n):
+        partners = [v if u == agent else u for u, v in pairs if agent in (u, v) and choice[u] >= 0 and choice[v] >= 0]
+        if not partners:
+            assert np.isnan(state.hist_given[agent, 0])
+            continue
+        assert state.hist_given[agent, 0] == pytest.approx(np.mean([menu.options[choice[p], 1] for p in partners]), abs=1e-12)
+        assert state.hist_kept[agent, 0] == pytest.approx(np.mean([menu.options[choice[p], 0] for p in partners]), abs=1e-12)
+        assert state.hist_generosity[agent, 0] == pytest.approx(np.mean([generosity[choice[p]] for p in partners]), abs=1e-12)
