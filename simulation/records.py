@@ -51,7 +51,7 @@ import numpy as np
 import pyarrow as pa
 
 from hvae.agents.deciders import CodedColumn
-from hvae.agents.svo import CATEGORY_ORDER, categories, category_codes_of
+from hvae.agents.svo import CATEGORY_ORDER, category_codes_of
 
 if TYPE_CHECKING:
     from hvae.agents.deciders import Decisions
@@ -506,18 +506,21 @@ class RoundLog:
         if not len(changes):
             return
         n = len(changes)
-        groups = np.array(self.model.group_names, dtype=object)
+
+        def strings(codes: np.ndarray, names: list[str]) -> pa.Array:  # no Python string per row
+            return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), names).cast(pa.string())
+
         self._value_changes.append(
             pa.table(
                 {
                     "round": np.full(n, changes.round, np.int32),
                     "agent_id": changes.agent_id.astype(np.int32),
-                    "group": groups[self.model.state.group_code[changes.agent_id]],
-                    "rule": np.full(n, rule, dtype=object),
+                    "group": strings(self.model.state.group_code[changes.agent_id], self.model.group_names),
+                    "rule": strings(np.zeros(n, np.int32), [rule]),
                     "old_angle": changes.old_angle,
                     "new_angle": changes.new_angle,
-                    "old_category": categories(changes.old_angle),
-                    "new_category": categories(changes.new_angle),
+                    "old_category": strings(category_codes_of(changes.old_angle), list(CATEGORY_ORDER)),
+                    "new_category": strings(category_codes_of(changes.new_angle), list(CATEGORY_ORDER)),
                     "source_agent": changes.source_agent.astype(np.int32),
                 },
                 schema=VALUE_CHANGE_SCHEMA,
