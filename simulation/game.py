@@ -47,9 +47,9 @@ def decomposed_payoffs(menu: Menu, pairs: np.ndarray, choice: np.ndarray, n: int
     pu, pv = played_pairs(pairs, choice)
     self_amount, other_amount, generosity = chosen_amounts(menu, choice)
     received = np.bincount(pu, other_amount[pv], n) + np.bincount(pv, other_amount[pu], n)
-    n_partners = np.bincount(pairs.ravel(), minlength=n)
+    n_partners = np.bincount(pairs.ravel(order="K"), minlength=n)
     n_played = n_partners if pu is u else np.bincount(pu, minlength=n) + np.bincount(pv, minlength=n)
-    payoff = received + n_played * np.nan_to_num(self_amount)
+    payoff = received + n_played * (self_amount if pu is u and not np.isnan(self_amount).any() else np.nan_to_num(self_amount))
     partner = np.full(n, -1, dtype=np.int64)
     if (n_partners == 1).any():  # (all_edges on a graph of minimum degree 2: nobody has a single partner)
         single = n_partners[u] == 1

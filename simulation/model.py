@@ -231,13 +231,16 @@ class HvaeModel(mesa.Model):
         self._set_network_arrays(edge_array(self.graph), self.graph.number_of_nodes(), is_complete(self.graph))
 
     def _set_network_arrays(self, edges: np.ndarray, n: int, complete: bool | None = None) -> None:
-        self.edges = edges
+        # column-major: each side of the edges is one contiguous array, so the per-round gathers
+        # and sums over a million agents' edges read memory in order
+        self.edges = np.asfortranarray(edges)
         if len(self.edges) == 0:
             raise NetworkError(
                 f"the {self.scenario.network.kind} network of {n} agents has no edges: nobody can be matched"
             )
         self.complete_graph = len(edges) == n * (n - 1) // 2 if complete is None else complete
-        self.degree = np.bincount(self.edges.ravel(), minlength=n)
+        self.degree = np.bincount(self.edges.ravel(order="K"), minlength=n)
+        self._with_edges = np.flatnonzero(self.degree > 0)  # who decides when every edge plays
         self.neighbours = Neighbours(self.edges, n)
 
     def network_changed(self) -> None:
@@ -279,7 +282,10 @@ class HvaeModel(mesa.Model):
         """Play one round (see the module docstring for the five phases)."""
         menu = self.schedule.menu_for_round(self.round)
         pairs = self.match()
-        deciding = np.flatnonzero(np.bincount(pairs.ravel(), minlength=self.n_agents) > 0)
+        if pairs is self.edges:  # every edge plays: everyone with a neighbour decides
+            deciding = self._with_edges
+        else:
+            deciding = np.flatnonzero(np.bincount(pairs.ravel(order="K"), minlength=self.n_agents) > 0)
         choice, per_group = self.decide(menu, deciding, pairs)
         outcome = self.pay(menu, pairs, choice)
         self.remember(menu, pairs, choice, outcome)
