@@ -174,7 +174,7 @@ def gini(values: np.ndarray) -> float:
 
 
 def grouped_gini(
-    values: np.ndarray, key: np.ndarray, n_groups: int, order: np.ndarray | None = None
+    values: np.ndarray, key: np.ndarray | None, n_groups: int, order: np.ndarray | None = None
 ) -> np.ndarray:
     """Gini coefficient of ``values`` within each group ``key`` (0..n_groups-1), vectorised.
 
@@ -183,21 +183,25 @@ def grouped_gini(
     denominator changes). Empty or all-zero groups give NaN. ``order`` (``argsort(values)``)
     may be passed to share one sort between several groupings; it need not be stable: tied values
     are equal, so the sorted values, and every sum over them, are the same whichever tie comes first.
+    Without it, a few groups' values are sorted group by group (``key`` may be None for one group).
     """
+    values = np.asarray(values, dtype=float)
+    if order is None and n_groups <= 16:  # a few groups: sort each group's values (a SIMD sort, no argsort)
+        if n_groups == 1:
+            return _gini_of_sorted([np.sort(values)])
+        return _gini_of_sorted([np.sort(values[key == g]) for g in range(n_groups)])
     if order is None:
         order = np.argsort(values)  # any sort: tied values are equal, so the sorted values are the same
-    sorted_key = None if n_groups == 1 else np.asarray(key)[order]
-    return sorted_gini(np.asarray(values, dtype=float)[order], sorted_key, n_groups)
+    sorted_values = values[order]
+    if n_groups == 1:
+        return _gini_of_sorted([sorted_values])
+    sorted_key = np.asarray(key)[order]  # selecting a group's entries keeps them sorted
+    return _gini_of_sorted([sorted_values[sorted_key == g] for g in range(n_groups)])
 
 
-def sorted_gini(sorted_values: np.ndarray, sorted_key: np.ndarray | None, n_groups: int) -> np.ndarray:
-    """:func:`grouped_gini` of values already sorted ascending, with their keys in the same order
-    (None: one group). Selecting a group's entries keeps them sorted, so one sort serves every grouping."""
-    if sorted_key is None:
-        members = [sorted_values]
-    else:
-        members = [sorted_values[sorted_key == g] for g in range(n_groups)]
-    result = np.full(n_groups, np.nan)
+def _gini_of_sorted(members: list[np.ndarray]) -> np.ndarray:
+    """The Gini coefficient of each group's values, given sorted ascending."""
+    result = np.full(len(members), np.nan)
     for g, x in enumerate(members):
         m = x.size
         if m == 0:
@@ -210,6 +214,22 @@ def sorted_gini(sorted_values: np.ndarray, sorted_key: np.ndarray | None, n_grou
         weights = np.arange(1 - m, m, 2, dtype=float)  # 2i − m − 1 for i = 1..m
         result[g] = float(np.multiply(weights, x).sum()) / (m * total)  # not BLAS: its threads would spin on 2 cores
     return result
+
+
+class _Partition:
+    """The agents ordered by a grouping's key, kept while the key stays the same (groups never
+    change; categories change only when values do), with each group's bounds in that order."""
+
+    def __init__(self) -> None:
+        self.key: np.ndarray | None = None
+        self.order = self.bounds = np.zeros(0, dtype=np.int64)
+
+    def of(self, key: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.key is None or not np.array_equal(self.key, key):
+            self.key = key.copy()
+            self.order = np.argsort(key, kind="stable")
+            self.bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_groups))])
+        return self.order, self.bounds
 
 
 def _dictionary(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
@@ -248,6 +268,7 @@ class RoundLog:
         self._value_changes: list[pa.Table] = []
         self._messages: list[dict[str, Any]] = []
         self._max_options = max(len(m.options) for m in model.schedule.menus)
+        self._partitions: dict[str, _Partition] = {}  # agents ordered by group, by category (round figures)
         # records: {decisions: sample} keeps the rows of a fixed random set of agents (drawn from
         # the seed's stream after the model's own, so no other draw moves) and counts every decision
         self._counts: list[pa.Table] = []
@@ -407,10 +428,6 @@ class RoundLog:
             ("category", category_codes_of(state.theta), list(CATEGORY_ORDER)),
         ]
 
-    @staticmethod
-    def _narrow(key: np.ndarray) -> np.ndarray:
-        return key.astype(np.int8) if key.size and key.max() < 128 else key  # a cheaper gather
-
     def _round_figures(self, deciding, ids, valid, outcome) -> np.ndarray:
         """One round's figures: an (n_rows, len(ROUND_FIGURES)) float array, columns named by ROUND_FIGURES."""
         model, state = self.model, self.model.state
@@ -420,8 +437,6 @@ class RoundLog:
         invalid = np.zeros(n)
         invalid[ids[~valid]] = 1
         blocks, labels = [], []
-        payoff_order = np.argsort(state.cumulative_payoff)  # ties need no stable order (grouped_gini)
-        sorted_payoff = state.cumulative_payoff[payoff_order]  # one sort for every grouping's Gini
         for grouping, key, names in self._groupings():
             k = len(names)
 
@@ -430,7 +445,13 @@ class RoundLog:
                     return np.array([float(n) if weights is None else float(weights.sum())])
                 return np.bincount(key, weights, k).astype(float)
 
-            count = sums(None)
+            if key is None:
+                count, gini = sums(None), grouped_gini(state.cumulative_payoff, None, 1)
+            else:  # each group's payoffs are a slice of the agents ordered by group: sort the slices
+                order, bounds = self._partitions.setdefault(grouping, _Partition()).of(key, k)
+                payoffs = state.cumulative_payoff[order]
+                count = np.diff(bounds).astype(float)
+                gini = _gini_of_sorted([np.sort(payoffs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
             n_decided = sums(decided)
             welfare = sums(outcome["payoff"])
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -444,7 +465,7 @@ class RoundLog:
                     "welfare": welfare,
                     "mean_payoff": welfare / n_decided,
                     "mean_cumulative_payoff": sums(state.cumulative_payoff) / count,
-                    "gini_cumulative_payoff": sorted_gini(sorted_payoff, None if key is None else self._narrow(key)[payoff_order], k),
+                    "gini_cumulative_payoff": gini,
                     "mean_value_angle": sums(state.theta) / count,
                 }
             block = np.stack([figures[name] for name in ROUND_FIGURES], axis=1)

@@ -55,3 +55,33 @@ def test_coded_column_reads_as_the_list_it_codes() -> None:
     assert joined.tolist() == ["y", "x", "y", None, None, "y", "y"] and len(joined.values) == 3
     with pytest.raises(ValueError, match="index"):
         CodedColumn(np.array([2]), ["x", "y"])
+
+
+def test_round_figures_per_grouping_match_a_direct_computation_while_values_move() -> None:
+    """The round table keeps each grouping's agents ordered by group between rounds; after the
+    dynamics move values (categories change) every figure must still be the direct one."""
+    from conftest import make_scenario
+
+    from hvae.agents.svo import CATEGORY_ORDER, categories
+    from hvae.simulation.model import HvaeModel
+
+    model = HvaeModel(make_scenario(rounds=8, dynamics={"rule": "imitation", "every": 2, "strength": 3}))
+    changed = False
+    for _ in range(8):
+        theta = model.state.theta.copy()  # the values the round's figures are taken with
+        model.step()
+        changed |= not np.array_equal(theta, model.state.theta)
+        rows = model.log.round_rows().to_pandas()
+        rows = rows[rows["round"] == model.round - 1].set_index(["grouping", "group"])
+        payoff = model.state.cumulative_payoff
+        keys = {"all": np.array(["all"] * payoff.size, dtype=object),
+                "group": np.array(model.group_names, dtype=object)[model.state.group_code],
+                "category": categories(theta)}
+        for (grouping, name), row in rows.iterrows():
+            members = keys[grouping] == name
+            assert row["n_agents"] == members.sum()
+            assert row["mean_cumulative_payoff"] == pytest.approx(payoff[members].mean())
+            assert row["gini_cumulative_payoff"] == pytest.approx(reference_gini(payoff[members]), nan_ok=True)
+        present = {name for name in CATEGORY_ORDER if (keys["category"] == name).any()}
+        assert set(rows.loc["category"].index) == present
+    assert changed  # the dynamics did move values, so the kept order was rebuilt
