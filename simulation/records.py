@@ -432,10 +432,7 @@ class RoundLog:
         """One round's figures: an (n_rows, len(ROUND_FIGURES)) float array, columns named by ROUND_FIGURES."""
         model, state = self.model, self.model.state
         n = model.n_agents
-        decided = np.zeros(n)
-        decided[deciding] = 1
-        invalid = np.zeros(n)
-        invalid[ids[~valid]] = 1
+        invalid_ids = ids[~valid]
         blocks, labels = [], []
         for grouping, key, names in self._groupings():
             k = len(names)
@@ -445,6 +442,11 @@ class RoundLog:
                     return np.array([float(n) if weights is None else float(weights.sum())])
                 return np.bincount(key, weights, k).astype(float)
 
+            def counts(agents: np.ndarray, key=key, k=k) -> np.ndarray:  # agents per group among these
+                if key is None:
+                    return np.array([float(agents.size)])
+                return np.bincount(key[agents], minlength=k).astype(float)
+
             if key is None:
                 count, gini = sums(None), grouped_gini(state.cumulative_payoff, None, 1)
             else:  # each group's payoffs are a slice of the agents ordered by group: sort the slices
@@ -452,7 +454,7 @@ class RoundLog:
                 payoffs = state.cumulative_payoff[order]
                 count = np.diff(bounds).astype(float)
                 gini = _gini_of_sorted([np.sort(payoffs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-            n_decided = sums(decided)
+            n_decided = count if deciding.size == n else counts(deciding)
             welfare = sums(outcome["payoff"])
             with np.errstate(divide="ignore", invalid="ignore"):
                 figures = {
@@ -461,7 +463,7 @@ class RoundLog:
                     "share": count / n,
                     "n_decided": n_decided,
                     "n_idle": count - n_decided,
-                    "n_invalid": sums(invalid),
+                    "n_invalid": counts(invalid_ids),
                     "welfare": welfare,
                     "mean_payoff": welfare / n_decided,
                     "mean_cumulative_payoff": sums(state.cumulative_payoff) / count,

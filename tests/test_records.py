@@ -77,9 +77,16 @@ def test_round_figures_per_grouping_match_a_direct_computation_while_values_move
         keys = {"all": np.array(["all"] * payoff.size, dtype=object),
                 "group": np.array(model.group_names, dtype=object)[model.state.group_code],
                 "category": categories(theta)}
+        decisions = model.log.decision_rows().to_pandas()
+        decisions = decisions[decisions["round"] == model.round - 1]
+        decided = np.zeros(payoff.size, dtype=bool)
+        decided[decisions["agent_id"]] = True
+        invalid = np.zeros(payoff.size, dtype=bool)
+        invalid[decisions.loc[~decisions["valid"], "agent_id"]] = True
         for (grouping, name), row in rows.iterrows():
             members = keys[grouping] == name
             assert row["n_agents"] == members.sum()
+            assert (row["n_decided"], row["n_invalid"]) == ((members & decided).sum(), (members & invalid).sum())
             assert row["mean_cumulative_payoff"] == pytest.approx(payoff[members].mean())
             assert row["gini_cumulative_payoff"] == pytest.approx(reference_gini(payoff[members]), nan_ok=True)
         present = {name for name in CATEGORY_ORDER if (keys["category"] == name).any()}
