@@ -84,25 +84,29 @@ class PopulationState:
             return
         pu, pv = played_pairs(pairs, choice)
         n_played = outcome["n_played"]
-        who = np.flatnonzero(n_played > 0)
-        if who.size == 0:
+        everyone = bool(n_played.min() > 0) if n else False
+        who = slice(None) if everyone else np.flatnonzero(n_played > 0)  # who played this round
+        count = n if everyone else int(np.asarray(who).size)
+        if count == 0:
             return
+        played = n_played[who]
+
+        def mean_of(total: np.ndarray) -> np.ndarray:
+            return total[who] / played
 
         def mean_from_partners(values: np.ndarray) -> np.ndarray:
-            total = np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n)
-            return total[who] / n_played[who]
+            return mean_of(np.bincount(pu, values[pv], n) + np.bincount(pv, values[pu], n))
 
-        given = mean_from_partners(outcome["other_amount"]) if received is None else received[who] / n_played[who]
+        given = mean_from_partners(outcome["other_amount"]) if received is None else mean_of(received)
         kept = mean_from_partners(outcome["self_amount"])
-        generosity = (outcome["generosity_received"][who] / n_played[who] if "generosity_received" in outcome
+        generosity = (mean_of(outcome["generosity_received"]) if "generosity_received" in outcome
                       else mean_from_partners(outcome["generosity"]))
-        everyone = who.size == n
         for array, new in (
             (state.hist_given, given),
             (state.hist_kept, kept),
             (state.hist_generosity, generosity),
             (state.hist_partner, outcome["partner"][who]),
-            (state.hist_round, np.full(who.size, round_)),
+            (state.hist_round, np.full(count, round_)),
         ):
             if everyone:  # slices: no fancy-index copies
                 array[:, 1:] = array[:, :-1].copy()
