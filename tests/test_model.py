@@ -196,3 +196,20 @@ def test_the_network_is_held_once_and_its_arrays_follow_the_mesa_space() -> None
     model.step()
     rows = model.log.decision_rows().to_pandas().set_index("agent_id")
     assert rows.loc[u, "n_partners"] == degree_u - 1  # the next round plays on the changed network
+
+
+def test_history_of_gives_the_rows_of_the_state_for_each_array() -> None:
+    from hvae.agents.deciders import History
+    from hvae.simulation.state import PopulationState
+
+    state = PopulationState.empty(6, 2)
+    rng = np.random.default_rng(1)
+    for name in ("given", "kept", "generosity", "partner", "round"):
+        column = getattr(state, f"hist_{name}")
+        column[:] = rng.integers(0, 50, column.shape)
+    ids = np.array([4, 1, 4])
+    history = state.history_of(ids)
+    assert isinstance(history, History) and history.length == 2
+    for name in ("given", "kept", "generosity", "partner", "round"):
+        assert np.array_equal(getattr(history, name), getattr(state, f"hist_{name}")[ids])
+    assert history.row(1)[0]["given"] == state.hist_given[1, 0]
