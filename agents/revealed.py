@@ -59,7 +59,7 @@ and the text form of a fit, are in :mod:`hvae.analysis.revealed`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -133,19 +133,70 @@ def _as_first(first: np.ndarray | None, n: int) -> np.ndarray:
     return first
 
 
-def _validate(options: list[np.ndarray], choices: np.ndarray, first: np.ndarray | None):
+@dataclass(frozen=True)
+class _Decisions:
+    """Validated decisions: the distinct menus (by content) and, per decision, its menu, choice and first option.
+
+    A run's decisions use a handful of menus many times over, so every per-menu computation is done
+    once per distinct menu (or distinct (menu, choice, display)) rather than once per decision.
+    """
+
+    menus: list[np.ndarray]  # distinct (k, 2) menus, in order of first use
+    menu: np.ndarray  # per decision: its index into ``menus``
+    choices: np.ndarray
+    first: np.ndarray  # per decision: the option shown first (−1: not recorded)
+
+    def without_first(self) -> _Decisions:
+        return replace(self, first=np.full(len(self.choices), -1, dtype=np.int64))
+
+
+def _validate(options: list[np.ndarray], choices: np.ndarray | None, first: np.ndarray | None) -> _Decisions:
     choices = np.asarray(choices, dtype=np.int64)
     if len(options) == 0:
         raise ValueError("no decisions to fit")
     if len(options) != len(choices):
         raise ValueError("options and choices differ in length")
-    options = [np.asarray(o, dtype=float).reshape(-1, 2) for o in options]
-    if any(not 0 <= c < len(o) for o, c in zip(options, choices)):
+    menus, menu = _distinct_menus(options)
+    sizes = np.array([len(m) for m in menus], dtype=np.int64)[menu]
+    if ((choices < 0) | (choices >= sizes)).any():
         raise ValueError("a choice lies outside its menu")
     first = _as_first(first, len(choices))
-    if any(f >= len(o) for o, f in zip(options, first)):
+    if (first >= sizes).any():
         raise ValueError("an option shown first lies outside its menu")
-    return options, choices, first
+    return _Decisions(menus, menu, choices, first)
+
+
+def _distinct_menus(options: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct menus of ``options`` (by content, as ``(k, 2)`` floats, in order of first use) and
+    each decision's index into them. Each distinct *object* is converted once: callers pass the same
+    menu array for every decision on it."""
+    objects = list(options)  # every object stays alive here, so no two of them share an id()
+    ids = np.fromiter(map(id, objects), dtype=np.uint64, count=len(objects))
+    _, index, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    menus: list[np.ndarray] = []
+    by_content: dict[tuple[bytes, tuple[int, ...]], int] = {}
+    content_of = np.empty(len(index), dtype=np.int64)
+    for j in np.argsort(index):  # distinct objects in order of first use
+        menu = np.asarray(objects[index[j]], dtype=float).reshape(-1, 2)
+        content_of[j] = by_content.setdefault((menu.tobytes(), menu.shape), len(menus))
+        if content_of[j] == len(menus):
+            menus.append(menu)
+    return menus, content_of[inverse.reshape(-1)]
+
+
+def _distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct combinations of integer ``columns``, in order of first appearance: the row of each
+    one's first appearance and, per row, the index of its combination."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        column = np.asarray(column, dtype=np.int64)
+        low, high = (int(column.min()), int(column.max())) if column.size else (0, 0)
+        key = key * (high - low + 1) + (column - low)  # exact: menus × options × displays stays far below 2⁶³
+    _, index, inverse = np.unique(key, return_index=True, return_inverse=True)  # index: first occurrences
+    order = np.argsort(index)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return index[order], rank[inverse.reshape(-1)]
 
 
 def _pad(options: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,13 +226,15 @@ def _menu_span(options: list[np.ndarray], counts: np.ndarray) -> float:
 # --------------------------------------------------------------------------- consistency set
 
 
-def _arcs(options: list[np.ndarray], choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _arcs(data: _Decisions) -> tuple[np.ndarray, np.ndarray]:
     """Per (chosen c, other j) pair with distinct allocations: direction φ of U(c) − U(j) and half-width.
 
     ``U_θ(c) − U_θ(j) = |Δ| cos(θ − φ) ≥ −tol`` holds for ``|θ − φ| ≤ 90° + asin(tol / |Δ|)``.
+    Each distinct (menu, choice) is taken once, in order of first appearance.
     """
     centres, halves = [], []
-    for menu, c in {(m.tobytes(), m.shape, int(k)): (m, int(k)) for m, k in zip(options, choices)}.values():
+    rows, _ = _distinct_rows(data.menu, data.choices)
+    for menu, c in ((data.menus[i], int(k)) for i, k in zip(data.menu[rows], data.choices[rows])):
         delta = menu[c][None, :] - np.delete(menu, c, axis=0)
         norm = np.hypot(delta[:, 0], delta[:, 1])
         keep = norm > 0
@@ -208,8 +261,11 @@ def consistency_set(options: list[np.ndarray], choices: np.ndarray) -> list[tupl
     arc of the circle, so the set's ends are among the arcs' ends, and feasibility is constant
     between consecutive ends — checking each end and each midpoint decides the whole set.
     """
-    options, choices, _ = _validate(options, choices, None)
-    centres, halves = _arcs(options, choices)
+    return _consistency_set(_validate(options, choices, None))
+
+
+def _consistency_set(data: _Decisions) -> list[tuple[float, float]]:
+    centres, halves = _arcs(data)
     if centres.size == 0:
         return [(ANGLE_MIN, ANGLE_MAX)]
     ends = np.concatenate([centres - halves, centres + halves])
@@ -235,37 +291,23 @@ def consistency_set(options: list[np.ndarray], choices: np.ndarray) -> list[tupl
 class _Profile:
     """Log-likelihood of the logit model, maximised over (β, b) at each θ, for one set of decisions."""
 
-    def __init__(self, options: list[np.ndarray], choices: np.ndarray, first: np.ndarray | None = None,
-                 signed_beta: bool = False) -> None:
-        first = _as_first(first, len(choices))
-        inverse: list[int] = []  # original decision → its unique row
-        # Identical (menu, display, choice) decisions are exchangeable: fit each once, weighted by its count.
-        unique: dict[tuple[bytes, tuple[int, ...], int, int], int] = {}
-        menus: list[np.ndarray] = []
-        picked: list[int] = []
-        shown: list[int] = []
-        weights: list[float] = []
-        for menu, choice, top in zip(options, np.asarray(choices, dtype=np.int64).tolist(), first.tolist()):
-            key = (menu.tobytes(), menu.shape, choice, top)
-            if key in unique:
-                weights[unique[key]] += 1
-                inverse.append(unique[key])
-            else:
-                inverse.append(len(menus))
-                unique[key] = len(menus)
-                menus.append(menu)
-                picked.append(choice)
-                shown.append(top)
-                weights.append(1.0)
+    def __init__(self, options: list[np.ndarray] | _Decisions, choices: np.ndarray | None = None,
+                 first: np.ndarray | None = None, signed_beta: bool = False) -> None:
+        data = options if isinstance(options, _Decisions) else _validate(options, choices, first)
+        # Identical (menu, display, choice) decisions are exchangeable: fit each once, weighted by its count
+        # (unique rows in order of first appearance; ``inverse``: original decision → its unique row).
+        rows, inverse = _distinct_rows(data.menu, data.choices, data.first)
+        menus = [data.menus[i] for i in data.menu[rows]]
+        shown = data.first[rows]
         self.selfs, self.others, self.mask = _pad(menus)
         self.rows = np.arange(len(menus))
-        self.choices = np.array(picked, dtype=np.int64)
-        self.weights = np.array(weights)
-        self.inverse = np.array(inverse, dtype=np.int64)
+        self.choices = data.choices[rows]
+        self.weights = np.bincount(inverse, minlength=len(rows)).astype(float)
+        self.inverse = inverse
         self.beta_max = BETA_SCALE / _menu_span(menus, self.weights)
         self.beta_min = -self.beta_max if signed_beta else 0.0
         self.padding = np.where(self.mask, 0.0, -np.inf)[None]  # adds -inf to missing options
-        first_arr = np.array(shown, dtype=np.int64)
+        first_arr = np.asarray(shown, dtype=np.int64)
         self.flags = np.zeros(self.mask.shape)
         self.flags[self.rows[first_arr >= 0], first_arr[first_arr >= 0]] = 1.0
         self.chosen_flag = self.flags[self.rows, self.choices]
@@ -384,11 +426,11 @@ def fit_choice_model(
     Raises:
         ValueError: no decisions, or a choice (or first option) outside its menu.
     """
-    options, choices, first = _validate(options, choices, first)
-    profile = _Profile(options, choices, first if position else None)
+    data = _validate(options, choices, first)
+    profile = _Profile(data if position else data.without_first())
     theta = _maximise(profile)
     ll, beta, b = profile.evaluate_full(np.array([theta]))
-    return ChoiceModelFit(theta, float(beta[0]), float(b[0]), float(ll[0]), len(choices))
+    return ChoiceModelFit(theta, float(beta[0]), float(b[0]), float(ll[0]), len(data.choices))
 
 
 def fit_at_angle(
@@ -403,10 +445,10 @@ def fit_at_angle(
     :func:`fit_choice_model`, NaN where β reaches its bound (perfectly separated choices say nothing
     about position).
     """
-    options, choices, first = _validate(options, choices, first)
-    profile = _Profile(options, choices, first, signed_beta=True)
+    data = _validate(options, choices, first)
+    profile = _Profile(data, signed_beta=True)
     if weights is None:
-        weights = np.ones((1, len(choices)))
+        weights = np.ones((1, len(data.choices)))
     ll, beta, b = profile.at_angle(theta, weights)
     # where β sits at its bound the choices are perfectly separated and b is not identified
     b = np.where(np.abs(beta) >= 0.999 * profile.beta_max, np.nan, b)
@@ -433,12 +475,12 @@ def fit_revealed_angle(options: list[np.ndarray], choices: np.ndarray, first: np
     Raises:
         ValueError: no decisions, or a choice (or first option) outside its menu.
     """
-    options, choices, first = _validate(options, choices, first)
-    profile = _Profile(options, choices, first)
-    pieces = consistency_set(options, choices)
-    likelihood = _likelihood_fit(profile, len(options))
+    data = _validate(options, choices, first)
+    profile = _Profile(data)
+    pieces = _consistency_set(data)
+    likelihood = _likelihood_fit(profile, len(data.choices))
     if pieces:
-        return _consistent_fit(profile, pieces, likelihood, len(options))
+        return _consistent_fit(profile, pieces, likelihood, len(data.choices))
     return likelihood
 
 

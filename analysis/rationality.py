@@ -87,15 +87,15 @@ def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFram
     options_by_menu = menu_options(menus)
     vr = np.full(len(decisions), np.nan)
     chance = np.full(len(decisions), np.nan)
-    menu_ids = decisions["menu_id"].astype(str).to_numpy()
+    codes, names = menu_codes(decisions)
     thetas = decisions["value_angle"].to_numpy(dtype=float)
     choices = decisions["choice"].to_numpy(dtype=np.int64)
     first = first_shown(decisions)
     position = np.full(len(decisions), np.nan)
     scored = behavioural(decisions)
-    for menu_id in np.unique(menu_ids[scored]):
-        rows = np.flatnonzero((menu_ids == menu_id) & scored)
-        normalised = normalised_utilities(thetas[rows], options_by_menu[menu_id])
+    for code in np.unique(codes[scored]):
+        rows = np.flatnonzero((codes == code) & scored)
+        normalised = normalised_utilities(thetas[rows], options_by_menu[names[code]])
         vr[rows] = normalised[np.arange(rows.size), choices[rows]]
         chance[rows] = normalised.mean(axis=1)
         shown = np.flatnonzero(first[rows] >= 0)
@@ -106,14 +106,29 @@ def decision_scores(decisions: pd.DataFrame, menus: pd.DataFrame) -> pd.DataFram
     )
 
 
+def menu_codes(decisions: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Per decision, the index of its ``menu_id`` in the returned list of distinct ids (as ``str``).
+
+    The same as ``decisions["menu_id"].astype(str)`` but computed once per distinct id: a run has a
+    handful of menus over up to millions of decision rows.
+    """
+    codes, distinct = pd.factorize(decisions["menu_id"], use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), [str(menu_id) for menu_id in distinct]
+
+
 def first_shown(decisions: pd.DataFrame) -> np.ndarray:
     """Per decision, the menu option shown first (from ``shown_order``); −1 where none was recorded."""
     if "shown_order" not in decisions:
         return np.full(len(decisions), -1, dtype=np.int64)
-    return np.array(
-        [int(str(order).split(",", 1)[0]) if isinstance(order, str) and order else -1 for order in decisions["shown_order"]],
-        dtype=np.int64,
-    )
+    # A run has a handful of distinct orders over up to millions of rows: parse each distinct one once.
+    codes, orders = pd.factorize(decisions["shown_order"], use_na_sentinel=True)
+    parsed = np.array([_first_of(order) for order in orders] + [-1], dtype=np.int64)
+    return parsed[codes]  # code −1 (missing) picks the trailing −1
+
+
+def _first_of(order: object) -> int:
+    """The first index of one ``shown_order`` string (``"2,0,1"`` → 2); −1 for anything else."""
+    return int(order.split(",", 1)[0]) if isinstance(order, str) and order else -1
 
 
 PRIMARY_MENUS = tuple(f"slider{i}" for i in range(1, 7))
@@ -133,15 +148,15 @@ def slider_profiles(decisions: pd.DataFrame) -> pd.DataFrame:
     ``item1..item6`` (chosen option indices, −1 = none), ``value_angle``, ``scored``, ``angle``,
     ``category``, ``transitive`` (the last three NaN/None unless scored).
     """
-    ids = decisions["menu_id"].astype(str)
-    mask = ids.isin(PRIMARY_MENUS).to_numpy()
+    codes, names = menu_codes(decisions)
+    mask = np.isin(codes, [i for i, name in enumerate(names) if name in PRIMARY_MENUS])
     rows = decisions.loc[mask, ["agent_id", "round", "choice", "value_angle"]].copy()
     columns = ["agent_id", "profile", "round", *[f"item{i}" for i in range(1, 7)], "value_angle", "scored", "angle",
                "category", "transitive"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
     rows["ok"] = behavioural(decisions.loc[mask])
-    rows["item"] = ids[mask].str.slice(6).astype(int).to_numpy()
+    rows["item"] = np.array([int(name[6:]) if name in PRIMARY_MENUS else 0 for name in names], dtype=np.int64)[codes[mask]]
     rows = rows.sort_values(["agent_id", "item", "round"], kind="stable")
     rows["profile"] = rows.groupby(["agent_id", "item"]).cumcount()
     keys = ["agent_id", "profile"]
@@ -164,8 +179,25 @@ def slider_profiles(decisions: pd.DataFrame) -> pd.DataFrame:
     angles[scored] = svo.slider_angles(choices[scored])
     out["angle"] = angles
     out["category"] = svo.categories(angles)  # None where not scored (NaN angle)
-    out["transitive"] = [slider_checks.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
+    out["transitive"] = _transitive(choices, scored)
     return out[columns]
+
+
+def _transitive(choices: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """:func:`~hvae.agents.slider_checks.is_transitive` of each scored row of ``choices`` (None elsewhere).
+
+    Computed once per distinct answer profile (there are at most 9⁶, and far fewer in practice).
+    """
+    out = np.full(len(choices), None, dtype=object)
+    if scored.any():
+        answers = choices[scored]
+        # one integer per answer profile (base max+1 over the six items: exact), then one check per distinct key
+        base = int(answers.max()) + 1
+        keys = answers @ (base ** np.arange(answers.shape[1], dtype=np.int64))
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        per_distinct = np.array([slider_checks.is_transitive(answers[i]) for i in first], dtype=object)
+        out[scored] = per_distinct[inverse.reshape(-1)]
+    return out
 
 
 def slider_scores(profiles: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ everywhere (terminal, HTML report)::
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from hvae.agents.revealed import POINT_WIDTH, fit_revealed_angle
@@ -29,16 +30,21 @@ def revealed_angles(decisions: pd.DataFrame, menus: pd.DataFrame, by: list[str])
     Only behaviour is fitted: decisions without a choice and invalid replies (whose choice came
     from a fallback) are skipped.
     """
-    from hvae.analysis.rationality import behavioural, first_shown, menu_options
+    from hvae.analysis.rationality import behavioural, first_shown, menu_codes, menu_options
 
     options_by_menu = menu_options(menus)
     mask = behavioural(decisions)
-    usable = decisions[mask].assign(_first=first_shown(decisions)[mask])
+    codes, names = menu_codes(decisions)
+    columns = list(dict.fromkeys([*by, "choice", "value_angle"]))
+    usable = decisions.loc[mask, columns].assign(_first=first_shown(decisions)[mask], _menu=codes[mask])
+    # one options array per menu, shared by all its decisions (the estimator then converts each menu once)
+    options_of = np.empty(len(names), dtype=object)
+    for code in np.unique(codes[mask]):
+        options_of[code] = options_by_menu[names[code]]
     rows = []
     for key, part in usable.groupby(by, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
-        menu_ids = part["menu_id"].astype(str).to_numpy()
-        fit = fit_revealed_angle([options_by_menu[m] for m in menu_ids], part["choice"].to_numpy(),
+        fit = fit_revealed_angle(list(options_of[part["_menu"].to_numpy()]), part["choice"].to_numpy(),
                                  part["_first"].to_numpy())
         rows.append(
             {

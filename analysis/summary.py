@@ -75,8 +75,12 @@ def agent_summary(run: RunData) -> pd.DataFrame:
     ``attainable_angle``, ``slider_vr``, ``chance_slider_vr``, ``ceiling_slider_vr`` (means over its
     scored profiles; NaN without one).
     """
+    return _agent_summary(run, run.decisions())
+
+
+def _agent_summary(run: RunData, decisions: pd.DataFrame) -> pd.DataFrame:
+    """:func:`agent_summary` from the run's ``decisions`` table, already read."""
     agents = run.agents()
-    decisions = run.decisions()
     scores = decision_scores(decisions, run.menus())
     ok = behavioural(decisions)
     scored = pd.concat([decisions[["agent_id", "payoff"]], scores], axis=1).assign(
@@ -115,10 +119,11 @@ def group_summary(run: RunData) -> pd.DataFrame:
     """One row per group (see the module docstring for the columns)."""
     from hvae.analysis.revealed import revealed_angles
 
-    agents = agent_summary(run)
-    decisions = run.decisions()
-    usable = decisions[behavioural(decisions)]
-    revealed = revealed_angles(usable, run.menus(), ["group"]).set_index("group") if len(usable) else pd.DataFrame()
+    decisions = run.decisions()  # read once: at scale (a million rows) reading and converting it is costly
+    agents = _agent_summary(run, decisions)
+    ok = behavioural(decisions)
+    revealed = revealed_angles(decisions, run.menus(), ["group"]).set_index("group") if ok.any() else pd.DataFrame()
+    usable = decisions.loc[ok, ["group", "value_angle"]]
     targets = usable.groupby(usable["group"].astype(str))["value_angle"].mean()
     order = [g["name"] for g in run.scenario.get("population", [])]
     order += [g for g in agents["group"].unique() if g not in order]

@@ -75,3 +75,24 @@ def test_evaluation_reports_the_position_reference(tmp_path) -> None:
     np.testing.assert_allclose(llm["decision_vr"], llm["position_vr"], atol=1e-12)
     np.testing.assert_allclose(llm["slider_vr"], llm["position_slider_vr"], atol=1e-12)
     assert table.loc[table["agent"] == "random", "position_vr"].isna().all()
+
+
+@pytest.mark.parametrize("dtype", [object, "str", "category"])
+def test_first_shown_parses_each_order_like_the_row_by_row_rule(dtype) -> None:
+    # missing, empty and NaN orders mean "not recorded"; each distinct order is parsed once, so the
+    # result must still be the plain per-row rule whatever the column's dtype
+    orders = ["2,1,0", None, "", "0,1,2", np.nan, "10,2", "2,1,0", "1"] * 3
+    decisions = pd.DataFrame({"shown_order": pd.Series(orders, dtype=dtype)})
+    direct = [int(o.split(",", 1)[0]) if isinstance(o, str) and o else -1 for o in orders]
+    assert first_shown(decisions).tolist() == direct == [2, -1, -1, 0, -1, 10, 2, 1] * 3
+    assert first_shown(pd.DataFrame({"choice": [0, 1]})).tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("dtype", [object, "category"])
+def test_menu_codes_name_each_row_s_menu(dtype) -> None:
+    from hvae.analysis.rationality import menu_codes
+
+    ids = pd.Series(["slider2", "ring1", "slider2", "slider10", "ring1"], dtype=dtype)
+    codes, names = menu_codes(pd.DataFrame({"menu_id": ids}))
+    assert [names[c] for c in codes] == ids.astype(str).tolist()
+    assert len(names) == 3

@@ -176,3 +176,59 @@ def test_revealed_angles_per_group_from_tables() -> None:
     fits = revealed_angles(pd.DataFrame(rows), pd.DataFrame(menu_rows), ["agent_id"]).set_index("agent_id")
     assert fits.loc[0, "theta"] > 20 and fits.loc[1, "theta"] < 0
     assert fits.loc[0, "target_angle"] == 60.0 and fits.loc[1, "n"] == 60
+
+
+def test_menus_are_the_same_however_they_are_passed() -> None:
+    # the estimator converts each distinct menu once (shared objects are recognised by identity, then
+    # merged by content): one shared array per menu, a fresh copy per decision, a 3-D array and
+    # nested lists must all give exactly the same fit
+    from hvae.agents.revealed import fit_at_angle, fit_choice_model
+
+    rng = np.random.default_rng(2)
+    options, choices = logit_choices(35.0, 0.3, RING, 240, rng)
+    first = rng.integers(-1, 2, size=len(choices))
+    forms = [options, [o.copy() for o in options], np.stack(options), [o.tolist() for o in options]]
+    fits = [fit_revealed_angle(form, choices, first) for form in forms]
+    assert fits[0].identification == "point" and all(f == fits[0] for f in fits[1:])
+    models = [fit_choice_model(form, choices, first) for form in forms]
+    assert all(m == models[0] for m in models[1:])
+    at = [fit_at_angle(form, choices, first, 35.0) for form in forms]
+    assert all(np.array_equal(a, b, equal_nan=True) for other in at[1:] for a, b in zip(at[0], other))
+
+
+def test_identical_decisions_are_fitted_once_weighted_by_their_count() -> None:
+    # reference: a dict over (menu bytes, shape, choice, first) in order of first appearance
+    from hvae.agents.revealed import _Profile
+
+    rng = np.random.default_rng(4)
+    n = 400
+    options = [RING[i] for i in rng.integers(0, 5, n)]
+    choices = rng.integers(0, 2, n)
+    first = rng.integers(-1, 2, n)
+    unique: dict[tuple, int] = {}
+    inverse, counts, picked, shown, menus = [], [], [], [], []
+    for menu, c, f in zip(options, choices.tolist(), first.tolist()):
+        key = (menu.tobytes(), menu.shape, c, f)
+        if key not in unique:
+            unique[key] = len(counts)
+            counts.append(0.0)
+            picked.append(c)
+            shown.append(f)
+            menus.append(menu)
+        counts[unique[key]] += 1
+        inverse.append(unique[key])
+    profile = _Profile(options, choices, first)
+    assert profile.inverse.tolist() == inverse and profile.weights.tolist() == counts
+    assert profile.choices.tolist() == picked
+    assert np.array_equal(profile.selfs, np.stack([m[:, 0] for m in menus]))
+    assert np.array_equal(profile.flags.argmax(axis=1)[np.array(shown) >= 0], np.array(shown)[np.array(shown) >= 0])
+
+
+def test_choices_and_first_options_outside_their_menu_are_refused() -> None:
+    menu = np.array([[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match="choice lies outside"):
+        fit_revealed_angle([menu, menu], np.array([0, -1]))
+    with pytest.raises(ValueError, match="shown first lies outside"):
+        fit_revealed_angle([menu, menu], np.array([0, 1]), np.array([-1, 2]))
+    with pytest.raises(ValueError, match="differ in length"):
+        fit_revealed_angle([menu, menu], np.array([0, 1]), np.array([0]))

@@ -152,3 +152,19 @@ def test_vectorised_prosocial_subtypes_match_the_scoring_rule() -> None:
     rng = np.random.default_rng(13)
     answers = np.vstack([rng.integers(0, 9, size=(3000, 9)), [[5, 4, 3, 6, 4, 7, 4, 2, 1], [8, 4, 0, 8, 4, 8, 4, 0, 0]]])
     assert slider_checks.prosocial_subtypes(answers).tolist() == [slider_checks.prosocial_subtype(a) for a in answers]
+
+
+def test_memoised_transitivity_of_profiles_equals_the_direct_check() -> None:
+    # slider profiles check transitivity once per distinct answer profile; the result must be the
+    # direct check row by row (True/False for scored profiles, None for the others)
+    from hvae.analysis.rationality import _transitive
+
+    rng = np.random.default_rng(11)
+    pool = rng.integers(0, 9, size=(40, 6))
+    choices = np.concatenate([pool[rng.integers(0, len(pool), 500)], rng.integers(0, 9, size=(300, 6))])
+    scored = rng.random(len(choices)) < 0.7
+    direct = [slider_checks.is_transitive(row) if ok else None for row, ok in zip(choices, scored)]
+    memoised = _transitive(choices, scored).tolist()
+    assert memoised == direct and [type(v) for v in memoised] == [type(v) for v in direct]
+    assert False in direct and True in direct  # both outcomes occur, so the comparison means something
+    assert _transitive(choices, np.zeros(len(choices), dtype=bool)).tolist() == [None] * len(choices)
