@@ -32,12 +32,45 @@ import numpy as np
 import pandas as pd
 
 
+#: Up to this many trials the Poisson-binomial pmf is built by exact convolution, one trial at a time.
+EXACT_TRIALS = 2000
+
+
 def poisson_binomial_pmf(probabilities: np.ndarray) -> np.ndarray:
-    """P(S = s) for s = 0..n, S the number of successes of independent Bernoulli(p_i) trials."""
-    pmf = np.array([1.0])
-    for p in np.asarray(probabilities, dtype=float):
-        pmf = np.convolve(pmf, [1.0 - p, p])
-    return pmf
+    """P(S = s) for s = 0..n, S the number of successes of independent Bernoulli(p_i) trials.
+
+    Up to :data:`EXACT_TRIALS` trials: convolution, one trial at a time (O(n²)). Beyond, the
+    characteristic-function method (Hong 2013, "On computing the distribution function for the
+    Poisson binomial distribution", the method of R's ``poibin``): the pmf is the inverse discrete
+    Fourier transform of ``∏ (1 − p + p·e^{iω})`` over the trials, evaluated once per distinct
+    probability (a run's decisions share a few hundred at most) on the window of ±40 standard
+    deviations that holds the distribution. Its error is absolute, about 1e-12 (tested against the
+    exact convolution): p-values are exact to that, and a probability below it reads as that
+    noise, never as a smaller number.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    if p.size <= EXACT_TRIALS:
+        pmf = np.array([1.0])
+        for q in p:
+            pmf = np.convolve(pmf, [1.0 - q, q])
+        return pmf
+    distinct, counts = np.unique(p, return_counts=True)
+    n = p.size
+    # Outside mean ± h the pmf is below 1e-60 (Bernstein's inequality), so a transform of length
+    # L = 2h + 1 holds it without wrapping: the window [start, start + L) is read back in place.
+    mean, variance = float(p.sum()), float((p * (1.0 - p)).sum())
+    half = int(np.ceil(40.0 * np.sqrt(variance) + 100.0))
+    length = min(n + 1, 2 * half + 1)
+    start = min(max(0, int(np.floor(mean)) - half), n + 1 - length)
+    omega = 2.0 * np.pi * np.arange(length // 2 + 1) / length  # the frequencies an rfft of this length uses
+    shift = np.exp(-1j * omega)  # numpy's forward transform: Σ_s pmf(s)·e^{−iωs}
+    log_cf = np.zeros(omega.size, dtype=complex)
+    for q, m in zip(distinct.tolist(), counts.tolist()):
+        log_cf += m * np.log((1.0 - q) + q * shift)  # exp(Σ log) is the product, whatever the branch
+    wrapped = np.clip(np.fft.irfft(np.exp(log_cf), length), 0.0, None)  # entry j: P(S ≡ j mod length)
+    pmf = np.zeros(n + 1)
+    pmf[start:start + length] = wrapped[np.arange(start, start + length) % length]
+    return pmf / pmf.sum()
 
 
 def first_position_p_value(successes: int, probabilities: np.ndarray) -> float:

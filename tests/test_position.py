@@ -113,3 +113,28 @@ def test_a_bias_free_value_follower_is_not_flagged_and_a_biased_one_is():
     assert free["chance_p_value"] < 1e-3 and free["first_share"] > 0.2  # 1/k calls it biased
     assert free["p_value"] > 0.01 and abs(free["first_share"] - free["first_expected"]) < 0.05
     assert biased["p_value"] < 1e-6 and biased["first_share"] > biased["first_expected"]
+
+
+@pytest.mark.parametrize(("n", "values"), [
+    (2500, [0.05, 0.11, 0.3, 0.5, 0.62, 0.9, 0.0, 1.0]),  # just past the exact limit
+    (6000, [1 / 9, 0.2, 0.45, 0.8]),
+    (4000, [0.001, 0.002, 0.999]),  # a narrow distribution: the transform's window wraps
+    (3000, [0.0, 1.0]),  # no variance at all
+])
+def test_large_poisson_binomial_matches_the_exact_convolution(n, values) -> None:
+    """Past EXACT_TRIALS the pmf comes from the characteristic function on a window; it must agree
+    with trial-by-trial convolution to about 1e-12, and so must every two-sided p-value."""
+    from hvae.analysis.position import EXACT_TRIALS, poisson_binomial_pmf
+
+    assert n > EXACT_TRIALS
+    p = np.random.default_rng(n).choice(values, n)
+    exact = np.array([1.0])
+    for q in p:
+        exact = np.convolve(exact, [1.0 - q, q])
+    fast = poisson_binomial_pmf(p)
+    assert fast.shape == exact.shape and fast.min() >= 0 and abs(fast.sum() - 1) < 1e-12
+    assert np.abs(fast - exact).max() < 5e-12
+    for s in range(0, n + 1, n // 200):
+        p_exact = exact[exact <= exact[s] * (1 + 1e-9)].sum()
+        p_fast = fast[fast <= fast[s] * (1 + 1e-9)].sum()
+        assert abs(p_exact - p_fast) < 5e-12
