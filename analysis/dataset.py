@@ -159,6 +159,34 @@ class Analysis:
         merged["identification"] = merged["identification"].fillna("none")
         return merged
 
+    def revealed_agents_sample(self, limit: int, seed: int) -> tuple[pd.DataFrame, int]:
+        """:attr:`revealed_agents`, or when it has more than ``limit`` rows, ``limit`` of its
+        agent-values that made decisions, drawn with ``seed``; and how many rows there are to draw from.
+
+        Only the drawn agent-values are fitted: a run that keeps 10,000 agents' decisions would
+        otherwise fit all of them (minutes) to show a few hundred, and a million-agent run whose
+        decisions are sampled would show mostly agents without any.
+        """
+        from hvae.analysis.rationality import behavioural
+
+        decisions = self.first.decisions()
+        decisions = decisions[behavioural(decisions)]
+        held = decisions[["agent_id", "value_angle"]].drop_duplicates().sort_values(["agent_id", "value_angle"])
+        agents = self.first.agents()[["agent_id", "group", "decider", "value_category", "value_angle"]]
+        rows = agents.merge(held.rename(columns={"value_angle": "_held"}), on="agent_id", how="left")
+        if len(rows) <= limit:
+            return self.revealed_agents, len(rows)
+        rows = rows.dropna(subset=["_held"])
+        drawn = rows if len(rows) <= limit else rows.sample(limit, random_state=seed)
+        pairs = drawn[["agent_id", "_held"]].rename(columns={"_held": "value_angle"})
+        chosen = decisions.merge(pairs, on=["agent_id", "value_angle"], how="inner")
+        fits = pop.revealed_of(chosen, self.first.menus(), ["agent_id", "value_angle"])
+        fits = fits.rename(columns={"value_angle": "_held"}).astype({"_held": float})
+        merged = drawn.merge(fits, on=["agent_id", "_held"], how="left").drop(columns="_held")
+        merged.index = drawn.index
+        merged["identification"] = merged["identification"].fillna("none")
+        return merged, len(rows)
+
     # -------------------------------------------------------------- games
     @cached_property
     def pair_payoffs(self) -> pd.DataFrame:

@@ -212,16 +212,18 @@ def fig_network(analysis: Analysis, seed: int = 0) -> Figure | None:
     run = analysis.first
     agents = run.agents()
     edges = run.frame("network")
-    graph = nx.Graph()
-    graph.add_nodes_from(agents["agent_id"].tolist())
-    graph.add_edges_from(edges[["u", "v"]].itertuples(index=False, name=None))
-    n = graph.number_of_nodes()
+    nodes = agents["agent_id"].to_numpy()
+    n = len(nodes)
     note = ""
-    if n > NETWORK_SAMPLE_LIMIT:
-        rng = np.random.default_rng(seed)
-        keep = rng.choice(agents["agent_id"].to_numpy(), NETWORK_SAMPLE_LIMIT, replace=False)
-        graph = graph.subgraph(keep.tolist()).copy()
+    pairs = edges[["u", "v"]].to_numpy()
+    if n > NETWORK_SAMPLE_LIMIT:  # the sample and the edges among them, chosen before any graph is built
+        keep = np.random.default_rng(seed).choice(nodes, NETWORK_SAMPLE_LIMIT, replace=False)
+        nodes = nodes[np.isin(nodes, keep)]  # in the agents table's order, as a subgraph keeps it
+        pairs = pairs[np.isin(pairs[:, 0], keep) & np.isin(pairs[:, 1], keep)]
         note = f" (random sample of {NETWORK_SAMPLE_LIMIT} of {n} agents and the edges among them)"
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes.tolist())
+    graph.add_edges_from(map(tuple, pairs.tolist()))
     small = graph.number_of_nodes() > NETWORK_FULL_LIMIT
     pos = nx.spring_layout(graph, seed=seed, iterations=50 if small else 100)
     fig, ax = _new_figure((9.0, 8.0))
@@ -247,13 +249,10 @@ def fig_network(analysis: Analysis, seed: int = 0) -> Figure | None:
 
 
 def fig_svo_ring(analysis: Analysis, seed: int = 0) -> Figure | None:
-    agents = analysis.revealed_agents
+    agents, total = analysis.revealed_agents_sample(RING_AGENT_LIMIT, seed)
     if agents.empty or agents["ci_low"].isna().all():
         return None
-    note = ""
-    if len(agents) > RING_AGENT_LIMIT:
-        agents = agents.sample(RING_AGENT_LIMIT, random_state=seed)
-        note = f" (random sample of {RING_AGENT_LIMIT} of {len(analysis.revealed_agents)} agent-values)"
+    note = f" (random sample of {len(agents)} of {total} agent-values that decided)" if total > len(agents) else ""
     names = analysis.order("group", agents["group"].astype(str).unique())
     colors = analysis.colors(names, "group")
     agents = agents.assign(group=agents["group"].astype(str))

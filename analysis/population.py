@@ -235,19 +235,24 @@ def revealed_by(run: RunData | str | Path, by: str | list[str]) -> pd.DataFrame:
     ``ci_high``, ``n`` and ``identification``.
     """
     from hvae.analysis.rationality import behavioural
-    from hvae.analysis.revealed import revealed_angles
 
     run = as_run(run)
-    keys = [by] if isinstance(by, str) else list(by)
     decisions = run.decisions()
-    decisions = decisions[behavioural(decisions)]
+    return revealed_of(decisions[behavioural(decisions)], run.menus(), by)
+
+
+def revealed_of(decisions: pd.DataFrame, menus: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """:func:`revealed_by` of these (behavioural) decision rows."""
+    from hvae.analysis.revealed import revealed_angles
+
+    keys = [by] if isinstance(by, str) else list(by)
     columns = [*keys, "theta", "beta", "ci_low", "ci_high", "n", "identification", "target"]
     if decisions.empty:
         return pd.DataFrame(columns=columns)
     for key in keys:
         if isinstance(decisions[key].dtype, pd.CategoricalDtype):
             decisions = decisions.assign(**{key: decisions[key].astype(str)})
-    fits = revealed_angles(decisions, run.menus(), keys)
+    fits = revealed_angles(decisions, menus, keys)
     targets = decisions.groupby(keys)["value_angle"].mean().rename("target")
     fits = fits.drop(columns=[c for c in fits.columns if c not in columns])
     return fits.join(targets, on=keys)[columns].reset_index(drop=True)
