@@ -454,18 +454,20 @@ class SurrogateDecider(Decider):
         rho = table[:, 3] if single else table[unit, 3]
         if np.any(rho != 0) and request.history.length > 0:
             gave = rho * np.nan_to_num(request.history.generosity[:, 0])
+            term = np.empty(n)
             for j, generosity in enumerate(np.nan_to_num(option_generosity(options)).tolist()):
                 if generosity:
-                    logits[j] += generosity * gave
+                    logits[j] += np.multiply(generosity, gave, out=term)
         # inverse-CDF draw: one uniform per decision (P(i) ∝ exp(logit i), the model of choice_probabilities)
         logits -= logits.max(axis=0)
         np.exp(logits, out=logits)
         for j in range(1, k):
             logits[j] += logits[j - 1]
         threshold = rng.random(n) * logits[k - 1]
-        choice = np.zeros(n, dtype=np.int64)
+        below = np.zeros(n, dtype=np.int16 if k < 2**15 else np.int64)  # options whose cumulative weight is below the draw
         for j in range(k - 1):
-            choice += logits[j] < threshold
+            np.add(below, logits[j] < threshold, out=below, casting="unsafe")
+        choice = below.astype(np.int64)
         invalid = rng.random(n) < (table[:, 4] if single else table[unit, 4])
         fallback_options = rng.integers(0, k, size=n)
         metadata: dict[str, Sequence[Any]] = {"shown_order": shown_order}
