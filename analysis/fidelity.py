@@ -24,10 +24,12 @@ held-out log-likelihoods per decision are reported on the same decisions:
   the LLM's behaviour predicts held-out agents about as well.
 
 Intervals are 95% percentile cluster bootstraps over agents of the per-decision means (the fits
-are held fixed). **Calibration** per item: for each menu and option, the observed share of the
+are held fixed). **Calibration** per item: for each menu, option shown first and option (the
+display kept apart: pooled over counterbalanced displays a pull to the first position cancels
+out), the observed share of the
 held-out choices beside the predicted share (mean held-out probability) with the 95% range of the
 observed share under the model (normal approximation, ``± 1.96 √Σp(1−p) / n``); the test is
-Pearson's X² over every menu and option, its p-value from a parametric bootstrap (choices redrawn
+Pearson's X² over every item, its p-value from a parametric bootstrap (choices redrawn
 from the predicted probabilities, ``n_sim`` times), so small expected counts need no χ² table.
 Criterion: the surrogate beats the uniform chooser (interval of surrogate − uniform above 0), is
 not worse than the split-half agreement (interval of surrogate − split-half reaches 0 or above),
@@ -150,7 +152,7 @@ class Fidelity:
             if items is not None and len(items):
                 observed = items["observed"].to_numpy(dtype=float)
                 outside = items.loc[(observed < items["low"].to_numpy(dtype=float)) | (observed > items["high"].to_numpy(dtype=float))]
-                lines.append(f"  calibration: {len(outside)} of {len(items)} items (menu, option) observed outside the "
+                lines.append(f"  calibration: {len(outside)} of {len(items)} items (menu, option shown first, option) observed outside the "
                              f"model's 95% range{':' if len(outside) else ''}")
                 shown = _table_text(outside.head(ITEMS_SHOWN)) if len(outside) else []
                 lines += ["    " + line for line in shown]
@@ -322,7 +324,8 @@ def held_out(policy: SurrogatePolicy, decisions: pd.DataFrame, menus: pd.DataFra
     with np.errstate(divide="ignore"):
         ll = np.log(predicted[np.arange(len(rows)), choice])
     out = pd.DataFrame({"agent_id": rows["agent_id"].to_numpy(), "fold": fold, "menu_id": rows["menu_id"].astype(str),
-                        "choice": choice, "k": k, "ll_surrogate": ll, "ll_uniform": -np.log(k), "ll_split": split})
+                        "shown_first": first_shown(rows), "choice": choice, "k": k, "ll_surrogate": ll,
+                        "ll_uniform": -np.log(k), "ll_split": split})
     return out, predicted
 
 
@@ -336,12 +339,17 @@ def pearson_x2(observed: np.ndarray, expected: np.ndarray) -> float:
 
 def calibration(predicted: np.ndarray, frame: pd.DataFrame, *, n_sim: int = 999,
                 seed: int = 0) -> tuple[pd.DataFrame, float, float]:
-    """Observed vs predicted choice shares per menu and option (module docstring), X² and its p-value."""
+    """Observed vs predicted choice shares per menu, option shown first and option (module
+    docstring), X² and its p-value. Cells keep the display apart: pooled over counterbalanced
+    displays, a chooser's pull to the first position cancels out and a surrogate without it
+    would look calibrated."""
     menu_ids = frame["menu_id"].to_numpy()
+    shown = frame["shown_first"].to_numpy(dtype=np.int64) if "shown_first" in frame else np.full(len(frame), -1)
     choice = frame["choice"].to_numpy(dtype=np.int64)
     rows, observed, expected = [], [], []
-    index = {m: np.flatnonzero(menu_ids == m) for m in sorted(set(menu_ids))}
-    for menu_id, at in index.items():
+    index = {cell: np.flatnonzero((menu_ids == cell[0]) & (shown == cell[1]))
+             for cell in sorted(set(zip(menu_ids.tolist(), shown.tolist())))}
+    for (menu_id, first), at in index.items():
         k = int(frame["k"].to_numpy()[at[0]])
         p = predicted[at, :k]
         obs = np.bincount(choice[at], minlength=k).astype(float)
@@ -349,12 +357,12 @@ def calibration(predicted: np.ndarray, frame: pd.DataFrame, *, n_sim: int = 999,
         sd = np.sqrt((p * (1 - p)).sum(axis=0))
         n = len(at)
         for option in range(k):
-            rows.append({"menu_id": menu_id, "option": option, "n": n, "observed": obs[option] / n,
+            rows.append({"menu_id": menu_id, "shown_first": first, "option": option, "n": n, "observed": obs[option] / n,
                          "predicted": exp[option] / n, "low": (exp[option] - 1.96 * sd[option]) / n,
                          "high": (exp[option] + 1.96 * sd[option]) / n})
         observed.append(obs)
         expected.append(exp)
-    table = pd.DataFrame(rows, columns=["menu_id", "option", "n", "observed", "predicted", "low", "high"])
+    table = pd.DataFrame(rows, columns=["menu_id", "shown_first", "option", "n", "observed", "predicted", "low", "high"])
     if not rows:
         return table, math.nan, math.nan
     x2 = sum(pearson_x2(o, e) for o, e in zip(observed, expected))

@@ -12,9 +12,8 @@ the script prints it beside what the run used (``llm_calls``, ``tokens_in``, ``t
    its 4 rule agents) on a small-world network, ``all_edges``, against ``hvae serve-oracle`` in
    its own process. That server bills as a ChatML chat server does (1 token per 4 characters
    plus 5 template tokens a message and 3 for the reply; the dry run's estimate for an ``openai``
-   backend assumes 4 a message), and answers each prompt at the length it asks for (the value
-   description in three sentences), so this comparison checks the calls and the replies' length,
-   not a tokenizer.
+   backend assumes 4 a message) and describes a value in one sentence (the prompt asks for two or
+   three), so this comparison checks the calls and the replies' length, not a tokenizer.
 
     python benchmarks/bench_estimate.py                      # both (about 5 minutes on 2 cores)
     python benchmarks/bench_estimate.py --skip-quickstart --agents 1000 --rounds 6

@@ -89,6 +89,27 @@ def test_calibration_of_a_true_model_is_rarely_rejected_and_a_wrong_one_is() -> 
         np.concatenate([predicted[(frame["menu_id"] == m).to_numpy()].sum(0) for m in sorted(set(frame["menu_id"]))])))
 
 
+def test_calibration_keeps_displays_apart_so_a_position_blind_model_fails() -> None:
+    """A chooser pulled to the option shown first, under two counterbalanced displays: pooled over
+    displays the position-blind model's shares are right, per display they are not."""
+    rng = np.random.default_rng(1)  # seeds 1-7: blind p 0.005 (the floor) every time; pooled p 0.2-0.77
+    k, n = 3, 600
+    shown_first = rng.choice([0, k - 1], n)  # reverse_half: option 0 or option 2 shown first
+    base = np.array([0.2, 0.6, 0.2])
+    truth = np.tile(base, (n, 1))
+    truth[np.arange(n), shown_first] += 0.2
+    truth[:, 1] -= 0.2
+    choice = np.array([rng.choice(k, p=row) for row in truth])
+    blind = np.tile(truth.mean(axis=0), (n, 1))  # the pooled shares: what a model without position predicts
+    frame = pd.DataFrame({"menu_id": "m", "shown_first": shown_first, "choice": choice, "k": k})
+    table, _, p_blind = fidelity.calibration(blind, frame, n_sim=199)
+    assert p_blind == pytest.approx(1 / 200) and set(table["shown_first"]) == {0, k - 1}
+    _, _, p_pooled = fidelity.calibration(blind, frame.drop(columns="shown_first"), n_sim=199)
+    assert p_pooled > 0.01  # the same model looks calibrated when displays are pooled
+    _, _, p_true = fidelity.calibration(truth, frame, n_sim=199)
+    assert p_true > 0.01
+
+
 def test_a_choice_the_model_calls_impossible_fails_calibration() -> None:
     frame = pd.DataFrame({"menu_id": ["m"] * 3, "choice": [0, 0, 1], "k": 2})
     predicted = np.array([[1.0, 0.0]] * 3)
@@ -280,7 +301,7 @@ def test_text_lists_the_items_outside_the_models_range_and_the_record_keeps_ever
     check = fidelity.Check("decisions", "fail", "c", pd.DataFrame(), {}, (), {"calibration": items})
     result = fidelity.Fidelity((check,), "p.yaml", ("r",))
     text = result.text()
-    assert "2 of 3 items (menu, option) observed outside the model's 95% range:" in text
+    assert "2 of 3 items (menu, option shown first, option) observed outside the model's 95% range:" in text
     assert "m1" not in text.split("outside the model's 95% range:")[1]  # m1 option 0 lies inside
     path = tmp_path / "p.yaml"
     _policy({"llm": {"theta": 1.0, "beta": 0.1}}).save(path)

@@ -34,8 +34,8 @@ A **decision turn** is one whose latest user message shows a menu or is hvae's c
 or whose ``response_format`` asks for a ``choice``; it is answered with the letter, or with
 ``{"choice": "B", "reason": "..."}`` when a JSON ``response_format`` was requested. Every other
 turn (the value description, the goal, a message to the partner in pre-play talk) is answered
-by :func:`talk_reply`: plain sentences restating the value, as many as the prompt asks for, or
-in talk the option it intends to take. A request in which the server cannot find a value (or a
+by :func:`talk_reply`: a short plain sentence restating the value, or in talk the option it
+intends to take. A request in which the server cannot find a value (or a
 decision turn without a menu) gets HTTP 400 with an OpenAI-style error that the client reports —
 never a guess.
 
@@ -216,9 +216,10 @@ def talk_reply(theta: float, last_user: str) -> str:
     to talk with the partner and lists the options as ``- 85 for you, 76 for your partner``) the
     oracle states its intention, the option of highest utility for its value: ``I will take 85,
     76.`` — the wording hvae's promise-keeping measure reads. A question about the goal gets the
-    goal in one sentence, anything else (the value description) a description of the value in three
-    sentences, as the prompts ask ("two or three sentences", "one sentence"). This is the one place
-    where the oracle answers in words.
+    goal, anything else (the value description) a one-sentence description of the value (shorter
+    than the "two or three sentences" asked for: the served conversations, and so the draws every
+    test and example depends on, stay those of earlier versions). This is the one place where the
+    oracle answers in words.
     """
     if _TALK in last_user and (spoken := _SPOKEN_OPTION.findall(last_user)):
         rad = math.radians(theta)
@@ -229,9 +230,7 @@ def talk_reply(theta: float, last_user: str) -> str:
     weights = f"I weigh my own coins by {math.cos(math.radians(theta)):.2f} and the other's by {math.sin(math.radians(theta)):.2f}"
     if "goal" in last_user.lower():
         return f"My goal is {_GOALS[name]}."
-    return (f"I hold a {name} value ({theta:g}° on the ring): {weights}. "
-            "When I choose between options, I add up these weighted coins for each one and take the option where the sum is largest. "
-            "I do this in every round and with every partner, so my choices can be predicted from my value.")
+    return f"I hold a {name} value ({theta:g}° on the ring): {weights}, and I choose what is best by that measure."
 
 
 # ---------------------------------------------------------------------------------------- HTTP
